@@ -1,0 +1,995 @@
+"""Pair-HMM forward, backward, posterior and expected-count kernels.
+
+Model convention (shared with the pair Viterbi/MEA kernels)
+-----------------------------------------------------------
+Silent Begin and End; ``S`` emitting states.  ``kind`` int64 (S,):
+0 = match (consumes x_i and y_j), 1 = insert-x (x_i only), 2 = insert-y
+(y_j only).  ``etab`` int64 (S,) indexes ``match_odds`` (n_m, A, A) for a
+match state and ``ins_odds`` (n_i, A) for an insert state.  Emissions are odds
+ratios against the background (``p(a, b) / (q_a q_b)``, ``p(a) / q_a``), so
+every likelihood returned here is the log-odds
+``log P(x, y) - sum_i log q(x_i) - sum_j log q(y_j)`` (natural log).
+``start`` (S,), ``trans`` (S, S), ``end`` (S,); exact zeros are allowed
+anywhere.  Sequences are uint8 codes, ``N, M >= 1``.  A pair with no path gets
+``-inf`` (posterior all zeros, no counts added), never NaN.
+
+Lattice: cell ``(i, j)``, ``0 <= i <= N``, ``0 <= j <= M``, is the point
+reached after ``x_1..x_i`` and ``y_1..y_j`` are emitted; Begin sits at (0, 0)
+and End at (N, M).
+
+Band
+----
+``band = -1`` means no band.  With ``band = W >= 0`` a cell ``(i, j)`` is
+allowed iff ``|i*M - j*N| < (W + 1) * max(N, M)``.  For ``N == M`` this is
+``|i - j| <= W``; in general ``W`` is the half-width in cells along the longer
+sequence.  The band contains both corners, its rows are contiguous column
+ranges whose ends never decrease with ``i``, and it contains a path from
+(0, 0) to (N, M) for every ``W >= 0``.  A path is allowed iff every cell it
+visits is allowed.  :func:`band_limits` gives the column range of one row and
+is the single definition every pair kernel uses.
+
+Numerics and memory
+-------------------
+Probability space with one scale per lattice row: each row is computed from
+the previous one multiplied by ``1 / (sum of the previous row)``, and the logs
+of those sums are accumulated.  Backward rows get their own scales, so a
+posterior is ``F * B * exp(logF_i + logB_i - logZ)``.
+
+* ``forward``: two rows of every state over the shorter sequence (the pair is
+  transposed internally when ``M > N``): O(S * min(N, M)).
+* ``posterior``: the output (N, M) holds the forward match lattice before it
+  is overwritten in place by the posteriors; plus O(S * M) rows, an (A, M)
+  gathered match-emission table and O(N) row scales.  Models with several
+  match states keep one extra (N, M) lattice per further match state.
+* ``expected_counts``: forward rows checkpointed every ``K = ceil(sqrt(N+1))``
+  rows and recomputed block by block during the backward pass:
+  O(S * M * 2 * sqrt(N)) memory for one extra forward pass.
+* ``forward_constrained``: O(S).
+
+Fast path: one match state, at most two insert-x and two insert-y states, and
+every insert state moves only to itself, to the match state or to End (the
+3-state and 5-state presets).  Its rows are vectorised; the serial insert-y
+chain along a row is split into four segments run side by side and joined by
+a vectorised carry fix-up.  Every other model takes a per-cell general path.
+"""
+import math
+
+import numba
+import numpy as np
+
+# reassoc/contract let reductions vectorise; they keep inf/NaN semantics.
+_FM = {"reassoc", "contract"}
+
+_NF = 5  # fast-path row slots: 0 = match, 1, 2 = insert-x, 3, 4 = insert-y
+
+
+@numba.njit(cache=True)
+def band_limits(i, N, M, band):
+    """Column range ``(jlo, jhi)`` (inclusive) of row ``i`` of the band."""
+    if band < 0:
+        return 0, M
+    mx = N if N > M else M
+    d = (band + 1) * mx - 1
+    lo = -((d - i * M) // N)  # ceil((i*M - d) / N)
+    hi = (i * M + d) // N
+    if lo < 0:
+        lo = 0
+    if hi > M:
+        hi = M
+    return lo, hi
+
+
+@numba.njit(cache=True)
+def _fast_layout(kind, trans):
+    """Slots of the fast path, or ``slots[0] == -1`` if the model needs the
+    general path.  ``slots`` (5,): match, insx1, insx2, insy1, insy2 (-1 =
+    unused slot, treated as an all-zero state)."""
+    S = kind.shape[0]
+    slots = np.full(_NF, -1, np.int64)
+    nm = 0
+    nx = 0
+    ny = 0
+    for s in range(S):
+        k = kind[s]
+        if k == 0:
+            slots[0] = s
+            nm += 1
+        elif k == 1:
+            if nx < 2:
+                slots[1 + nx] = s
+            nx += 1
+        else:
+            if ny < 2:
+                slots[3 + ny] = s
+            ny += 1
+    ok = nm == 1 and nx <= 2 and ny <= 2
+    if ok:
+        m = slots[0]
+        for s in range(S):
+            if kind[s] != 0:
+                for r in range(S):
+                    if r != s and r != m and trans[s, r] != 0.0:
+                        ok = False
+    if not ok:
+        slots[0] = -1
+    return slots
+
+
+@numba.njit(cache=True)
+def _fast_coefs(slots, start, trans, end):
+    """Dense 5-slot copies of start/trans/end (zeros for unused slots)."""
+    st = np.zeros(_NF)
+    tr = np.zeros((_NF, _NF))
+    en = np.zeros(_NF)
+    for a in range(_NF):
+        sa = slots[a]
+        if sa < 0:
+            continue
+        st[a] = start[sa]
+        en[a] = end[sa]
+        for b in range(_NF):
+            sb = slots[b]
+            if sb >= 0:
+                tr[a, b] = trans[sa, sb]
+    return st, tr, en
+
+
+@numba.njit(cache=True)
+def _fast_tables(slots, etab, match_odds, ins_odds, y, M):
+    """Gathered emission rows: E[a, c] = match odds of (a, y_c) (c >= 1, E[:, 0] = 0
+    and E[:, M+1] = 0) and ey[k, c] = insert-y odds of y_c for slots 3, 4."""
+    A = match_odds.shape[1]
+    E = np.zeros((A, M + 2))
+    tm = etab[slots[0]]
+    for a in range(A):
+        row = match_odds[tm, a]
+        for c in range(1, M + 1):
+            E[a, c] = row[y[c - 1]]
+    ey = np.zeros((2, M + 2))
+    for k in range(2):
+        s = slots[3 + k]
+        if s >= 0:
+            t = etab[s]
+            for c in range(1, M + 1):
+                ey[k, c] = ins_odds[t, y[c - 1]]
+    return E, ey
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _chain_fwd(b, u, a, Y, P, c0, c1):
+    """Y[c] = b[c] * u[c-1] + a[c] * Y[c-1] for c in [c0, c1] (Y[c0-1] given);
+    returns sum(Y[c0:c1+1]).  Split in four segments joined by a carry fix-up."""
+    n = c1 - c0 + 1
+    if n <= 0:
+        return 0.0
+    if n < 32:
+        yv = Y[c0 - 1]
+        for c in range(c0, c1 + 1):
+            yv = b[c] * u[c - 1] + a[c] * yv
+            Y[c] = yv
+    else:
+        L = n // 4
+        s1 = c0 + L
+        s2 = s1 + L
+        s3 = s2 + L
+        y0 = Y[c0 - 1]
+        y1 = 0.0
+        y2 = 0.0
+        y3 = 0.0
+        p1 = 1.0
+        p2 = 1.0
+        p3 = 1.0
+        for l in range(L):
+            j0 = c0 + l
+            j1 = s1 + l
+            j2 = s2 + l
+            j3 = s3 + l
+            y0 = b[j0] * u[j0 - 1] + a[j0] * y0
+            y1 = b[j1] * u[j1 - 1] + a[j1] * y1
+            y2 = b[j2] * u[j2 - 1] + a[j2] * y2
+            y3 = b[j3] * u[j3 - 1] + a[j3] * y3
+            p1 *= a[j1]
+            p2 *= a[j2]
+            p3 *= a[j3]
+            Y[j0] = y0
+            Y[j1] = y1
+            Y[j2] = y2
+            Y[j3] = y3
+            P[j1] = p1
+            P[j2] = p2
+            P[j3] = p3
+        for j3 in range(s3 + L, c1 + 1):
+            y3 = b[j3] * u[j3 - 1] + a[j3] * y3
+            p3 *= a[j3]
+            Y[j3] = y3
+            P[j3] = p3
+        carry = Y[s1 - 1]
+        if carry != 0.0:
+            for c in range(s1, s2):
+                Y[c] += carry * P[c]
+        carry = Y[s2 - 1]
+        if carry != 0.0:
+            for c in range(s2, s3):
+                Y[c] += carry * P[c]
+        carry = Y[s3 - 1]
+        if carry != 0.0:
+            for c in range(s3, c1 + 1):
+                Y[c] += carry * P[c]
+    tot = 0.0
+    for c in range(c0, c1 + 1):
+        tot += Y[c]
+    return tot
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _chain_bwd(b, u, a, Y, P, c0, c1):
+    """Y[c] = b * u[c+1] + a[c+1] * Y[c+1] for c in [c0, c1] descending
+    (Y[c1+1] given, b a scalar); returns sum(Y[c0:c1+1])."""
+    n = c1 - c0 + 1
+    if n <= 0:
+        return 0.0
+    if n < 32:
+        yv = Y[c1 + 1]
+        for c in range(c1, c0 - 1, -1):
+            yv = b * u[c + 1] + a[c + 1] * yv
+            Y[c] = yv
+    else:
+        L = n // 4
+        # segments (descending): [e1+1, c1], [e2+1, e1], [e3+1, e2], [c0, e3]
+        e1 = c1 - L
+        e2 = e1 - L
+        e3 = e2 - L
+        y0 = Y[c1 + 1]
+        y1 = 0.0
+        y2 = 0.0
+        y3 = 0.0
+        p1 = 1.0
+        p2 = 1.0
+        p3 = 1.0
+        for l in range(L):
+            j0 = c1 - l
+            j1 = e1 - l
+            j2 = e2 - l
+            j3 = e3 - l
+            y0 = b * u[j0 + 1] + a[j0 + 1] * y0
+            y1 = b * u[j1 + 1] + a[j1 + 1] * y1
+            y2 = b * u[j2 + 1] + a[j2 + 1] * y2
+            y3 = b * u[j3 + 1] + a[j3 + 1] * y3
+            p1 *= a[j1 + 1]
+            p2 *= a[j2 + 1]
+            p3 *= a[j3 + 1]
+            Y[j0] = y0
+            Y[j1] = y1
+            Y[j2] = y2
+            Y[j3] = y3
+            P[j1] = p1
+            P[j2] = p2
+            P[j3] = p3
+        for j3 in range(e3 - L, c0 - 1, -1):
+            y3 = b * u[j3 + 1] + a[j3 + 1] * y3
+            p3 *= a[j3 + 1]
+            Y[j3] = y3
+            P[j3] = p3
+        carry = Y[e1 + 1]
+        if carry != 0.0:
+            for c in range(e2 + 1, e1 + 1):
+                Y[c] += carry * P[c]
+        carry = Y[e2 + 1]
+        if carry != 0.0:
+            for c in range(e3 + 1, e2 + 1):
+                Y[c] += carry * P[c]
+        carry = Y[e3 + 1]
+        if carry != 0.0:
+            for c in range(c0, e3 + 1):
+                Y[c] += carry * P[c]
+    tot = 0.0
+    for c in range(c0, c1 + 1):
+        tot += Y[c]
+    return tot
+
+
+# --------------------------------------------------------------------------
+# Fast path
+# --------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
+                  band, store, L, logf):
+    """Fast-path forward.  If ``store``, writes the scaled match values of row
+    i into L[i-1, :] (in-band cells only) and the log scale of row i into
+    logf[i] (so true F = stored * exp(logf[i])).  Returns log-odds."""
+    N = x.shape[0]
+    M = y.shape[0]
+    st, tr, en = _fast_coefs(slots, start, trans, end)
+    E, ey = _fast_tables(slots, etab, match_odds, ins_odds, y, M)
+    ex = np.zeros((2, ins_odds.shape[1]))
+    for k in range(2):
+        s = slots[1 + k]
+        if s >= 0:
+            ex[k, :] = ins_odds[etab[s]]
+    # insert-y chain coefficients, row independent
+    aY = np.empty((2, M + 2))
+    bY = np.empty((2, M + 2))
+    for k in range(2):
+        for c in range(M + 2):
+            aY[k, c] = ey[k, c] * tr[3 + k, 3 + k]
+            bY[k, c] = ey[k, c] * tr[0, 3 + k]
+    R = np.zeros((2, _NF, M + 2))
+    tmp = np.empty(M + 2)
+    # row 0: Begin (value 1) plus insert-y states
+    lo, hi = band_limits(0, N, M, band)
+    cur = R[0]
+    tot = 1.0
+    for k in range(2):
+        Yk = cur[3 + k]
+        if hi >= 1:
+            Yk[1] = st[3 + k] * ey[k, 1]
+            tot += Yk[1]
+            yv = Yk[1]
+            for c in range(2, hi + 1):
+                yv = aY[k, c] * yv
+                Yk[c] = yv
+                tot += yv
+    logscale = 0.0
+    lo_pp = 0
+    lo_p = lo
+    for i in range(1, N + 1):
+        if tot == 0.0 or not math.isfinite(tot):
+            return -np.inf
+        inv = 1.0 / tot
+        logscale += math.log(tot)
+        prev = R[(i - 1) & 1]
+        cur = R[i & 1]
+        lo, hi = band_limits(i, N, M, band)
+        for c in range(lo_pp, lo):
+            for s in range(_NF):
+                cur[s, c] = 0.0
+        xi = x[i - 1]
+        Er = E[xi]
+        pM = prev[0]
+        pX1 = prev[1]
+        pX2 = prev[2]
+        pY1 = prev[3]
+        pY2 = prev[4]
+        cM = cur[0]
+        cX1 = cur[1]
+        cX2 = cur[2]
+        cY1 = cur[3]
+        cY2 = cur[4]
+        kMM = tr[0, 0] * inv
+        kX1M = tr[1, 0] * inv
+        kX2M = tr[2, 0] * inv
+        kY1M = tr[3, 0] * inv
+        kY2M = tr[4, 0] * inv
+        e1 = ex[0, xi] * inv
+        e2 = ex[1, xi] * inv
+        a1 = e1 * tr[0, 1]
+        b1 = e1 * tr[1, 1]
+        a2 = e2 * tr[0, 2]
+        b2 = e2 * tr[2, 2]
+        tot = 0.0
+        if lo == 0:
+            v1 = b1 * pX1[0]
+            v2 = b2 * pX2[0]
+            if i == 1:
+                v1 += e1 * st[1]
+                v2 += e2 * st[2]
+            cM[0] = 0.0
+            cX1[0] = v1
+            cX2[0] = v2
+            cY1[0] = 0.0
+            cY2[0] = 0.0
+            tot += v1 + v2
+        c0 = lo if lo > 1 else 1
+        for c in range(c0 - 1, hi):
+            m = Er[c + 1] * (kMM * pM[c] + kX1M * pX1[c] + kX2M * pX2[c]
+                             + kY1M * pY1[c] + kY2M * pY2[c])
+            v1 = a1 * pM[c + 1] + b1 * pX1[c + 1]
+            v2 = a2 * pM[c + 1] + b2 * pX2[c + 1]
+            cM[c + 1] = m
+            cX1[c + 1] = v1
+            cX2[c + 1] = v2
+            tot += m + v1 + v2
+        if i == 1 and c0 == 1 and hi >= 1:
+            v = Er[1] * st[0] * inv
+            cM[1] += v
+            tot += v
+        if store:
+            Lr = L[i - 1]
+            for c in range(c0, hi + 1):
+                Lr[c - 1] = cM[c]
+            logf[i] = logscale
+        if slots[3] >= 0:
+            tot += _chain_fwd(bY[0], cM, aY[0], cY1, tmp, c0, hi)
+        if slots[4] >= 0:
+            tot += _chain_fwd(bY[1], cM, aY[1], cY2, tmp, c0, hi)
+        lo_pp = lo_p
+        lo_p = lo
+    cur = R[N & 1]
+    z = 0.0
+    for s in range(_NF):
+        z += cur[s, M] * en[s]
+    if z == 0.0 or not math.isfinite(z):
+        return -np.inf
+    return logscale + math.log(z)
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _fast_backward_post(slots, etab, start, trans, end, match_odds, ins_odds,
+                        x, y, band, P, logf, logz):
+    """Fast-path backward; P holds the scaled forward match lattice on entry
+    and the posterior match probabilities on exit."""
+    N = x.shape[0]
+    M = y.shape[0]
+    st, tr, en = _fast_coefs(slots, start, trans, end)
+    E, ey = _fast_tables(slots, etab, match_odds, ins_odds, y, M)
+    ex = np.zeros((2, ins_odds.shape[1]))
+    for k in range(2):
+        s = slots[1 + k]
+        if s >= 0:
+            ex[k, :] = ins_odds[etab[s]]
+    aY = np.empty((2, M + 2))
+    for k in range(2):
+        for c in range(M + 2):
+            aY[k, c] = ey[k, c] * tr[3 + k, 3 + k]
+    # rows: g values for match/insert-x (emission times backward), b values
+    # for insert-y (the chain runs on b); slot layout as in forward.
+    G = np.zeros((2, _NF, M + 2))
+    tmp = np.empty(M + 2)
+    bMr = np.zeros(M + 2)
+    logb = 0.0
+    tot = 1.0
+    hi_pp = M
+    hi_p = M
+    for i in range(N, 0, -1):
+        if tot == 0.0 or not math.isfinite(tot):
+            # cannot happen for a pair with a finite forward; be safe
+            for r in range(i):
+                P[r, :] = 0.0
+            return 0.0
+        inv = 1.0 / tot
+        if i < N:
+            logb += math.log(tot)
+        nxt = G[(i + 1) & 1]
+        cur = G[i & 1]
+        lo, hi = band_limits(i, N, M, band)
+        for c in range(hi + 1, hi_pp + 1):
+            for s in range(_NF):
+                cur[s, c] = 0.0
+        nM = nxt[0]
+        nX1 = nxt[1]
+        nX2 = nxt[2]
+        cM = cur[0]
+        cX1 = cur[1]
+        cX2 = cur[2]
+        cY1 = cur[3]
+        cY2 = cur[4]
+        tot = 0.0
+        # insert-y chains (b values), seeded by End at (N, M)
+        if i == N:
+            cY1[M] = en[3]
+            cY2[M] = en[4]
+            tot += en[3] + en[4]
+            top = M - 1
+        else:
+            top = hi
+            cY1[hi + 1] = 0.0
+            cY2[hi + 1] = 0.0
+        if slots[3] >= 0:
+            tot += _chain_bwd(tr[3, 0] * inv, nM, aY[0], cY1, tmp, lo, top)
+        if slots[4] >= 0:
+            tot += _chain_bwd(tr[4, 0] * inv, nM, aY[1], cY2, tmp, lo, top)
+        xi = x[i - 1]
+        Er = E[xi]
+        e1 = ex[0, xi]
+        e2 = ex[1, xi]
+        kMM = tr[0, 0] * inv
+        kMX1 = tr[0, 1] * inv
+        kMX2 = tr[0, 2] * inv
+        kMY1 = tr[0, 3]
+        kMY2 = tr[0, 4]
+        kX1M = tr[1, 0] * inv
+        kX1X1 = tr[1, 1] * inv
+        kX2M = tr[2, 0] * inv
+        kX2X2 = tr[2, 2] * inv
+        ey1 = ey[0]
+        ey2 = ey[1]
+        for c in range(lo, hi + 1):
+            gy1 = ey1[c + 1] * cY1[c + 1]
+            gy2 = ey2[c + 1] * cY2[c + 1]
+            bm = (kMM * nM[c + 1] + kMX1 * nX1[c] + kMX2 * nX2[c]
+                  + kMY1 * gy1 + kMY2 * gy2)
+            bx1 = kX1M * nM[c + 1] + kX1X1 * nX1[c]
+            bx2 = kX2M * nM[c + 1] + kX2X2 * nX2[c]
+            bMr[c] = bm
+            cM[c] = Er[c] * bm
+            cX1[c] = e1 * bx1
+            cX2[c] = e2 * bx2
+            tot += bm + bx1 + bx2
+        if i == N:
+            # End follows (N, M); the next row is all zeros here
+            bMr[M] += en[0]
+            cM[M] = Er[M] * bMr[M]
+            cX1[M] += e1 * en[1]
+            cX2[M] += e2 * en[2]
+            tot += en[0] + en[1] + en[2]
+        fac = logf[i] + logb - logz
+        if fac > 700.0:
+            fac = 700.0
+        f = math.exp(fac)
+        Pr = P[i - 1]
+        c0 = lo if lo > 1 else 1
+        for c in range(c0, hi + 1):
+            Pr[c - 1] = Pr[c - 1] * bMr[c] * f
+        hi_pp = hi_p
+        hi_p = hi
+    return tot
+
+
+# --------------------------------------------------------------------------
+# General path (any states, any transitions)
+# --------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds, x, y,
+                 prev, cur, inv, band):
+    """Forward row i (scaled by ``inv`` relative to ``prev``); returns its sum
+    (including Begin, value 1, in row 0)."""
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    cur[:, :] = 0.0
+    lo, hi = band_limits(i, N, M, band)
+    tot = 1.0 if i == 0 else 0.0
+    for c in range(lo, hi + 1):
+        for s in range(S):
+            k = kind[s]
+            v = 0.0
+            if k == 0:
+                if i >= 1 and c >= 1:
+                    acc = 0.0
+                    for r in range(S):
+                        acc += prev[r, c - 1] * trans[r, s]
+                    if i == 1 and c == 1:
+                        acc += start[s]
+                    v = acc * inv * match_odds[etab[s], x[i - 1], y[c - 1]]
+            elif k == 1:
+                if i >= 1:
+                    acc = 0.0
+                    for r in range(S):
+                        acc += prev[r, c] * trans[r, s]
+                    if i == 1 and c == 0:
+                        acc += start[s]
+                    v = acc * inv * ins_odds[etab[s], x[i - 1]]
+            else:
+                if c >= 1:
+                    acc = 0.0
+                    for r in range(S):
+                        acc += cur[r, c - 1] * trans[r, s]
+                    if i == 0 and c == 1:
+                        acc += start[s]
+                    v = acc * ins_odds[etab[s], y[c - 1]]
+            cur[s, c] = v
+            tot += v
+    return tot
+
+
+@numba.njit(cache=True)
+def _gen_bwd_row(i, kind, etab, end, trans, match_odds, ins_odds, x, y,
+                 nxt, cur, inv, band):
+    """Backward row i (row i+1 terms scaled by ``inv``); returns its sum."""
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    cur[:, :] = 0.0
+    lo, hi = band_limits(i, N, M, band)
+    tot = 0.0
+    for c in range(hi, lo - 1, -1):
+        for s in range(S):
+            an = 0.0
+            ac = 0.0
+            for r in range(S):
+                t = trans[s, r]
+                if t == 0.0:
+                    continue
+                k = kind[r]
+                if k == 0:
+                    if i < N and c < M:
+                        an += t * match_odds[etab[r], x[i], y[c]] * nxt[r, c + 1]
+                elif k == 1:
+                    if i < N:
+                        an += t * ins_odds[etab[r], x[i]] * nxt[r, c]
+                else:
+                    if c < M:
+                        ac += t * ins_odds[etab[r], y[c]] * cur[r, c + 1]
+            v = an * inv + ac
+            if i == N and c == M:
+                v += end[s]
+            cur[s, c] = v
+            tot += v
+    return tot
+
+
+@numba.njit(cache=True)
+def _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                 band, mslot, Lm, logf, tots, K, ck):
+    """General forward.  Optional outputs (skipped when their first dimension
+    is 0): Lm (n_match_states, N, M) scaled match lattices (``mslot[s]`` =
+    lattice of state s or -1), logf (N+1,) row log scales, tots (N+1,) row
+    sums, ck checkpoint rows i = b*K.  Returns log-odds."""
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    R = np.zeros((2, S, M + 1))
+    tot = _gen_fwd_row(0, kind, etab, start, trans, match_odds, ins_odds, x, y,
+                       R[1], R[0], 1.0, band)
+    store = Lm.shape[0] > 0
+    if tots.shape[0] > 0:
+        tots[0] = tot
+        logf[0] = 0.0
+    if ck.shape[0] > 0:
+        ck[0] = R[0]
+    logscale = 0.0
+    for i in range(1, N + 1):
+        if tot == 0.0 or not math.isfinite(tot):
+            return -np.inf
+        logscale += math.log(tot)
+        prev = R[(i - 1) & 1]
+        cur = R[i & 1]
+        tot = _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds,
+                           x, y, prev, cur, 1.0 / tot, band)
+        if tots.shape[0] > 0:
+            tots[i] = tot
+            logf[i] = logscale
+        if ck.shape[0] > 0 and i % K == 0:
+            ck[i // K] = cur
+        if store:
+            for s in range(S):
+                ms = mslot[s]
+                if ms >= 0:
+                    for c in range(1, M + 1):
+                        Lm[ms, i - 1, c - 1] = cur[s, c]
+    cur = R[N & 1]
+    z = 0.0
+    for s in range(S):
+        z += cur[s, M] * end[s]
+    if z == 0.0 or not math.isfinite(z):
+        return -np.inf
+    return logscale + math.log(z)
+
+
+@numba.njit(cache=True)
+def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                   band, P):
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    mslot = np.full(S, -1, np.int64)
+    nms = 0
+    for s in range(S):
+        if kind[s] == 0:
+            mslot[s] = nms
+            nms += 1
+    Lm = np.zeros((nms, N, M))
+    logf = np.zeros(N + 1)
+    tots = np.zeros(N + 1)
+    ck = np.zeros((0, S, M + 1))
+    logz = _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds,
+                        x, y, band, mslot, Lm, logf, tots, 1, ck)
+    if nms == 0 or not math.isfinite(logz):
+        return logz
+    R = np.zeros((2, S, M + 1))
+    logb = 0.0
+    tot = 1.0
+    for i in range(N, 0, -1):
+        if i < N:
+            if tot == 0.0 or not math.isfinite(tot):
+                P[:, :] = 0.0
+                return logz
+            logb += math.log(tot)
+        nxt = R[(i + 1) & 1]
+        cur = R[i & 1]
+        tot = _gen_bwd_row(i, kind, etab, end, trans, match_odds, ins_odds, x,
+                           y, nxt, cur, 1.0 / tot, band)
+        fac = logf[i] + logb - logz
+        f = math.exp(min(fac, 700.0))
+        for s in range(S):
+            ms = mslot[s]
+            if ms >= 0:
+                for c in range(1, M + 1):
+                    P[i - 1, c - 1] += Lm[ms, i - 1, c - 1] * cur[s, c] * f
+    return logz
+
+
+@numba.njit(cache=True)
+def _expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                     n_start, n_trans, n_end, n_match, n_ins, band):
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    K = int(math.ceil(math.sqrt(N + 1.0)))
+    nb = N // K + 1
+    ck = np.zeros((nb, S, M + 1))
+    logf = np.zeros(N + 1)
+    tots = np.zeros(N + 1)
+    Lm = np.zeros((0, 1, 1))
+    mslot = np.full(S, -1, np.int64)
+    logz = _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds,
+                        x, y, band, mslot, Lm, logf, tots, K, ck)
+    if not math.isfinite(logz):
+        return logz
+    # local accumulators, added to the caller's at the end
+    c_start = np.zeros(S)
+    c_trans = np.zeros((S, S))
+    c_end = np.zeros(S)
+    c_match = np.zeros(n_match.shape)
+    c_ins = np.zeros(n_ins.shape)
+    blk = np.zeros((K, S, M + 1))
+    R = np.zeros((2, S, M + 1))
+    logb = 0.0
+    lb_next = 0.0
+    tot = 1.0
+    for b in range(nb - 1, -1, -1):
+        i0 = b * K
+        i1 = min(i0 + K - 1, N)
+        blk[0] = ck[b]
+        for i in range(i0 + 1, i1 + 1):
+            _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds,
+                         x, y, blk[i - 1 - i0], blk[i - i0], 1.0 / tots[i - 1],
+                         band)
+        for i in range(i1, i0 - 1, -1):
+            if i < N:
+                if tot == 0.0 or not math.isfinite(tot):
+                    return logz
+                lb_next = logb
+                logb += math.log(tot)
+            nxt = R[(i + 1) & 1]
+            cur = R[i & 1]
+            tot = _gen_bwd_row(i, kind, etab, end, trans, match_odds, ins_odds,
+                               x, y, nxt, cur, 1.0 / tot, band)
+            F = blk[i - i0]
+            f_same = math.exp(min(logf[i] + logb - logz, 700.0))
+            f_next = math.exp(min(logf[i] + lb_next - logz, 700.0))
+            lo, hi = band_limits(i, N, M, band)
+            for c in range(lo, hi + 1):
+                for s in range(S):
+                    fv = F[s, c]
+                    if fv == 0.0:
+                        continue
+                    k = kind[s]
+                    g = fv * cur[s, c] * f_same
+                    if k == 0:
+                        c_match[etab[s], x[i - 1], y[c - 1]] += g
+                    elif k == 1:
+                        c_ins[etab[s], x[i - 1]] += g
+                    else:
+                        c_ins[etab[s], y[c - 1]] += g
+                    for r in range(S):
+                        t = trans[s, r]
+                        if t == 0.0:
+                            continue
+                        kr = kind[r]
+                        if kr == 0:
+                            if i < N and c < M:
+                                c_trans[s, r] += (fv * t * f_next * nxt[r, c + 1]
+                                                  * match_odds[etab[r], x[i], y[c]])
+                        elif kr == 1:
+                            if i < N:
+                                c_trans[s, r] += (fv * t * f_next * nxt[r, c]
+                                                  * ins_odds[etab[r], x[i]])
+                        else:
+                            if c < M:
+                                c_trans[s, r] += (fv * t * f_same * cur[r, c + 1]
+                                                  * ins_odds[etab[r], y[c]])
+                    if i == N and c == M:
+                        c_end[s] += fv * end[s] * f_same
+            if i == 0:
+                # Begin (value 1 at (0, 0), row-0 scale 0)
+                f0 = math.exp(min(logb - logz, 700.0))
+                f1 = math.exp(min(lb_next - logz, 700.0))
+                for r in range(S):
+                    kr = kind[r]
+                    if kr == 0:
+                        v = start[r] * f1 * nxt[r, 1] * match_odds[etab[r], x[0], y[0]]
+                    elif kr == 1:
+                        v = start[r] * f1 * nxt[r, 0] * ins_odds[etab[r], x[0]]
+                    else:
+                        v = start[r] * f0 * cur[r, 1] * ins_odds[etab[r], y[0]]
+                    c_start[r] += v
+    n_start += c_start
+    n_trans += c_trans
+    n_end += c_end
+    n_match += c_match
+    n_ins += c_ins
+    return logz
+
+
+# --------------------------------------------------------------------------
+# Public kernels
+# --------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _transpose_model(kind, match_odds):
+    """Swap the roles of x and y: insert-x <-> insert-y, match tables
+    transposed."""
+    kt = kind.copy()
+    for s in range(kind.shape[0]):
+        if kind[s] == 1:
+            kt[s] = 2
+        elif kind[s] == 2:
+            kt[s] = 1
+    nm, A, _ = match_odds.shape
+    mt = np.empty((nm, A, A))
+    for t in range(nm):
+        for a in range(A):
+            for b in range(A):
+                mt[t, a, b] = match_odds[t, b, a]
+    return kt, mt
+
+
+@numba.njit(cache=True)
+def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
+    """Log-odds likelihood of the pair (x, y); O(S * min(N, M)) memory."""
+    if y.shape[0] > x.shape[0]:
+        kind, match_odds = _transpose_model(kind, match_odds)
+        x, y = y, x
+    slots = _fast_layout(kind, trans)
+    if slots[0] >= 0:
+        return _fast_forward(slots, etab, start, trans, end, match_odds,
+                             ins_odds, x, y, band, False,
+                             np.zeros((1, 1)), np.zeros(1))
+    S = kind.shape[0]
+    return _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds,
+                        x, y, band, np.full(S, -1, np.int64),
+                        np.zeros((0, 1, 1)), np.zeros(0), np.zeros(0), 1,
+                        np.zeros((0, S, 1)))
+
+
+@numba.njit(cache=True)
+def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
+    """Returns (log-odds, P) with P (N, M) the posterior probability that x_i
+    is aligned to y_j (summed over match states)."""
+    N = x.shape[0]
+    M = y.shape[0]
+    P = np.zeros((N, M))
+    slots = _fast_layout(kind, trans)
+    if slots[0] >= 0:
+        logf = np.zeros(N + 1)
+        logz = _fast_forward(slots, etab, start, trans, end, match_odds,
+                             ins_odds, x, y, band, True, P, logf)
+        if not math.isfinite(logz):
+            P[:, :] = 0.0
+            return logz, P
+        _fast_backward_post(slots, etab, start, trans, end, match_odds,
+                            ins_odds, x, y, band, P, logf, logz)
+        return logz, P
+    logz = _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds,
+                          x, y, band, P)
+    return logz, P
+
+
+@numba.njit(cache=True)
+def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                    n_start, n_trans, n_end, n_match, n_ins, band):
+    """E-step: adds the expected counts given (x, y) into n_start (S,),
+    n_trans (S, S), n_end (S,), n_match (n_m, A, A), n_ins (n_i, A); returns
+    the log-odds (nothing is added when it is -inf)."""
+    return _expected_counts(kind, etab, start, trans, end, match_odds,
+                            ins_odds, x, y, n_start, n_trans, n_end, n_match,
+                            n_ins, band)
+
+
+@numba.njit(cache=True)
+def forward_constrained(kind, etab, start, trans, end, match_odds, ins_odds,
+                        x, y, ops, band):
+    """Log-odds of P(x, y, alignment): the sum over the state paths that
+    follow ``ops`` (uint8 (L,): 0 = x_i:y_j, 1 = x_i:-, 2 = -:y_j).  -inf if
+    no state path follows it or it does not consume exactly x and y."""
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    a = start.copy()
+    b = np.zeros(S)
+    i = 0
+    j = 0
+    logscale = 0.0
+    for l in range(ops.shape[0]):
+        op = ops[l]
+        if op == 0 or op == 1:
+            i += 1
+        if op == 0 or op == 2:
+            j += 1
+        if i > N or j > M:
+            return -np.inf
+        lo, hi = band_limits(i, N, M, band)
+        if j < lo or j > hi:
+            return -np.inf
+        tot = 0.0
+        for s in range(S):
+            v = 0.0
+            if kind[s] == op:
+                if l == 0:
+                    acc = start[s]
+                else:
+                    acc = 0.0
+                    for r in range(S):
+                        acc += a[r] * trans[r, s]
+                if op == 0:
+                    v = acc * match_odds[etab[s], x[i - 1], y[j - 1]]
+                elif op == 1:
+                    v = acc * ins_odds[etab[s], x[i - 1]]
+                else:
+                    v = acc * ins_odds[etab[s], y[j - 1]]
+            b[s] = v
+            tot += v
+        if tot == 0.0 or not math.isfinite(tot):
+            return -np.inf
+        logscale += math.log(tot)
+        for s in range(S):
+            a[s] = b[s] / tot
+    if i != N or j != M or ops.shape[0] == 0:
+        return -np.inf
+    z = 0.0
+    for s in range(S):
+        z += a[s] * end[s]
+    if z == 0.0:
+        return -np.inf
+    return logscale + math.log(z)
+
+
+@numba.njit(cache=True, parallel=True)
+def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
+                  x_off, ys, y_off, band):
+    """Log-odds (P,) of pairs p = (xs[x_off[p]:x_off[p+1]], ys[...])."""
+    n = x_off.shape[0] - 1
+    out = np.empty(n)
+    for p in numba.prange(n):
+        out[p] = forward(kind, etab, start, trans, end, match_odds, ins_odds,
+                         xs[x_off[p]:x_off[p + 1]], ys[y_off[p]:y_off[p + 1]],
+                         band)
+    return out
+
+
+_CHUNKS = 64  # fixed partial-sum chunks: results do not depend on threads
+
+
+@numba.njit(cache=True, parallel=True)
+def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
+                          xs, x_off, ys, y_off, band):
+    """Returns (logodds (P,), n_start, n_trans, n_end, n_match, n_ins): the
+    counts summed over pairs with finite log-odds, reduced in a fixed order
+    (identical for any thread count)."""
+    n = x_off.shape[0] - 1
+    S = kind.shape[0]
+    nch = min(n, _CHUNKS)
+    if nch < 1:
+        nch = 1
+    out = np.full(n, -np.inf)
+    ps = np.zeros((nch, S))
+    pt = np.zeros((nch, S, S))
+    pe = np.zeros((nch, S))
+    pm = np.zeros((nch,) + match_odds.shape)
+    pi = np.zeros((nch,) + ins_odds.shape)
+    for ch in numba.prange(nch):
+        p0 = (n * ch) // nch
+        p1 = (n * (ch + 1)) // nch
+        for p in range(p0, p1):
+            out[p] = _expected_counts(
+                kind, etab, start, trans, end, match_odds, ins_odds,
+                xs[x_off[p]:x_off[p + 1]], ys[y_off[p]:y_off[p + 1]],
+                ps[ch], pt[ch], pe[ch], pm[ch], pi[ch], band)
+    n_start = np.zeros(S)
+    n_trans = np.zeros((S, S))
+    n_end = np.zeros(S)
+    n_match = np.zeros(match_odds.shape)
+    n_ins = np.zeros(ins_odds.shape)
+    for ch in range(nch):
+        n_start += ps[ch]
+        n_trans += pt[ch]
+        n_end += pe[ch]
+        n_match += pm[ch]
+        n_ins += pi[ch]
+    return out, n_start, n_trans, n_end, n_match, n_ins

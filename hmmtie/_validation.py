@@ -1,0 +1,179 @@
+"""Input checks for the public layer (kernels trust their inputs)."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a model is used before its parameters exist."""
+
+
+def check_kwargs(owner: str, kwargs: dict, allowed) -> None:
+    """Unknown keyword arguments are a one-line ValueError naming them."""
+    if kwargs:
+        names = ", ".join(sorted(kwargs))
+        raise ValueError(
+            f"{owner}: unknown keyword argument(s) {names}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def check_int(name, value, low=None, high=None, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return int(value)
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _offsets_from_lengths(lengths, n_total):
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or lengths.size == 0:
+        raise ValueError(f"lengths must be a non-empty 1-D sequence of integers, got shape {lengths.shape}")
+    if lengths.dtype.kind not in "iu":
+        if lengths.dtype.kind == "f" and np.all(np.isfinite(lengths)) and np.all(lengths == np.round(lengths)):
+            lengths = lengths.astype(np.int64)
+        else:
+            raise ValueError(f"lengths must hold integers, got dtype {lengths.dtype}")
+    if np.any(lengths <= 0):
+        i = int(np.flatnonzero(lengths <= 0)[0])
+        raise ValueError(f"lengths[{i}] = {lengths[i]}: empty sequences are not allowed (every length must be >= 1)")
+    if lengths.sum() != n_total:
+        raise ValueError(f"lengths sum to {int(lengths.sum())} but X has {n_total} rows")
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def split_input(X, lengths, *, ndim_item: int, name: str = "X"):
+    """Accept hmmlearn-style (concatenated X + lengths) or a list of sequences.
+
+    Returns the concatenated array and int64 offsets of shape (n_seq + 1,).
+    ``ndim_item`` is 1 for symbols (each sequence 1-D), 2 for feature frames.
+    """
+    if isinstance(X, (list, tuple)) and len(X) > 0 and not np.isscalar(X[0]) and lengths is None:
+        seqs = [np.asarray(x) for x in X]
+        for i, s in enumerate(seqs):
+            if s.size == 0:
+                raise ValueError(f"{name}[{i}] is an empty sequence; every sequence needs at least one observation")
+            if ndim_item == 1 and s.ndim == 2 and s.shape[1] == 1:
+                seqs[i] = s[:, 0]
+            elif ndim_item == 2 and s.ndim == 1:
+                seqs[i] = s[:, None]
+            if seqs[i].ndim != ndim_item:
+                raise ValueError(f"{name}[{i}] has shape {s.shape}; expected a {ndim_item}-D sequence")
+        lengths = [len(s) for s in seqs]
+        X = np.concatenate(seqs)
+    else:
+        X = np.asarray(X)
+        if X.size == 0:
+            raise ValueError(f"{name} is empty; give at least one observation")
+        if ndim_item == 1:
+            if X.ndim == 2 and X.shape[1] == 1:
+                X = X[:, 0]
+            if X.ndim != 1:
+                raise ValueError(f"{name} must have shape (n_samples, 1) or (n_samples,) for symbols, got {X.shape}")
+        else:
+            if X.ndim == 1:
+                X = X[:, None]
+            if X.ndim != 2:
+                raise ValueError(f"{name} must have shape (n_samples, n_features), got {X.shape}")
+    if lengths is None:
+        lengths = [len(X)]
+    offsets = _offsets_from_lengths(lengths, len(X))
+    return X, offsets
+
+
+def check_symbols(X, n_symbols, name="X"):
+    X = np.asarray(X)
+    if X.dtype.kind == "b" or X.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold integer symbols, got dtype {X.dtype}")
+    if X.dtype.kind == "f":
+        bad = ~np.isfinite(X) | (X != np.round(X))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name}[{i}] = {X[i]!r} is not an integer symbol")
+    X = X.astype(np.int64)
+    if n_symbols is not None:
+        bad = (X < 0) | (X >= n_symbols)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name}[{i}] = {X[i]} is outside [0, n_symbols={n_symbols})")
+    elif X.min() < 0:
+        i = int(np.argmin(X))
+        raise ValueError(f"{name}[{i}] = {X[i]} is negative; symbols must be in [0, n_symbols)")
+    return np.ascontiguousarray(X)
+
+
+def check_features(X, n_features, name="X"):
+    X = np.asarray(X)
+    if X.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}")
+    X = X.astype(np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"{name}[{r}, {c}] = {X[r, c]!r}: features must be finite (no NaN or inf)")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features per frame, expected n_features={n_features}")
+    return np.ascontiguousarray(X)
+
+
+def check_prob_array(name, arr, shape, axis=-1, atol=1e-8):
+    """Rows must be probabilities that sum to one; never renormalised."""
+    arr = np.asarray(arr, dtype=float)
+    if arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} holds NaN or inf")
+    if np.any(arr < 0):
+        idx = tuple(int(i) for i in np.argwhere(arr < 0)[0])
+        raise ValueError(f"{name}{list(idx)} = {arr[idx]:.6g} is negative")
+    sums = arr.sum(axis=axis)
+    if not np.allclose(sums, 1.0, rtol=0, atol=atol):
+        shown = np.array2string(np.atleast_1d(sums), precision=6, threshold=8)
+        what = "rows" if arr.ndim > 1 else "entries"
+        raise ValueError(f"{name} {what} must sum to 1 (got sums of {shown})")
+    return np.ascontiguousarray(arr)
+
+
+@contextlib.contextmanager
+def numba_threads(n_threads):
+    """Temporarily set numba's thread count (None keeps the current one)."""
+    if n_threads is None:
+        yield
+        return
+    import numba
+
+    n = check_int("n_threads", n_threads, low=1)
+    n = min(n, numba.config.NUMBA_NUM_THREADS)
+    old = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write to a temporary file beside ``path`` and rename on success."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

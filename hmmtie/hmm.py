@@ -1,0 +1,844 @@
+"""Hidden Markov models with declaratively tied parameters.
+
+:class:`CategoricalHMM` (discrete symbols) and :class:`GaussianHMM`
+(continuous frames, diagonal covariance) follow scikit-learn and hmmlearn
+conventions: the constructor stores settings, :meth:`fit` learns and returns
+``self``, fitted values end in ``_`` (``startprob_``, ``transmat_``,
+``emissionprob_``, ``means_``, ``covars_``).  Every learnable value is held
+through the tie maps of :mod:`hmmtie.tying`; the models contain no tying
+logic of their own.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import tying as _tying
+from ._kernels import hmm as _k
+from ._validation import (
+    NotFittedError,
+    check_choice,
+    check_features,
+    check_int,
+    check_kwargs,
+    check_prob_array,
+    check_symbols,
+    numba_threads,
+    split_input,
+)
+
+__all__ = ["CategoricalHMM", "GaussianHMM"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _check_prior(name, value, shape):
+    arr = np.asarray(value, dtype=float)
+    try:
+        arr = np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(f"{name} must be a scalar or have shape {shape}, got shape {np.shape(value)}") from None
+    if not np.all(np.isfinite(arr)) or np.any(arr < 1):
+        raise ValueError(
+            f"{name} must be Dirichlet concentrations >= 1 (1 = no prior), got min {np.min(arr):.6g}"
+        )
+    return arr
+
+
+def _log(a):
+    with np.errstate(divide="ignore"):
+        return np.log(a)
+
+
+class _BaseHMM:
+    """Shared machinery of the HMMs (not public)."""
+
+    _family: str = ""
+    _param_letters = "ste"
+    _base_settings = (
+        "n_states", "states", "tying", "n_iter", "tol", "params", "init_params",
+        "random_state", "startprob_prior", "transmat_prior", "n_threads", "verbose",
+    )
+    _extra_settings: tuple = ()
+
+    def __init__(
+        self,
+        n_states: int | None = None,
+        *,
+        states=None,
+        tying: dict | None = None,
+        n_iter: int = 100,
+        tol: float = 1e-4,
+        params: str = "ste",
+        init_params: str = "ste",
+        random_state=None,
+        startprob_prior=1.0,
+        transmat_prior=1.0,
+        n_threads: int | None = None,
+        verbose: bool = False,
+        **kwargs,
+    ):
+        self.n_states = n_states
+        self.states = states
+        self.tying = tying
+        self.n_iter = n_iter
+        self.tol = tol
+        self.params = params
+        self.init_params = init_params
+        self.random_state = random_state
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.n_threads = n_threads
+        self.verbose = verbose
+        extra = {k: kwargs.pop(k) for k in list(kwargs) if k in self._extra_settings}
+        check_kwargs(type(self).__name__, kwargs, self._base_settings + self._extra_settings)
+        for k in self._extra_settings:
+            setattr(self, k, extra.get(k, self._extra_defaults()[k]))
+        # Validate the structure now: a bad spec fails when the model is built.
+        self._state_names()
+        self._compiled = None
+        self._compile(allow_partial=True)
+
+    # ----------------------------------------------------------- structure
+    @classmethod
+    def _extra_defaults(cls) -> dict:
+        return {}
+
+    def get_params(self) -> dict:
+        """Constructor settings as a dict (scikit-learn convention)."""
+        keys = self._base_settings + self._extra_settings
+        return {k: getattr(self, k) for k in keys}
+
+    def _state_names(self) -> list[str]:
+        if self.states is not None:
+            names = [str(s) for s in self.states]
+            if len(names) == 0:
+                raise ValueError("states must name at least one state")
+            if len(set(names)) != len(names):
+                dup = next(s for s in names if names.count(s) > 1)
+                raise ValueError(f"states: name {dup!r} is used twice")
+            if self.n_states is not None and self.n_states != len(names):
+                raise ValueError(f"n_states={self.n_states} but {len(names)} state names were given")
+            return names
+        if self.n_states is None:
+            raise ValueError("give n_states (an integer >= 1) or states (a list of names)")
+        n = check_int("n_states", self.n_states, low=1)
+        return [str(i) for i in range(n)]
+
+    @property
+    def n_components(self) -> int:
+        """Number of states (hmmlearn's name)."""
+        return len(self._state_names())
+
+    def _emission_size_known(self) -> bool:
+        raise NotImplementedError
+
+    def _compile(self, allow_partial=False):
+        states = self._state_names()
+        for letters, name in ((self.params, "params"), (self.init_params, "init_params")):
+            if not isinstance(letters, str) or set(letters) - set(self._param_letters):
+                raise ValueError(
+                    f"{name} must be a string of letters from {self._param_letters!r}, got {letters!r}"
+                )
+        if not self._emission_size_known():
+            if not allow_partial:
+                raise NotFittedError(f"{type(self).__name__}: n_symbols is unknown; call fit first")
+            # Check everything but the emission cells now; those once the alphabet is known.
+            spec = dict(self.tying or {})
+            if isinstance(spec.get("fixed"), dict):
+                spec["fixed"] = {k: v for k, v in spec["fixed"].items() if k != "emissionprob"}
+            _tying.compile_hmm_spec(spec, states, family=self._family, n_symbols=1)
+            return None
+        self._compiled = _tying.compile_hmm_spec(self.tying, states, family=self._family, **self._compile_kwargs())
+        return self._compiled
+
+    def _compile_kwargs(self) -> dict:
+        return {}
+
+    @property
+    def tie_(self) -> _tying.HMMTying:
+        """The compiled tie spec (index maps and probability blocks)."""
+        if self._compiled is None:
+            self._compile()
+        return self._compiled
+
+    # -------------------------------------------------------------- params
+    def _check_fitted(self):
+        for name in self._param_names():
+            if getattr(self, name, None) is None:
+                raise NotFittedError(
+                    f"{type(self).__name__} has no {name}; call fit first (or set {name})"
+                )
+
+    def _param_names(self):
+        return ("startprob_", "transmat_")
+
+    def _check_params(self):
+        self._check_fitted()
+        k = self.n_components
+        self.startprob_ = check_prob_array("startprob_", self.startprob_, (k,))
+        self.transmat_ = check_prob_array("transmat_", self.transmat_, (k, k))
+        self._check_emission_params()
+
+    # ----------------------------------------------------------- inference
+    def _prepare(self, X, lengths):
+        raise NotImplementedError
+
+    def _frames(self, data):
+        """(frameprob, log_offset) of shape (T, K) and (T,)."""
+        raise NotImplementedError
+
+    def score(self, X, lengths=None) -> float:
+        """Total log-likelihood of ``X`` (natural log) by the forward algorithm.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features) or list of sequences
+        lengths : array of int, optional
+            Lengths of the concatenated sequences (hmmlearn style).
+        """
+        return float(self._score_each(X, lengths).sum())
+
+    def _score_each(self, X, lengths):
+        self._check_params()
+        data = self._prepare(X, lengths)
+        with numba_threads(self.n_threads):
+            return self._loglik(data)
+
+    def _loglik(self, data):
+        fp, off = self._frames(data)
+        return _k.forward_loglik(self.startprob_, self.transmat_, fp, off, data["offsets"])
+
+    def score_samples(self, X, lengths=None) -> tuple[float, NDArray]:
+        """Log-likelihood and state posteriors.
+
+        Returns
+        -------
+        logprob : float
+        posteriors : array of shape (n_samples, n_states)
+        """
+        self._check_params()
+        data = self._prepare(X, lengths)
+        with numba_threads(self.n_threads):
+            fp, off = self._frames(data)
+            logprob, gamma = _k.posteriors(self.startprob_, self.transmat_, fp, off, data["offsets"])
+        return float(logprob.sum()), gamma
+
+    def predict_proba(self, X, lengths=None) -> NDArray:
+        """State posteriors, array of shape (n_samples, n_states)."""
+        return self.score_samples(X, lengths)[1]
+
+    def decode(self, X, lengths=None, algorithm: str = "viterbi") -> tuple[float, NDArray]:
+        """Most likely states.
+
+        Parameters
+        ----------
+        algorithm : {"viterbi", "map"}
+            ``"viterbi"``: the single best state path; ``logprob`` is its joint
+            log-probability with ``X``.  ``"map"``: the state with the highest
+            posterior at every step; ``logprob`` is the sum over steps of the
+            log posterior of the chosen state (the path may be impossible).
+
+        Returns
+        -------
+        logprob : float
+        states : array of shape (n_samples,)
+        """
+        check_choice("algorithm", algorithm, ("viterbi", "map"))
+        if algorithm == "map":
+            _, gamma = self.score_samples(X, lengths)
+            states = np.argmax(gamma, axis=1)
+            with np.errstate(divide="ignore"):
+                logprob = float(np.log(gamma[np.arange(len(states)), states]).sum())
+            return logprob, states
+        self._check_params()
+        data = self._prepare(X, lengths)
+        with numba_threads(self.n_threads):
+            logprob, path = self._viterbi(data)
+        return float(logprob.sum()), path
+
+    def _viterbi(self, data):
+        fp, off = self._frames(data)
+        log_fp = _log(fp) + off[:, None]
+        return _k.viterbi(_log(self.startprob_), _log(self.transmat_), log_fp, data["offsets"])
+
+    def predict(self, X, lengths=None) -> NDArray:
+        """Viterbi state path, array of shape (n_samples,)."""
+        return self.decode(X, lengths)[1]
+
+    # ----------------------------------------------------------- statistics
+    @property
+    def n_free_parameters(self) -> int:
+        """Number of free parameters, counted from the tie maps.
+
+        Atoms minus one constraint per independent row, minus fixed cells,
+        for the parameter blocks named in ``params`` (blocks not estimated
+        are not counted).
+        """
+        t = self.tie_
+        n = 0
+        if "s" in self.params:
+            n += t.start.n_free
+        if "t" in self.params:
+            n += t.trans.n_free
+        n += self._n_free_emission()
+        return n
+
+    def aic(self, X, lengths=None) -> float:
+        """Akaike information criterion ``-2 log L + 2 k`` (k = n_free_parameters)."""
+        return -2 * self.score(X, lengths) + 2 * self.n_free_parameters
+
+    def bic(self, X, lengths=None) -> float:
+        """Bayesian information criterion ``-2 log L + k log n``.
+
+        ``n`` is the number of observations: symbols (categorical) or frames
+        (Gaussian), summed over all sequences.
+        """
+        data = self._prepare(X, lengths)
+        return -2 * self.score(X, lengths) + self.n_free_parameters * math.log(data["offsets"][-1])
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, lengths=None):
+        """Estimate parameters by EM (Baum–Welch) under the tie spec.
+
+        The M-step is exact for every tie spec (:class:`hmmtie.tying.ProbBlock`),
+        so the objective never decreases.  ``history_`` records the
+        objective at each iteration (the log-likelihood, plus the log-prior
+        when Dirichlet priors or soft ties are used) evaluated at the
+        parameters *before* that iteration's M-step; ``converged_`` is True
+        when an iteration improved the objective by less than ``tol``, False
+        when ``n_iter`` ran out first.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features) or list of sequences
+        lengths : array of int, optional
+
+        Returns
+        -------
+        self
+        """
+        n_iter = check_int("n_iter", self.n_iter, low=0)
+        tol = float(self.tol)
+        if not tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+        data = self._prepare(X, lengths, fitting=True)
+        tie = self._compile()
+        rng = np.random.default_rng(self.random_state)
+        self._init_params(data, tie, rng)
+        atoms = self._atoms_from_params(tie)
+        self.history_ = []
+        self.converged_ = False
+        with numba_threads(self.n_threads):
+            for it in range(n_iter):
+                logprob, stats = self._estep(data)
+                if not np.all(np.isfinite(logprob)):
+                    bad = int(np.flatnonzero(~np.isfinite(logprob))[0])
+                    raise ValueError(
+                        f"sequence {bad} has probability 0 under the current parameters "
+                        "(a fixed zero forbids it); cannot fit"
+                    )
+                objective = float(logprob.sum()) + self._log_prior(tie, atoms)
+                self.history_.append(objective)
+                if self.verbose:
+                    print(f"iteration {it}: objective {objective:.6f}")
+                if it > 0 and objective - self.history_[-2] < tol:
+                    self.converged_ = True
+                    break
+                atoms = self._mstep(tie, stats, atoms)
+                self._params_from_atoms(tie, atoms)
+        self.n_iter_ = len(self.history_)
+        return self
+
+    def _init_params(self, data, tie, rng):
+        ip = self.init_params
+        if "s" in ip:
+            self.startprob_ = tie.start.expand(tie.start.random_atoms(rng))[0]
+        if "t" in ip:
+            self.transmat_ = tie.trans.expand(tie.trans.random_atoms(rng))
+        self._init_emission(data, tie, rng, "e" in ip)
+        self._check_params()
+
+    def _atoms_from_params(self, tie):
+        return {
+            "start": tie.start.atoms_from_full(self.startprob_[None, :], "startprob_"),
+            "trans": tie.trans.atoms_from_full(self.transmat_, "transmat_"),
+            **self._emission_atoms(tie),
+        }
+
+    def _mstep(self, tie, stats, atoms):
+        new = dict(atoms)
+        k = self.n_components
+        if "s" in self.params:
+            prior = _check_prior("startprob_prior", self.startprob_prior, (k,)) - 1
+            new["start"] = tie.start.mstep(stats["start"][None, :] + prior[None, :], atoms["start"])
+        if "t" in self.params:
+            prior = _check_prior("transmat_prior", self.transmat_prior, (k, k)) - 1
+            new["trans"] = tie.trans.mstep(stats["trans"] + prior, atoms["trans"])
+        if set(self.params) & set("emc"):
+            new.update(self._mstep_emission(tie, stats, atoms))
+        return new
+
+    def _params_from_atoms(self, tie, atoms):
+        self.startprob_ = tie.start.expand(atoms["start"])[0]
+        self.transmat_ = tie.trans.expand(atoms["trans"])
+        self._emission_from_atoms(tie, atoms)
+
+    def _log_prior(self, tie, atoms) -> float:
+        lp = 0.0
+        k = self.n_components
+        for name, value, block, key in (
+            ("startprob_prior", self.startprob_prior, tie.start, "start"),
+            ("transmat_prior", self.transmat_prior, tie.trans, "trans"),
+        ):
+            shape = block.tie.shape
+            prior = _check_prior(name, value, shape) - 1
+            if np.any(prior > 0):
+                full = block.expand(atoms[key])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    lp += float(np.sum(np.where(prior > 0, prior * np.log(full), 0.0)))
+        del k
+        return lp + self._log_prior_emission(tie, atoms)
+
+    # -------------------------------------------------------------- sample
+    def sample(self, n_samples: int = 1, random_state=None) -> tuple[NDArray, NDArray]:
+        """Draw one sequence from the model.
+
+        Returns
+        -------
+        X : array of shape (n_samples, n_features)
+        Z : array of shape (n_samples,) of state indices
+        """
+        n = check_int("n_samples", n_samples, low=1)
+        self._check_params()
+        rng = np.random.default_rng(self.random_state if random_state is None else random_state)
+        k = self.n_components
+        z = np.empty(n, dtype=np.int64)
+        cum_t = np.cumsum(self.transmat_, axis=1)
+        z[0] = min(np.searchsorted(np.cumsum(self.startprob_), rng.random(), side="right"), k - 1)
+        u = rng.random(n)
+        for t in range(1, n):
+            z[t] = min(np.searchsorted(cum_t[z[t - 1]], u[t], side="right"), k - 1)
+        return self._sample_emissions(z, rng), z
+
+    # ---------------------------------------------------------------- save
+    def to_dict(self) -> dict:
+        """Settings, state names, tie spec and parameters as plain JSON-able values."""
+        self._check_fitted()
+        settings = {k: v for k, v in self.get_params().items() if k not in ("states", "tying", "n_states")}
+        for k, v in settings.items():
+            if isinstance(v, np.ndarray):
+                settings[k] = v.tolist()
+        if not isinstance(settings.get("random_state"), (int, type(None))):
+            settings["random_state"] = None
+        params = {name.rstrip("_"): np.asarray(getattr(self, name)).tolist() for name in self._param_names()}
+        out = {
+            "model": type(self).__name__,
+            "states": self._state_names(),
+            "tying": self.tying or {},
+            "settings": settings,
+            "params": params,
+        }
+        if getattr(self, "history_", None) is not None:
+            out["fit"] = {"history": list(self.history_), "converged": bool(self.converged_)}
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """Rebuild a model from :meth:`to_dict` output."""
+        model = cls(states=d["states"], tying=d.get("tying") or None, **d.get("settings", {}))
+        for name in model._param_names():
+            key = name.rstrip("_")
+            if key not in d["params"]:
+                raise ValueError(f"model file: parameter {key!r} is missing")
+            setattr(model, name, np.asarray(d["params"][key], dtype=float))
+        fit = d.get("fit")
+        if fit:
+            model.history_ = list(fit.get("history", []))
+            model.converged_ = bool(fit.get("converged", False))
+        model._check_params()
+        model._atoms_from_params(model.tie_)  # the values must respect the ties
+        return model
+
+    def save(self, path) -> None:
+        """Write the model (settings, tie spec, parameters) as versioned JSON."""
+        from .modelio import save_model
+
+        save_model(self, path)
+
+    def __repr__(self):
+        shown = {k: v for k, v in self.get_params().items() if v is not None}
+        args = ", ".join(f"{k}={v!r}" for k, v in shown.items() if k not in ("states",) or len(str(v)) < 60)
+        return f"{type(self).__name__}({args})"
+
+
+class CategoricalHMM(_BaseHMM):
+    """HMM with categorical (discrete-symbol) emissions and tied parameters.
+
+    Parameters
+    ----------
+    n_states : int, optional
+        Number of states (named ``"0"``, ``"1"``, ...); or give ``states``.
+    states : list of str, optional
+        State names, used by the tie spec.
+    n_symbols : int, optional
+        Alphabet size; symbols are integers in ``[0, n_symbols)``.  Inferred
+        from the data at the first ``fit`` (max symbol + 1) if not given.
+    tying : dict, optional
+        The tie spec; see :func:`hmmtie.tying.compile_hmm_spec`.  Validated
+        when the model is built.
+    n_iter : int, default 100
+        Maximum EM iterations.
+    tol : float, default 1e-4
+        Stop when an iteration improves the objective by less than ``tol``.
+    params, init_params : str, default "ste"
+        Which parameters EM updates / ``fit`` initialises: ``s`` start,
+        ``t`` transitions, ``e`` emissions (hmmlearn convention).  A
+        parameter left out of ``init_params`` must be set by the user first.
+    random_state : int or numpy Generator, optional
+    startprob_prior, transmat_prior, emissionprob_prior : float or array
+        Dirichlet concentrations (>= 1; ``alpha - 1`` is added to the
+        expected counts of free cells before the exact M-step).
+    n_threads : int, optional
+        Numba threads for the kernels (default: numba's setting).
+    verbose : bool
+
+    Attributes
+    ----------
+    startprob_ : array of shape (n_states,)
+    transmat_ : array of shape (n_states, n_states)
+    emissionprob_ : array of shape (n_states, n_symbols)
+    history_ : list of float
+    converged_ : bool
+    """
+
+    _family = "categorical"
+    _extra_settings = ("n_symbols", "emissionprob_prior")
+
+    @classmethod
+    def _extra_defaults(cls):
+        return {"n_symbols": None, "emissionprob_prior": 1.0}
+
+    def _emission_size_known(self):
+        if self.n_symbols is not None:
+            check_int("n_symbols", self.n_symbols, low=1)
+            return True
+        return False
+
+    def _compile_kwargs(self):
+        return {"n_symbols": int(self.n_symbols)}
+
+    def _param_names(self):
+        return ("startprob_", "transmat_", "emissionprob_")
+
+    def _check_emission_params(self):
+        if self.n_symbols is None:
+            self.n_symbols = np.shape(self.emissionprob_)[-1]
+        self.emissionprob_ = check_prob_array(
+            "emissionprob_", self.emissionprob_, (self.n_components, int(self.n_symbols))
+        )
+
+    def _prepare(self, X, lengths, fitting=False):
+        X, offsets = split_input(X, lengths, ndim_item=1)
+        if fitting and self.n_symbols is None:
+            X = check_symbols(X, None)
+            self.n_symbols = int(X.max()) + 1
+            self._compiled = None
+        return {"symbols": check_symbols(X, self.n_symbols), "offsets": offsets}
+
+    def _frames(self, data):
+        fp = np.ascontiguousarray(self.emissionprob_.T[data["symbols"]])
+        return fp, np.zeros(len(fp))
+
+    def _loglik(self, data):
+        return _k.forward_loglik_categorical(
+            self.startprob_, self.transmat_, self.emissionprob_, data["symbols"], data["offsets"]
+        )
+
+    def _viterbi(self, data):
+        return _k.viterbi_categorical(
+            _log(self.startprob_), _log(self.transmat_), _log(self.emissionprob_),
+            data["symbols"], data["offsets"],
+        )
+
+    def _estep(self, data):
+        logprob, n_start, n_trans, n_emit = _k.expected_counts_categorical(
+            self.startprob_, self.transmat_, self.emissionprob_, data["symbols"], data["offsets"]
+        )
+        return logprob, {"start": n_start, "trans": n_trans, "emit": n_emit}
+
+    def _n_free_emission(self):
+        if "e" not in self.params:
+            return 0
+        t = self.tie_
+        n = t.emission.n_free
+        # A soft group keeps separate rows; its common centre is not a parameter of the likelihood.
+        return n
+
+    def _init_emission(self, data, tie, rng, init):
+        if init:
+            self.emissionprob_ = tie.emission.expand(tie.emission.random_atoms(rng))
+        self._soft_centres = {}
+
+    def _emission_atoms(self, tie):
+        atoms = tie.emission.atoms_from_full(self.emissionprob_, "emissionprob_")
+        centres = {}
+        for g in tie.soft_groups():
+            centres[g.name] = _geometric_centre(self.emissionprob_[g.states])
+        return {"emit": atoms, "centres": centres}
+
+    def _mstep_emission(self, tie, stats, atoms):
+        m = int(self.n_symbols)
+        prior = _check_prior("emissionprob_prior", self.emissionprob_prior, (self.n_components, m)) - 1
+        counts = stats["emit"] + prior
+        for g in tie.soft_groups():
+            counts[g.states] += g.soft * atoms["centres"][g.name][None, :]
+        emit = tie.emission.mstep(counts, atoms["emit"])
+        full = tie.emission.expand(emit)
+        centres = {g.name: _geometric_centre(full[g.states]) for g in tie.soft_groups()}
+        return {"emit": emit, "centres": centres}
+
+    def _emission_from_atoms(self, tie, atoms):
+        self.emissionprob_ = tie.emission.expand(atoms["emit"])
+
+    def _log_prior_emission(self, tie, atoms):
+        lp = 0.0
+        prior = _check_prior(
+            "emissionprob_prior", self.emissionprob_prior, (self.n_components, int(self.n_symbols))
+        ) - 1
+        full = tie.emission.expand(atoms["emit"])
+        if np.any(prior > 0):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lp += float(np.sum(np.where(prior > 0, prior * np.log(full), 0.0)))
+        for g in tie.soft_groups():
+            q = atoms["centres"][g.name]
+            for s in g.states:
+                lp -= g.soft * _kl(q, full[s])
+        return lp
+
+    def _sample_emissions(self, z, rng):
+        cum = np.cumsum(self.emissionprob_, axis=1)
+        u = rng.random(len(z))
+        x = np.array([np.searchsorted(cum[s], ui, side="right") for s, ui in zip(z, u)], dtype=np.int64)
+        return np.minimum(x, self.emissionprob_.shape[1] - 1)[:, None]
+
+
+def _geometric_centre(rows: NDArray) -> NDArray:
+    """Normalised geometric mean of probability rows (the soft-tie centre)."""
+    with np.errstate(divide="ignore"):
+        lg = np.log(rows).mean(axis=0)
+    if np.all(np.isneginf(lg)):
+        return np.full(rows.shape[1], 1.0 / rows.shape[1])
+    lg = lg - lg[np.isfinite(lg)].max()
+    q = np.exp(lg)
+    return q / q.sum()
+
+
+def _kl(q: NDArray, p: NDArray) -> float:
+    """KL(q || p) with 0 log 0 = 0."""
+    mask = q > 0
+    with np.errstate(divide="ignore"):
+        return float(np.sum(q[mask] * (np.log(q[mask]) - np.log(p[mask]))))
+
+
+class GaussianHMM(_BaseHMM):
+    """HMM with diagonal-covariance Gaussian emissions and tied parameters.
+
+    Emission groups may share a whole distribution (``share="all"``), only
+    the means (``"means"``) or only the variances (``"covars"``).  When means
+    are shared by states whose variances differ, the mean update is
+    precision-weighted and the M-step is conditional (means given the
+    current variances, then variances given the new means: ECM), which
+    still never lowers the likelihood.
+
+    Parameters
+    ----------
+    n_states, states, tying, n_iter, tol, params, init_params, random_state,
+    startprob_prior, transmat_prior, n_threads, verbose
+        As in :class:`CategoricalHMM`; ``params`` letters: ``s``, ``t``,
+        ``m`` (means), ``c`` (covars).
+    n_features : int, optional
+        Frame dimension; inferred at the first ``fit``.
+    min_covar : float, default 1e-3
+        Floor on variances (applied only where the M-step would go below it).
+
+    Attributes
+    ----------
+    means_ : array of shape (n_states, n_features)
+    covars_ : array of shape (n_states, n_features)
+        Diagonal variances.
+    """
+
+    _family = "gaussian"
+    _param_letters = "stmc"
+    _extra_settings = ("n_features", "min_covar")
+
+    def __init__(self, n_states=None, *, params="stmc", init_params="stmc", **kwargs):
+        super().__init__(n_states, params=params, init_params=init_params, **kwargs)
+
+    @classmethod
+    def _extra_defaults(cls):
+        return {"n_features": None, "min_covar": 1e-3}
+
+    def _emission_size_known(self):
+        return True
+
+    def _param_names(self):
+        return ("startprob_", "transmat_", "means_", "covars_")
+
+    def _check_emission_params(self):
+        means = np.asarray(self.means_, dtype=float)
+        covars = np.asarray(self.covars_, dtype=float)
+        k = self.n_components
+        if means.ndim != 2 or means.shape[0] != k:
+            raise ValueError(f"means_ must have shape (n_states={k}, n_features), got {means.shape}")
+        if self.n_features is None:
+            self.n_features = means.shape[1]
+        d = int(self.n_features)
+        if means.shape != (k, d):
+            raise ValueError(f"means_ has shape {means.shape}, expected {(k, d)}")
+        if covars.shape != (k, d):
+            raise ValueError(f"covars_ has shape {covars.shape}, expected {(k, d)} (diagonal variances)")
+        if not np.all(np.isfinite(means)):
+            raise ValueError("means_ holds NaN or inf")
+        if not np.all(np.isfinite(covars)) or np.any(covars <= 0):
+            raise ValueError(f"covars_ must be finite and > 0, got min {np.min(covars):.6g}")
+        self.means_, self.covars_ = means, covars
+
+    def _prepare(self, X, lengths, fitting=False):
+        X, offsets = split_input(X, lengths, ndim_item=2)
+        X = check_features(X, self.n_features)
+        if fitting and self.n_features is None:
+            self.n_features = X.shape[1]
+        return {"X": X, "offsets": offsets}
+
+    def _log_frameprob(self, X):
+        var = self.covars_
+        lf = -0.5 * (
+            X.shape[1] * _LOG_2PI
+            + np.log(var).sum(axis=1)[None, :]
+            + ((X[:, None, :] - self.means_[None, :, :]) ** 2 / var[None, :, :]).sum(axis=2)
+        )
+        return lf
+
+    def _frames(self, data):
+        lf = self._log_frameprob(data["X"])
+        off = lf.max(axis=1)
+        return np.ascontiguousarray(np.exp(lf - off[:, None])), np.ascontiguousarray(off)
+
+    def _viterbi(self, data):
+        lf = np.ascontiguousarray(self._log_frameprob(data["X"]))
+        return _k.viterbi(_log(self.startprob_), _log(self.transmat_), lf, data["offsets"])
+
+    def _estep(self, data):
+        fp, off = self._frames(data)
+        logprob, n_start, n_trans, gamma = _k.expected_counts(
+            self.startprob_, self.transmat_, fp, off, data["offsets"]
+        )
+        X = data["X"]
+        return logprob, {
+            "start": n_start,
+            "trans": n_trans,
+            "w": gamma.sum(axis=0),
+            "s1": gamma.T @ X,
+            "s2": gamma.T @ (X * X),
+        }
+
+    def _n_free_emission(self):
+        t = self.tie_
+        d = int(self.n_features) if self.n_features is not None else None
+        if d is None:
+            raise NotFittedError("GaussianHMM: n_features is unknown; call fit first")
+        n = 0
+        if "m" in self.params:
+            n += t.n_means * d
+        if "c" in self.params:
+            n += t.n_covars * d
+        return n
+
+    def _init_emission(self, data, tie, rng, init):
+        X = data["X"]
+        d = X.shape[1]
+        if "m" in self.init_params:
+            picks = X[rng.choice(len(X), size=tie.n_means, replace=len(X) < tie.n_means)]
+            self.means_ = _tying.expand(picks, tie.means_tie)
+        if "c" in self.init_params:
+            var = np.maximum(X.var(axis=0), self.min_covar) if len(X) > 1 else np.ones(d)
+            self.covars_ = _tying.expand(np.tile(var, (tie.n_covars, 1)), tie.covars_tie)
+
+    def _emission_atoms(self, tie):
+        return {
+            "means": _row_atoms(self.means_, tie.means_tie, "means_", self._state_names()),
+            "covars": _row_atoms(self.covars_, tie.covars_tie, "covars_", self._state_names()),
+            "centres": {g.name: self.means_[g.states].mean(axis=0) for g in tie.soft_groups()},
+        }
+
+    def _mstep_emission(self, tie, stats, atoms):
+        w, s1, s2 = stats["w"], stats["s1"], stats["s2"]
+        out = {}
+        covars = _tying.expand(atoms["covars"], tie.covars_tie)
+        means_atoms = atoms["means"]
+        if "m" in self.params:
+            prec = 1.0 / covars
+            num = _tying.reduce(s1 * prec, tie.means_tie, tie.n_means)
+            den = _tying.reduce(w[:, None] * prec, tie.means_tie, tie.n_means)
+            means_atoms = np.where(den > 0, num / np.where(den > 0, den, 1.0), means_atoms)
+            means = _tying.expand(means_atoms, tie.means_tie)
+            centres = {}
+            for g in tie.soft_groups():
+                m = atoms["centres"][g.name]
+                for s in g.states:
+                    means[s] = (s1[s] * prec[s] + g.soft * m) / (w[s] * prec[s] + g.soft)
+                centres[g.name] = means[g.states].mean(axis=0)
+            means_atoms = _row_atoms(means, tie.means_tie, "means_", None, check=False)
+            out["centres"] = centres
+        out["means"] = means_atoms
+        means = _tying.expand(means_atoms, tie.means_tie)
+        if "c" in self.params:
+            sq = s2 - 2 * means * s1 + means**2 * w[:, None]
+            num = _tying.reduce(np.maximum(sq, 0.0), tie.covars_tie, tie.n_covars)
+            den = _tying.reduce(np.repeat(w[:, None], means.shape[1], axis=1), tie.covars_tie, tie.n_covars)
+            cov = np.where(den > 0, num / np.where(den > 0, den, 1.0), atoms["covars"])
+            out["covars"] = np.maximum(cov, self.min_covar)
+        else:
+            out["covars"] = atoms["covars"]
+        return out
+
+    def _emission_from_atoms(self, tie, atoms):
+        self.means_ = _tying.expand(atoms["means"], tie.means_tie)
+        self.covars_ = _tying.expand(atoms["covars"], tie.covars_tie)
+
+    def _log_prior_emission(self, tie, atoms):
+        lp = 0.0
+        means = _tying.expand(atoms["means"], tie.means_tie)
+        for g in tie.soft_groups():
+            m = atoms["centres"][g.name]
+            lp -= 0.5 * g.soft * float(((means[g.states] - m) ** 2).sum())
+        return lp
+
+    def _mstep(self, tie, stats, atoms):
+        # Soft-tied means keep their own atoms: means_tie maps them separately.
+        return super()._mstep(tie, stats, atoms)
+
+    def _sample_emissions(self, z, rng):
+        return self.means_[z] + rng.standard_normal((len(z), self.means_.shape[1])) * np.sqrt(self.covars_[z])
+
+
+def _row_atoms(full, tie_rows, what, names, check=True):
+    """Atoms of a row-tied array (n_states, d): one row per atom."""
+    full = np.asarray(full, dtype=float)
+    n_atoms = int(tie_rows.max()) + 1
+    atoms = np.zeros((n_atoms, full.shape[1]))
+    seen = np.full(n_atoms, -1)
+    for s, a in enumerate(tie_rows):
+        if seen[a] < 0:
+            seen[a] = s
+            atoms[a] = full[s]
+        elif check and not np.allclose(atoms[a], full[s], rtol=0, atol=1e-10):
+            raise ValueError(
+                f"{what}: tied states {names[seen[a]]!r} and {names[s]!r} hold different values"
+            )
+    return atoms

@@ -1,0 +1,172 @@
+"""Model comparison: likelihood-ratio tests, AIC and BIC.
+
+Free-parameter counts always come from the models' tie maps
+(``model.n_free_parameters``), never from a per-model formula.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as _sps
+
+__all__ = ["LRTResult", "aic", "bic", "lrt", "lrt_from_loglik", "BoundaryWarning"]
+
+
+class BoundaryWarning(UserWarning):
+    """A fitted free probability sits on the boundary (0): the chi-square
+    reference distribution of the LRT may not hold there."""
+
+
+def aic(loglik: float, n_free: int) -> float:
+    """Akaike information criterion ``-2 log L + 2 k``."""
+    return -2.0 * loglik + 2.0 * n_free
+
+
+def bic(loglik: float, n_free: int, n_obs: int) -> float:
+    """Bayesian information criterion ``-2 log L + k log n``.
+
+    ``n_obs`` is the number of observations: for HMMs the number of symbols
+    or frames over all sequences; for pair HMMs the number of residues over
+    all pairs (both sequences).
+    """
+    if n_obs < 1:
+        raise ValueError(f"n_obs must be >= 1, got {n_obs}")
+    return -2.0 * loglik + n_free * math.log(n_obs)
+
+
+@dataclass
+class LRTResult:
+    """Likelihood-ratio test of a restricted (tied) against a full (untied) model."""
+
+    statistic: float
+    df: int
+    p_value: float
+    loglik_restricted: float
+    loglik_full: float
+    n_free_restricted: int
+    n_free_full: int
+    aic_restricted: float
+    aic_full: float
+    bic_restricted: float
+    bic_full: float
+    n_obs: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def verdict(self, alpha: float = 0.05, restricted: str = "tied", full: str = "untied") -> str:
+        """One plain-words line on what the test says at level ``alpha``."""
+        if self.p_value < alpha:
+            return (
+                f"reject the {restricted} hypothesis at alpha={alpha:g} "
+                f"(LRT {self.statistic:.3f} on {self.df} df, p={self.p_value:.3g}); "
+                f"the {full} model fits significantly better"
+            )
+        return (
+            f"no evidence against the {restricted} hypothesis at alpha={alpha:g} "
+            f"(LRT {self.statistic:.3f} on {self.df} df, p={self.p_value:.3g})"
+        )
+
+
+def lrt_from_loglik(
+    loglik_restricted: float,
+    loglik_full: float,
+    n_free_restricted: int,
+    n_free_full: int,
+    n_obs: int,
+) -> LRTResult:
+    """LRT statistic ``2 (log L_full - log L_restricted)`` with a chi-square p-value.
+
+    ``df`` is the difference of free-parameter counts.  A slightly negative
+    statistic (the full fit found a worse optimum) is reported as computed
+    with a warning; its p-value is 1.
+    """
+    df = int(n_free_full) - int(n_free_restricted)
+    if df <= 0:
+        raise ValueError(
+            f"the full model must have more free parameters than the restricted one "
+            f"(got {n_free_full} vs {n_free_restricted})"
+        )
+    stat = 2.0 * (float(loglik_full) - float(loglik_restricted))
+    if stat < -1e-6 * max(1.0, abs(loglik_full)):
+        warnings.warn(
+            f"LRT statistic is negative ({stat:.4g}): the full model's fit is worse than the "
+            "restricted one's (a local optimum); refit the full model from the restricted fit",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    p = float(_sps.chi2.sf(max(stat, 0.0), df))
+    return LRTResult(
+        statistic=stat,
+        df=df,
+        p_value=p,
+        loglik_restricted=float(loglik_restricted),
+        loglik_full=float(loglik_full),
+        n_free_restricted=int(n_free_restricted),
+        n_free_full=int(n_free_full),
+        aic_restricted=aic(loglik_restricted, n_free_restricted),
+        aic_full=aic(loglik_full, n_free_full),
+        bic_restricted=bic(loglik_restricted, n_free_restricted, n_obs),
+        bic_full=bic(loglik_full, n_free_full, n_obs),
+        n_obs=int(n_obs),
+    )
+
+
+def _boundary_cells(model) -> list[str]:
+    """Free probabilities that a fitted HMM holds at exactly 0."""
+    out = []
+    tie = model.tie_
+    blocks = [("startprob_", tie.start, model.startprob_[None, :]), ("transmat_", tie.trans, model.transmat_)]
+    if getattr(tie, "emission", None) is not None and hasattr(model, "emissionprob_"):
+        blocks.append(("emissionprob_", tie.emission, model.emissionprob_))
+    for name, block, full in blocks:
+        free = block.tie != -1
+        zero = free & (np.asarray(full) <= 0)
+        for r, c in np.argwhere(zero):
+            out.append(f"{name}[{block.row_labels[r]}, {block.col_labels[c]}]")
+    return out
+
+
+def lrt(restricted, full, X, lengths=None) -> LRTResult:
+    """Likelihood-ratio test between two fitted HMMs on the same data.
+
+    Parameters
+    ----------
+    restricted : fitted model
+        The tied (nested) hypothesis.
+    full : fitted model
+        The untied hypothesis.
+    X, lengths
+        The data both were fitted on.
+
+    Returns
+    -------
+    LRTResult
+        Statistic, ``df`` (difference of free parameters from the tie maps),
+        chi-square p-value (``scipy.stats.chi2``), AIC and BIC of both.
+        ``n_obs`` for BIC is the number of symbols/frames.
+
+    Warns
+    -----
+    BoundaryWarning
+        When a free probability of either fit is exactly 0 (the chi-square
+        reference is then not exact).
+    """
+    ll_r = restricted.score(X, lengths)
+    ll_f = full.score(X, lengths)
+    n_obs = int(restricted._prepare(X, lengths)["offsets"][-1])
+    res = lrt_from_loglik(ll_r, ll_f, restricted.n_free_parameters, full.n_free_parameters, n_obs)
+    for name, model in (("restricted", restricted), ("full", full)):
+        cells = _boundary_cells(model)
+        if cells:
+            warnings.warn(
+                f"{name} model has fitted probabilities on the boundary (0): {', '.join(cells[:5])}"
+                + (" ..." if len(cells) > 5 else "")
+                + "; the chi-square p-value may be inaccurate",
+                BoundaryWarning,
+                stacklevel=2,
+            )
+    return res

@@ -1,0 +1,207 @@
+"""Brute-force oracles for pair HMMs (plain Python, log space).
+
+Model arguments follow ``hmmtie._kernels.pair_fb``: ``kind`` (0 match,
+1 insert-x, 2 insert-y), ``etab``, ``start``, ``trans``, ``end``,
+``match_odds``, ``ins_odds``; x and y are code sequences.  Every function here
+enumerates every alignment and every state path, so keep lengths <= 4-5.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+NEG_INF = -math.inf
+
+
+def _log(v):
+    return math.log(v) if v > 0.0 else NEG_INF
+
+
+def logsumexp(vals):
+    vals = [v for v in vals if v != NEG_INF]
+    if not vals:
+        return NEG_INF
+    m = max(vals)
+    return m + math.log(sum(math.exp(v - m) for v in vals))
+
+
+def in_band(i, j, n, m, band):
+    """The band of ``pair_fb``'s docstring, written out independently."""
+    if band < 0:
+        return True
+    return abs(i * m - j * n) < (band + 1) * max(n, m)
+
+
+def enumerate_paths(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                    band=-1):
+    """Every state path with non-zero probability.
+
+    Returns a list of (states, ops, cells, logw): states visited, the
+    alignment column of each (0 = x_i:y_j, 1 = x_i:-, 2 = -:y_j), the lattice
+    cell (i, j) after each emission, and the log-odds weight of the path.
+    """
+    n, m = len(x), len(y)
+    n_states = len(kind)
+    out = []
+
+    def emit(s, i, j):
+        k = kind[s]
+        if k == 0:
+            return match_odds[etab[s], x[i - 1], y[j - 1]]
+        if k == 1:
+            return ins_odds[etab[s], x[i - 1]]
+        return ins_odds[etab[s], y[j - 1]]
+
+    def rec(prev, i, j, states, cells, logw):
+        if i == n and j == m and states:
+            w = logw + _log(end[prev])
+            if w != NEG_INF:
+                out.append((tuple(states), tuple(int(kind[s]) for s in states),
+                            tuple(cells), w))
+        for s in range(n_states):
+            k = kind[s]
+            ni = i + (1 if k in (0, 1) else 0)
+            nj = j + (1 if k in (0, 2) else 0)
+            if ni > n or nj > m or not in_band(ni, nj, n, m, band):
+                continue
+            t = start[s] if prev < 0 else trans[prev, s]
+            w = logw + _log(t) + _log(emit(s, ni, nj))
+            if w == NEG_INF:
+                continue
+            rec(s, ni, nj, states + [s], cells + [(ni, nj)], w)
+
+    rec(-1, 0, 0, [], [], 0.0)
+    return out
+
+
+def total(paths):
+    """Log-odds likelihood: log of the sum over all paths."""
+    return logsumexp([p[3] for p in paths])
+
+
+def posterior(paths, kind, n, m):
+    """P[i, j]: probability that x_i is aligned to y_j (any match state)."""
+    z = total(paths)
+    post = np.zeros((n, m))
+    for states, _ops, cells, w in paths:
+        p = math.exp(w - z)
+        for s, (i, j) in zip(states, cells):
+            if kind[s] == 0:
+                post[i - 1, j - 1] += p
+    return post
+
+
+def expected_counts(paths, kind, etab, x, y, n_states, match_shape, ins_shape):
+    """Expected start/transition/end/emission counts, summed path by path."""
+    z = total(paths)
+    n_start = np.zeros(n_states)
+    n_trans = np.zeros((n_states, n_states))
+    n_end = np.zeros(n_states)
+    n_match = np.zeros(match_shape)
+    n_ins = np.zeros(ins_shape)
+    for states, _ops, cells, w in paths:
+        p = math.exp(w - z)
+        n_start[states[0]] += p
+        n_end[states[-1]] += p
+        for a, b in zip(states[:-1], states[1:]):
+            n_trans[a, b] += p
+        for s, (i, j) in zip(states, cells):
+            k = kind[s]
+            if k == 0:
+                n_match[etab[s], x[i - 1], y[j - 1]] += p
+            elif k == 1:
+                n_ins[etab[s], x[i - 1]] += p
+            else:
+                n_ins[etab[s], y[j - 1]] += p
+    return n_start, n_trans, n_end, n_match, n_ins
+
+
+def by_alignment(paths):
+    """Dict: ops tuple -> log-sum of the weights of the state paths on it."""
+    groups = {}
+    for _states, ops, _cells, w in paths:
+        groups.setdefault(ops, []).append(w)
+    return {ops: logsumexp(ws) for ops, ws in groups.items()}
+
+
+def all_alignments(n, m):
+    """Every alignment (ops tuple) of lengths n and m."""
+    out = []
+
+    def rec(i, j, ops):
+        if i == n and j == m:
+            out.append(tuple(ops))
+            return
+        if i < n and j < m:
+            rec(i + 1, j + 1, ops + [0])
+        if i < n:
+            rec(i + 1, j, ops + [1])
+        if j < m:
+            rec(i, j + 1, ops + [2])
+
+    rec(0, 0, [])
+    return out
+
+
+@numba.njit(cache=True)
+def _lse_add(a, b):
+    if a == -np.inf:
+        return b
+    if b == -np.inf:
+        return a
+    if a > b:
+        return a + math.log1p(math.exp(b - a))
+    return b + math.log1p(math.exp(a - b))
+
+
+@numba.njit(cache=True)
+def logspace_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y):
+    """Unscaled log-space forward (no scaling, no band): an independent
+    reference for long pairs.  General states; O(S * M) memory."""
+    n = x.shape[0]
+    m = y.shape[0]
+    ns = kind.shape[0]
+    lt = np.full((ns, ns), -np.inf)
+    for a in range(ns):
+        for b in range(ns):
+            if trans[a, b] > 0.0:
+                lt[a, b] = math.log(trans[a, b])
+    prev = np.full((ns, m + 1), -np.inf)
+    cur = np.full((ns, m + 1), -np.inf)
+    for i in range(n + 1):
+        for j in range(m + 1):
+            for s in range(ns):
+                k = kind[s]
+                v = -np.inf
+                if k == 0 and i >= 1 and j >= 1:
+                    e = match_odds[etab[s], x[i - 1], y[j - 1]]
+                    if i == 1 and j == 1 and start[s] > 0.0:
+                        v = math.log(start[s])
+                    for r in range(ns):
+                        if lt[r, s] > -np.inf:
+                            v = _lse_add(v, prev[r, j - 1] + lt[r, s])
+                    v = v + math.log(e) if e > 0.0 else -np.inf
+                elif k == 1 and i >= 1:
+                    e = ins_odds[etab[s], x[i - 1]]
+                    if i == 1 and j == 0 and start[s] > 0.0:
+                        v = math.log(start[s])
+                    for r in range(ns):
+                        if lt[r, s] > -np.inf:
+                            v = _lse_add(v, prev[r, j] + lt[r, s])
+                    v = v + math.log(e) if e > 0.0 else -np.inf
+                elif k == 2 and j >= 1:
+                    e = ins_odds[etab[s], y[j - 1]]
+                    if i == 0 and j == 1 and start[s] > 0.0:
+                        v = math.log(start[s])
+                    for r in range(ns):
+                        if lt[r, s] > -np.inf:
+                            v = _lse_add(v, cur[r, j - 1] + lt[r, s])
+                    v = v + math.log(e) if e > 0.0 else -np.inf
+                cur[s, j] = v
+        prev, cur = cur, prev
+    z = -np.inf
+    for s in range(ns):
+        if end[s] > 0.0:
+            z = _lse_add(z, prev[s, m] + math.log(end[s]))
+    return z

@@ -1,0 +1,190 @@
+"""Tests for hmmtie.tying: index maps, exact M-step, spec validation, counts."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy.optimize import minimize
+
+from hmmtie import tying
+from hmmtie.tying import FIXED, ProbBlock, compile_block, compile_hmm_spec
+
+
+def test_expand_reduce_are_transposes():
+    rng = np.random.default_rng(0)
+    tie = np.array([[0, 1, FIXED], [2, 0, 1]])
+    atoms = rng.random(3)
+    full = tying.expand(atoms, tie, fixed=7.0)
+    assert full[0, 2] == 7.0 and full[1, 1] == atoms[0]
+    stat = rng.random(tie.shape)
+    red = tying.reduce(stat, tie, 3)
+    # <expand(a), s> over free cells == <a, reduce(s)>
+    free = tie != FIXED
+    assert np.isclose((tying.expand(atoms, tie, 0.0) * stat)[free].sum(), atoms @ red, rtol=1e-14)
+    assert red[0] == pytest.approx(stat[0, 0] + stat[1, 1])
+    assert tying.n_uses(tie, 3).tolist() == [2, 2, 1]
+
+
+def test_reduce_with_trailing_dims():
+    tie = np.array([0, 1, 0])
+    stat = np.arange(6.0).reshape(3, 2)
+    assert tying.reduce(stat, tie, 2).tolist() == [[4.0, 6.0], [2.0, 3.0]]
+
+
+def _objective_check(block, counts):
+    """The exact M-step against scipy.optimize on the same objective."""
+    n = tying.reduce(counts, block.tie, block.n_atoms)
+    p = block.mstep(counts)
+    full = block.expand(p)
+    assert np.allclose(full.sum(axis=1), 1.0, atol=1e-10)
+
+    def negll(x):
+        return -np.sum(n * np.log(np.maximum(x, 1e-300)))
+
+    cons = []
+    for r in range(block.tie.shape[0]):
+        row_m = block.m[r]
+        if row_m.sum() == 0:
+            continue
+        cons.append({"type": "eq", "fun": lambda x, row_m=row_m, r=r: row_m @ x - block.free_mass[r]})
+    x0 = block.uniform_atoms()
+    res = minimize(negll, x0, constraints=cons, bounds=[(1e-12, 1)] * block.n_atoms,
+                   method="SLSQP", options={"ftol": 1e-14, "maxiter": 1000})
+    assert res.success
+    # The exact solution is at least as good as scipy's and agrees with it.
+    assert negll(p) <= res.fun + 1e-8
+    assert np.allclose(p, res.x, atol=1e-5)
+
+
+def test_cross_row_mstep_matches_scipy():
+    # One termination probability shared by rows that are otherwise different.
+    tie = np.array([[0, 1, 2, 3], [4, 4, 5, 3], [6, 7, 8, 3]])
+    block = ProbBlock("trans", tie)
+    assert not block.components[0].closed_form
+    counts = np.array([[10.0, 3, 2, 1], [4, 6, 9, 2], [1, 1, 30, 5]])
+    _objective_check(block, counts)
+
+
+def test_cross_row_with_fixed_cells_matches_scipy():
+    tie = np.array([[0, 1, FIXED], [2, 1, 3], [FIXED, 1, 4]])
+    fixed = np.array([[0, 0, 0.2], [0, 0, 0], [0.5, 0, 0]])
+    block = ProbBlock("trans", tie, fixed)
+    counts = np.array([[5.0, 2, 0], [3, 8, 1], [0, 4, 7]])
+    _objective_check(block, counts)
+    full = block.expand(block.mstep(counts))
+    assert full[0, 2] == 0.2 and full[2, 0] == 0.5
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_random_cross_row_mstep_is_optimal(seed):
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = rng.integers(2, 4), rng.integers(2, 5)
+    n_atoms = rng.integers(2, n_rows * n_cols + 1)
+    tie = rng.integers(0, n_atoms, size=(n_rows, n_cols))
+    _, tie = np.unique(tie, return_inverse=True)
+    tie = tie.reshape(n_rows, n_cols)
+    try:
+        block = ProbBlock("t", tie)
+    except ValueError as exc:  # infeasible random structure
+        assert "cannot all sum to 1" in str(exc)
+        return
+    counts = rng.gamma(2.0, 3.0, size=tie.shape) + 0.1
+    p = block.mstep(counts)
+    full = block.expand(p)
+    assert np.allclose(full.sum(axis=1), 1.0, atol=1e-9)
+    n = tying.reduce(counts, tie, block.n_atoms)
+    best = n @ np.log(p)
+    # No random feasible point beats the M-step.
+    for _ in range(20):
+        q = block.random_atoms(rng)
+        assert n @ np.log(q) <= best + 1e-12 * abs(best)
+
+
+def test_closed_form_rows_tied_as_wholes():
+    tie = np.array([[0, 1, 2], [0, 1, 2], [3, 4, 5]])
+    block = ProbBlock("emission", tie)
+    assert all(c.closed_form for c in block.components)
+    counts = np.array([[1.0, 2, 3], [3, 2, 1], [5, 0, 5]])
+    full = block.expand(block.mstep(counts))
+    assert np.allclose(full[0], [4 / 12, 4 / 12, 4 / 12])
+    assert np.allclose(full[2], [0.5, 0, 0.5])
+
+
+def test_mstep_keeps_values_of_unvisited_rows():
+    block = ProbBlock("t", np.array([[0, 1], [2, 3]]))
+    old = np.array([0.3, 0.7, 0.6, 0.4])
+    new = block.mstep(np.array([[0.0, 0.0], [1.0, 3.0]]), old)
+    assert np.allclose(new, [0.3, 0.7, 0.25, 0.75])
+
+
+def test_free_parameter_counts_by_hand():
+    states = ["A", "B", "C", "D"]
+    t = compile_hmm_spec(None, states, family="categorical", n_symbols=4)
+    # untied K=4, M=4: 3 + 12 + 12 = 27
+    assert t.start.n_free + t.trans.n_free + t.emission.n_free == 27
+    # emission groups: A,B share; C,D share -> 2 distributions * 3 = 6
+    t = compile_hmm_spec({"emission_groups": {"g1": ["A", "B"], "g2": ["C", "D"]}}, states,
+                         family="categorical", n_symbols=4)
+    assert t.emission.n_free == 6
+    # left-right: upper bidiagonal transitions, start fixed at A
+    zeros = [[a, b, 0.0] for i, a in enumerate(states) for j, b in enumerate(states) if j not in (i, i + 1)]
+    t = compile_hmm_spec({"fixed": {"transmat": zeros, "startprob": [["B", 0.0], ["C", 0.0], ["D", 0.0]]}},
+                         states, family="categorical", n_symbols=4)
+    # start: fully determined (0); trans rows A,B,C have 1 free each, D is fixed (D->D = 1)
+    assert t.start.n_free == 0
+    assert t.trans.n_free == 3
+    # a frozen value: A->B fixed at 0.1 leaves A's row with 2 free of 4 cells - 1 constraint
+    t = compile_hmm_spec({"fixed": {"transmat": [["A", "B", 0.1]]}}, states, family="categorical", n_symbols=4)
+    assert t.trans.n_free == 11
+    # a cross-row tie: one 'stay' for all four rows; 4 rows of 3 other cells
+    t = compile_hmm_spec({"transitions": {"stay": [[s, s] for s in states]}}, states,
+                         family="categorical", n_symbols=4)
+    # atoms: 1 + 12 = 13, constraints rank 4 -> 9
+    assert t.trans.n_free == 9
+
+
+def test_gaussian_tie_maps():
+    t = compile_hmm_spec({"emission_groups": {"m": {"states": ["a", "b"], "share": "means"},
+                                              "c": {"states": ["b", "c"], "share": "covars"}}},
+                         ["a", "b", "c"], family="gaussian")
+    assert t.means_tie.tolist() == [0, 0, 1] and t.n_means == 2
+    assert t.covars_tie.tolist() == [0, 1, 1] and t.n_covars == 2
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"emission_groups": {"g": ["A", "Q"]}}, "group 'g': unknown state 'Q'"),
+        ({"transitions": {"x": [["A", "B"]], "y": [["A", "B"], ["B", "A"]]}}, "cell (A, B) is in two groups, 'x' and 'y'"),
+        ({"fixed": {"transmat": [["A", "A", 0.7], ["A", "B", 0.6]]}}, "fixed cells of row 'A' sum to 1.3 > 1"),
+        ({"emission_groups": {"g": {"states": ["A", "B"], "share": "means"}}}, "this model's emissions are categorical"),
+        ({"emission_groups": {"g": ["A", "B"], "h": ["B", "C"]}}, "state 'B' is in two emission groups"),
+        ({"transitions": {"t": [["A", "A"], ["B", "B"]]}, "fixed": {"transmat": [["A", "A", 0.5]]}}, "cell (A, A) is fixed and cannot be tied"),
+        ({"bogus": 1}, "unknown key(s) ['bogus']"),
+        ({"fixed": {"transmat": [["C", "C", 0.5], ["C", "A", 0.25]] + [["C", "B", 0.25]]}}, None),
+    ],
+)
+def test_spec_errors_are_one_line(spec, message):
+    if message is None:  # a fully fixed row that sums to 1 is fine
+        compile_hmm_spec(spec, ["A", "B", "C"], family="categorical", n_symbols=3)
+        return
+    with pytest.raises(ValueError) as exc:
+        compile_hmm_spec(spec, ["A", "B", "C"], family="categorical", n_symbols=3)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_infeasible_tied_rows_are_rejected():
+    # Row 0 holds atom a twice, row 1 holds only a: 2p = 1 and p = 1 cannot both hold.
+    with pytest.raises(ValueError, match="cannot all sum to 1"):
+        ProbBlock("t", np.array([[0, 0], [0, FIXED]]), np.zeros((2, 2)))
+
+
+def test_fully_fixed_row_must_sum_to_one():
+    with pytest.raises(ValueError, match="no free cells"):
+        compile_block("transmat", ["A", "B"], ["A", "B"], fixed={("A", "A"): 0.5, ("A", "B"): 0.2})
+
+
+def test_atoms_from_full_names_violated_tie():
+    block = compile_block("transmat", ["A", "B"], ["A", "B"], cell_groups={"stay": [("A", "A"), ("B", "B")]})
+    with pytest.raises(ValueError, match=r"tied cells \(A, A\) = 0.9 and \(B, B\) = 0.8 differ"):
+        block.atoms_from_full(np.array([[0.9, 0.1], [0.2, 0.8]]))
