@@ -85,6 +85,17 @@ def _scale_step(c, prod, acc):
 # ------------------------------------------------------- lanes layout
 
 
+# 'reassoc' lets this lane reduction vectorise (partial sums); it keeps
+# inf/NaN semantics, and the summation order depends only on n, never on the
+# thread count.
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _dot_prefix(x, y, n):
+    s = 0.0
+    for i in range(n):
+        s += x[i] * y[i]
+    return s
+
+
 @_jit
 def _lanes_setup(offsets, seqs):
     n_lanes = seqs.shape[0]
@@ -179,7 +190,7 @@ def _lanes_backward(transmat, table, index, offsets, seqs, alpha_store,
     abuf = np.empty((n_states, n_lanes))
     norm = np.empty(n_lanes)
     rows = np.empty(n_lanes, np.int64)
-    xacc = np.zeros((n_states, n_states, n_lanes))
+    xacc = np.zeros((n_states, n_states))
 
     t = lens[0] - 1
     n_prev = 0  # lanes running at t + 1
@@ -213,8 +224,7 @@ def _lanes_backward(transmat, table, index, offsets, seqs, alpha_store,
         if n_prev > 0:
             for i in range(n_states):
                 for j in range(n_states):
-                    for lane in range(n_prev):
-                        xacc[i, j, lane] += abuf[i, lane] * w[j, lane]
+                    xacc[i, j] += _dot_prefix(abuf[i], w[j], n_prev)
         # posteriors
         for lane in range(n):
             norm[lane] = 0.0
@@ -243,21 +253,37 @@ def _lanes_backward(transmat, table, index, offsets, seqs, alpha_store,
             n_start[k] += abuf[k, lane] * r
     for i in range(n_states):
         for j in range(n_states):
-            s = 0.0
-            for lane in range(n_lanes):
-                s += xacc[i, j, lane]
-            n_trans[i, j] += s * transmat[i, j]
+            n_trans[i, j] += xacc[i, j] * transmat[i, j]
+
+
+@_jit
+def _backtrack(log_transmat, lattice, start, stop, last, path):
+    """Recover the path from the stored lattice, re-deriving each predecessor
+    as the lowest-index argmax of lattice[t - 1, i] + log_transmat[i, next]
+    (the same sums the forward sweep maximised)."""
+    n_states = log_transmat.shape[0]
+    k = last
+    for pos in range(stop - 1, start, -1):
+        path[pos] = k
+        best = -np.inf
+        kbest = 0
+        for i in range(n_states):
+            v = lattice[pos - 1, i] + log_transmat[i, k]
+            if v > best:
+                best = v
+                kbest = i
+        k = kbest
+    path[start] = k
 
 
 @_jit
 def _lanes_viterbi(log_startprob, log_transmat, log_table, index, offsets,
-                   seqs, logprob, path, bp):
+                   seqs, logprob, path, lattice):
     n_states = log_startprob.shape[0]
     n_lanes = seqs.shape[0]
     base, lens = _lanes_setup(offsets, seqs)
     delta = np.empty((n_states, n_lanes))
     nxt = np.empty((n_states, n_lanes))
-    arg = np.empty((n_states, n_lanes), np.int32)
     rows = np.empty(n_lanes, np.int64)
     last = np.zeros(n_lanes, np.int64)
 
@@ -268,6 +294,10 @@ def _lanes_viterbi(log_startprob, log_transmat, log_table, index, offsets,
     n = n_lanes
     t = 0
     while True:
+        for lane in range(n):
+            pos = base[lane] + t
+            for k in range(n_states):
+                lattice[pos, k] = delta[k, lane]
         t += 1
         n_old = n
         while n > 0 and lens[n - 1] <= t:
@@ -284,36 +314,27 @@ def _lanes_viterbi(log_startprob, log_transmat, log_table, index, offsets,
             last[lane] = kbest
         if n == 0:
             break
+        # max only (no argmax): a plain select that vectorises over lanes
         for j in range(n_states):
             for lane in range(n):
                 nxt[j, lane] = -np.inf
-                arg[j, lane] = 0
         for i in range(n_states):
             for j in range(n_states):
                 la = log_transmat[i, j]
                 for lane in range(n):
                     v = delta[i, lane] + la
-                    if v > nxt[j, lane]:
-                        nxt[j, lane] = v
-                        arg[j, lane] = i
+                    cur = nxt[j, lane]
+                    nxt[j, lane] = v if v > cur else cur
         for lane in range(n):
             rows[lane] = index[base[lane] + t]
         for j in range(n_states):
             for lane in range(n):
                 nxt[j, lane] += log_table[rows[lane], j]
-        for lane in range(n):
-            pos = base[lane] + t
-            for k in range(n_states):
-                bp[pos, k] = arg[k, lane]
         delta, nxt = nxt, delta
 
     for lane in range(n_lanes):
-        k = last[lane]
-        b = base[lane]
-        for t in range(lens[lane] - 1, 0, -1):
-            path[b + t] = k
-            k = bp[b + t, k]
-        path[b] = k
+        _backtrack(log_transmat, lattice, base[lane], base[lane] + lens[lane],
+                   last[lane], path)
 
 
 # ------------------------------------------------- per-sequence layout
@@ -402,29 +423,27 @@ def _seq_backward(transmat, transmat_t, table, index, start, stop,
 
 @_jit
 def _seq_viterbi(log_startprob, log_transmat, log_table, index, start, stop,
-                 path, bp):
+                 path, lattice):
     n_states = log_startprob.shape[0]
     delta = np.empty(n_states)
     nxt = np.empty(n_states)
-    arg = np.empty(n_states, np.int32)
     row = index[start]
     for k in range(n_states):
         delta[k] = log_startprob[k] + log_table[row, k]
+        lattice[start, k] = delta[k]
     for pos in range(start + 1, stop):
         for j in range(n_states):
             nxt[j] = -np.inf
-            arg[j] = 0
         for i in range(n_states):
             d_i = delta[i]
             for j in range(n_states):
                 v = d_i + log_transmat[i, j]
-                if v > nxt[j]:
-                    nxt[j] = v
-                    arg[j] = i
+                cur = nxt[j]
+                nxt[j] = v if v > cur else cur
         row = index[pos]
         for j in range(n_states):
             nxt[j] += log_table[row, j]
-            bp[pos, j] = arg[j]
+            lattice[pos, j] = nxt[j]
         delta, nxt = nxt, delta
     best = -np.inf
     k = 0
@@ -432,10 +451,7 @@ def _seq_viterbi(log_startprob, log_transmat, log_table, index, start, stop,
         if delta[j] > best:
             best = delta[j]
             k = j
-    for pos in range(stop - 1, start, -1):
-        path[pos] = k
-        k = bp[pos, k]
-    path[start] = k
+    _backtrack(log_transmat, lattice, start, stop, k, path)
     return best
 
 
@@ -512,17 +528,17 @@ def _viterbi_batch(log_startprob, log_transmat, log_table, index, offsets,
     n_seqs = offsets.shape[0] - 1
     logprob = np.empty(n_seqs)
     path = np.empty(index.shape[0], np.int64)
-    bp = np.empty((index.shape[0], n_states), np.int32)
+    lattice = np.empty((index.shape[0], n_states))
     for c in numba.prange(chunk_ptr.shape[0] - 1):
         seqs = chunk_seqs[chunk_ptr[c]:chunk_ptr[c + 1]]
         if lanes:
             _lanes_viterbi(log_startprob, log_transmat, log_table, index,
-                           offsets, seqs, logprob, path, bp)
+                           offsets, seqs, logprob, path, lattice)
         else:
             for s in seqs:
                 logprob[s] = _seq_viterbi(
                     log_startprob, log_transmat, log_table, index,
-                    offsets[s], offsets[s + 1], path, bp)
+                    offsets[s], offsets[s + 1], path, lattice)
     return logprob, path
 
 
