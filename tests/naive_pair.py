@@ -205,3 +205,124 @@ def logspace_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y):
         if end[s] > 0.0:
             z = _lse_add(z, prev[s, m] + math.log(end[s]))
     return z
+
+
+# --- decoding oracles (Viterbi / MEA), used by test_kernels_pair_decode.py ---
+
+def viterbi_brute(paths):
+    """Best (log-odds, states) over enumerated paths; (-inf, ()) if none.
+
+    Ties: the lexicographically smallest state sequence among the best."""
+    best = NEG_INF
+    arg = ()
+    for states, _ops, _cells, w in paths:
+        if w > best or (w == best and states < arg):
+            best, arg = w, states
+    return best, arg
+
+
+def path_log_odds(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                  states):
+    """Log-odds weight of one state path, recomputed from the model
+    (-inf when it does not consume exactly x and y or has zero weight)."""
+    i = j = 0
+    w = 0.0
+    prev = -1
+    for s in states:
+        w += _log(start[s] if prev < 0 else trans[prev, s])
+        k = kind[s]
+        if k == 0:
+            if i >= len(x) or j >= len(y):
+                return NEG_INF
+            w += _log(match_odds[etab[s], x[i], y[j]])
+            i += 1
+            j += 1
+        elif k == 1:
+            if i >= len(x):
+                return NEG_INF
+            w += _log(ins_odds[etab[s], x[i]])
+            i += 1
+        else:
+            if j >= len(y):
+                return NEG_INF
+            w += _log(ins_odds[etab[s], y[j]])
+            j += 1
+        prev = s
+    if prev < 0 or i != len(x) or j != len(y):
+        return NEG_INF
+    return w + _log(end[prev])
+
+
+def alignment_cells(ops):
+    """Lattice cells (i, j) after each alignment column."""
+    i = j = 0
+    cells = []
+    for o in ops:
+        i += o != 2
+        j += o != 1
+        cells.append((i, j))
+    return cells
+
+
+def expected_accuracy(P, ops):
+    """Sum of P[i, j] over the columns (x_i, y_j) of an alignment."""
+    return sum(P[i - 1, j - 1] for (i, j), o in zip(alignment_cells(ops), ops)
+               if o == 0)
+
+
+def mea_brute(P, band=-1):
+    """Best expected accuracy over every alignment inside the band."""
+    n, m = P.shape
+    best = NEG_INF
+    for ops in all_alignments(n, m):
+        if all(in_band(i, j, n, m, band) for i, j in alignment_cells(ops)):
+            best = max(best, expected_accuracy(P, ops))
+    return best
+
+
+@numba.njit(cache=True)
+def logspace_viterbi(kind, etab, start, trans, end, match_odds, ins_odds, x, y):
+    """Plain per-cell log-space Viterbi score (no band, no traceback): an
+    independent reference for long pairs.  General states."""
+    n = x.shape[0]
+    m = y.shape[0]
+    ns = kind.shape[0]
+    prev = np.full((ns, m + 1), -np.inf)
+    cur = np.full((ns, m + 1), -np.inf)
+    for i in range(n + 1):
+        for j in range(m + 1):
+            for s in range(ns):
+                k = kind[s]
+                v = -np.inf
+                if k == 0 and i >= 1 and j >= 1:
+                    e = match_odds[etab[s], x[i - 1], y[j - 1]]
+                    src = prev
+                    pj = j - 1
+                    first = i == 1 and j == 1
+                elif k == 1 and i >= 1:
+                    e = ins_odds[etab[s], x[i - 1]]
+                    src = prev
+                    pj = j
+                    first = i == 1 and j == 0
+                elif k == 2 and j >= 1:
+                    e = ins_odds[etab[s], y[j - 1]]
+                    src = cur
+                    pj = j - 1
+                    first = i == 0 and j == 1
+                else:
+                    cur[s, j] = -np.inf
+                    continue
+                if first:
+                    if start[s] > 0.0:
+                        v = math.log(start[s])
+                else:
+                    for r in range(ns):
+                        if trans[r, s] > 0.0:
+                            v = max(v, src[r, pj] + math.log(trans[r, s]))
+                cur[s, j] = v + math.log(e) if e > 0.0 else -np.inf
+        prev, cur = cur, prev
+    z = -np.inf
+    for s in range(ns):
+        if end[s] > 0.0:
+            z = max(z, prev[s, m] + math.log(end[s]))
+    return z

@@ -35,6 +35,13 @@ the previous one multiplied by ``1 / (sum of the previous row)``, and the logs
 of those sums are accumulated.  Backward rows get their own scales, so a
 posterior is ``F * B * exp(logF_i + logB_i - logZ)``.
 
+Per-row scaling needs the values within one row to fit the float range.
+That holds when the odds are odds against the real background (insert odds
+times extension probability below 1 on average); a model whose insert odds
+times extension stay far above 1 over thousands of residues overflows and
+yields -inf.  The insert-y chain fix-up falls back to a serial pass for a row
+whose segment products leave the range.
+
 * ``forward``: two rows of every state over the shorter sequence (the pair is
   transposed internally when ``M > N``): O(S * min(N, M)).
 * ``posterior``: the output (N, M) holds the forward match lattice before it
@@ -156,69 +163,119 @@ def _fast_tables(slots, etab, match_odds, ins_odds, y, M):
 
 
 @numba.njit(cache=True, fastmath=_FM)
+def _fixup(Y, P, carry):
+    """Y += carry * P (vectorised carry fix-up of a chain segment)."""
+    if carry != 0.0:
+        for l in range(Y.shape[0]):
+            Y[l] += carry * P[l]
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _vmul(a, b, out):
+    for l in range(out.shape[0]):
+        out[l] = a[l] * b[l]
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _vpost(P, b, f):
+    for l in range(P.shape[0]):
+        P[l] = P[l] * b[l] * f
+
+
+@numba.njit(cache=True)
+def _vcopy(a, out):
+    for l in range(out.shape[0]):
+        out[l] = a[l]
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _vsum(v):
+    t = 0.0
+    for l in range(v.shape[0]):
+        t += v[l]
+    return t
+
+
+# Loops below run over views from index 0: numba then needs no negative-index
+# wraparound and LLVM vectorises them.
+
+
+@numba.njit(cache=True, fastmath=_FM)
 def _chain_fwd(b, u, a, Y, P, c0, c1):
     """Y[c] = b[c] * u[c-1] + a[c] * Y[c-1] for c in [c0, c1] (Y[c0-1] given);
     returns sum(Y[c0:c1+1]).  Split in four segments joined by a carry fix-up."""
     n = c1 - c0 + 1
     if n <= 0:
         return 0.0
+    bb = b[c0:c1 + 1]
+    uu = u[c0 - 1:c1]
+    aa = a[c0:c1 + 1]
+    YY = Y[c0:c1 + 1]
+    PP = P[c0:c1 + 1]
+    y0 = Y[c0 - 1]
     if n < 32:
-        yv = Y[c0 - 1]
-        for c in range(c0, c1 + 1):
-            yv = b[c] * u[c - 1] + a[c] * yv
-            Y[c] = yv
-    else:
-        L = n // 4
-        s1 = c0 + L
-        s2 = s1 + L
-        s3 = s2 + L
+        for l in range(n):
+            y0 = bb[l] * uu[l] + aa[l] * y0
+            YY[l] = y0
+        return _vsum(YY)
+    L = n // 4
+    y1 = 0.0
+    y2 = 0.0
+    y3 = 0.0
+    p1 = 1.0
+    p2 = 1.0
+    p3 = 1.0
+    # one view per segment so every index is a plain loop counter
+    b1 = bb[L:2 * L]
+    b2 = bb[2 * L:3 * L]
+    b3 = bb[3 * L:4 * L]
+    u1 = uu[L:2 * L]
+    u2 = uu[2 * L:3 * L]
+    u3 = uu[3 * L:4 * L]
+    a1 = aa[L:2 * L]
+    a2 = aa[2 * L:3 * L]
+    a3 = aa[3 * L:4 * L]
+    Y1 = YY[L:2 * L]
+    Y2 = YY[2 * L:3 * L]
+    Y3 = YY[3 * L:4 * L]
+    P1 = PP[L:2 * L]
+    P2 = PP[2 * L:3 * L]
+    P3 = PP[3 * L:4 * L]
+    ps = 0.0
+    for l in range(L):
+        y0 = bb[l] * uu[l] + aa[l] * y0
+        y1 = b1[l] * u1[l] + a1[l] * y1
+        y2 = b2[l] * u2[l] + a2[l] * y2
+        y3 = b3[l] * u3[l] + a3[l] * y3
+        p1 *= a1[l]
+        p2 *= a2[l]
+        p3 *= a3[l]
+        YY[l] = y0
+        Y1[l] = y1
+        Y2[l] = y2
+        Y3[l] = y3
+        P1[l] = p1
+        P2[l] = p2
+        P3[l] = p3
+        ps += p1 + p2 + p3
+    for j3 in range(4 * L, n):
+        y3 = bb[j3] * uu[j3] + aa[j3] * y3
+        p3 *= aa[j3]
+        YY[j3] = y3
+        PP[j3] = p3
+        ps += p3
+    if not ps < 1e300:
+        # segment products out of range (insert odds > 1 over long runs):
+        # redo the row serially
         y0 = Y[c0 - 1]
-        y1 = 0.0
-        y2 = 0.0
-        y3 = 0.0
-        p1 = 1.0
-        p2 = 1.0
-        p3 = 1.0
-        for l in range(L):
-            j0 = c0 + l
-            j1 = s1 + l
-            j2 = s2 + l
-            j3 = s3 + l
-            y0 = b[j0] * u[j0 - 1] + a[j0] * y0
-            y1 = b[j1] * u[j1 - 1] + a[j1] * y1
-            y2 = b[j2] * u[j2 - 1] + a[j2] * y2
-            y3 = b[j3] * u[j3 - 1] + a[j3] * y3
-            p1 *= a[j1]
-            p2 *= a[j2]
-            p3 *= a[j3]
-            Y[j0] = y0
-            Y[j1] = y1
-            Y[j2] = y2
-            Y[j3] = y3
-            P[j1] = p1
-            P[j2] = p2
-            P[j3] = p3
-        for j3 in range(s3 + L, c1 + 1):
-            y3 = b[j3] * u[j3 - 1] + a[j3] * y3
-            p3 *= a[j3]
-            Y[j3] = y3
-            P[j3] = p3
-        carry = Y[s1 - 1]
-        if carry != 0.0:
-            for c in range(s1, s2):
-                Y[c] += carry * P[c]
-        carry = Y[s2 - 1]
-        if carry != 0.0:
-            for c in range(s2, s3):
-                Y[c] += carry * P[c]
-        carry = Y[s3 - 1]
-        if carry != 0.0:
-            for c in range(s3, c1 + 1):
-                Y[c] += carry * P[c]
-    tot = 0.0
-    for c in range(c0, c1 + 1):
-        tot += Y[c]
-    return tot
+        for l in range(n):
+            y0 = bb[l] * uu[l] + aa[l] * y0
+            YY[l] = y0
+        return _vsum(YY)
+    _fixup(YY[L:2 * L], PP[L:2 * L], YY[L - 1])
+    _fixup(YY[2 * L:3 * L], PP[2 * L:3 * L], YY[2 * L - 1])
+    _fixup(YY[3 * L:n], PP[3 * L:n], YY[3 * L - 1])
+    return _vsum(YY)
 
 
 @numba.njit(cache=True, fastmath=_FM)
@@ -228,63 +285,138 @@ def _chain_bwd(b, u, a, Y, P, c0, c1):
     n = c1 - c0 + 1
     if n <= 0:
         return 0.0
+    uu = u[c0 + 1:c1 + 2]
+    aa = a[c0 + 1:c1 + 2]
+    YY = Y[c0:c1 + 1]
+    PP = P[c0:c1 + 1]
+    y0 = Y[c1 + 1]
     if n < 32:
-        yv = Y[c1 + 1]
-        for c in range(c1, c0 - 1, -1):
-            yv = b * u[c + 1] + a[c + 1] * yv
-            Y[c] = yv
-    else:
-        L = n // 4
-        # segments (descending): [e1+1, c1], [e2+1, e1], [e3+1, e2], [c0, e3]
-        e1 = c1 - L
-        e2 = e1 - L
-        e3 = e2 - L
+        for l in range(n - 1, -1, -1):
+            y0 = b * uu[l] + aa[l] * y0
+            YY[l] = y0
+        return _vsum(YY)
+    # segments, top down: [n-L, n), [n-2L, n-L), [n-3L, n-2L), [0, n-3L)
+    L = n // 4
+    y1 = 0.0
+    y2 = 0.0
+    y3 = 0.0
+    p1 = 1.0
+    p2 = 1.0
+    p3 = 1.0
+    # segment k covers [n-(k+1)L, n-kL) (k = 0..2), walked top down; views
+    # are reversed so the loop counter indexes them directly
+    r0u = uu[n - L:n][::-1]
+    r0a = aa[n - L:n][::-1]
+    r0y = YY[n - L:n][::-1]
+    r1u = uu[n - 2 * L:n - L][::-1]
+    r1a = aa[n - 2 * L:n - L][::-1]
+    r1y = YY[n - 2 * L:n - L][::-1]
+    r1p = PP[n - 2 * L:n - L][::-1]
+    r2u = uu[n - 3 * L:n - 2 * L][::-1]
+    r2a = aa[n - 3 * L:n - 2 * L][::-1]
+    r2y = YY[n - 3 * L:n - 2 * L][::-1]
+    r2p = PP[n - 3 * L:n - 2 * L][::-1]
+    r3u = uu[n - 4 * L:n - 3 * L][::-1]
+    r3a = aa[n - 4 * L:n - 3 * L][::-1]
+    r3y = YY[n - 4 * L:n - 3 * L][::-1]
+    r3p = PP[n - 4 * L:n - 3 * L][::-1]
+    ps = 0.0
+    for l in range(L):
+        y0 = b * r0u[l] + r0a[l] * y0
+        y1 = b * r1u[l] + r1a[l] * y1
+        y2 = b * r2u[l] + r2a[l] * y2
+        y3 = b * r3u[l] + r3a[l] * y3
+        p1 *= r1a[l]
+        p2 *= r2a[l]
+        p3 *= r3a[l]
+        r0y[l] = y0
+        r1y[l] = y1
+        r2y[l] = y2
+        r3y[l] = y3
+        r1p[l] = p1
+        r2p[l] = p2
+        r3p[l] = p3
+        ps += p1 + p2 + p3
+    for j3 in range(n - 4 * L - 1, -1, -1):
+        y3 = b * uu[j3] + aa[j3] * y3
+        p3 *= aa[j3]
+        YY[j3] = y3
+        PP[j3] = p3
+        ps += p3
+    if not ps < 1e300:
         y0 = Y[c1 + 1]
-        y1 = 0.0
-        y2 = 0.0
-        y3 = 0.0
-        p1 = 1.0
-        p2 = 1.0
-        p3 = 1.0
-        for l in range(L):
-            j0 = c1 - l
-            j1 = e1 - l
-            j2 = e2 - l
-            j3 = e3 - l
-            y0 = b * u[j0 + 1] + a[j0 + 1] * y0
-            y1 = b * u[j1 + 1] + a[j1 + 1] * y1
-            y2 = b * u[j2 + 1] + a[j2 + 1] * y2
-            y3 = b * u[j3 + 1] + a[j3 + 1] * y3
-            p1 *= a[j1 + 1]
-            p2 *= a[j2 + 1]
-            p3 *= a[j3 + 1]
-            Y[j0] = y0
-            Y[j1] = y1
-            Y[j2] = y2
-            Y[j3] = y3
-            P[j1] = p1
-            P[j2] = p2
-            P[j3] = p3
-        for j3 in range(e3 - L, c0 - 1, -1):
-            y3 = b * u[j3 + 1] + a[j3 + 1] * y3
-            p3 *= a[j3 + 1]
-            Y[j3] = y3
-            P[j3] = p3
-        carry = Y[e1 + 1]
-        if carry != 0.0:
-            for c in range(e2 + 1, e1 + 1):
-                Y[c] += carry * P[c]
-        carry = Y[e2 + 1]
-        if carry != 0.0:
-            for c in range(e3 + 1, e2 + 1):
-                Y[c] += carry * P[c]
-        carry = Y[e3 + 1]
-        if carry != 0.0:
-            for c in range(c0, e3 + 1):
-                Y[c] += carry * P[c]
+        for l in range(n - 1, -1, -1):
+            y0 = b * uu[l] + aa[l] * y0
+            YY[l] = y0
+        return _vsum(YY)
+    e1 = n - L
+    e2 = e1 - L
+    e3 = e2 - L
+    _fixup(YY[e2:e1], PP[e2:e1], YY[e1])
+    _fixup(YY[e3:e2], PP[e3:e2], YY[e2])
+    _fixup(YY[0:e3], PP[0:e3], YY[e3])
+    return _vsum(YY)
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _fwd_pass(Er, pMa, pX1a, pX2a, pY1a, pY2a, pMb, pX1b, pX2b, cM, cX1, cX2,
+              kMM, kX1M, kX2M, kY1M, kY2M, a1, b1, a2, b2, two):
+    """Vectorised part of a fast forward row: match and insert-x values.
+    Arrays ending in ``a`` are read at column c-1, ``b`` at column c.
+    Separate loops keep LLVM's runtime alias checks few enough to vectorise."""
+    n = cM.shape[0]
     tot = 0.0
-    for c in range(c0, c1 + 1):
-        tot += Y[c]
+    if two:
+        for l in range(n):
+            m = Er[l] * (kMM * pMa[l] + kX1M * pX1a[l] + kX2M * pX2a[l]
+                         + kY1M * pY1a[l] + kY2M * pY2a[l])
+            cM[l] = m
+            tot += m
+        for l in range(n):
+            v = a2 * pMb[l] + b2 * pX2b[l]
+            cX2[l] = v
+            tot += v
+    else:
+        for l in range(n):
+            m = Er[l] * (kMM * pMa[l] + kX1M * pX1a[l] + kY1M * pY1a[l])
+            cM[l] = m
+            tot += m
+    for l in range(n):
+        v = a1 * pMb[l] + b1 * pX1b[l]
+        cX1[l] = v
+        tot += v
+    return tot
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _bwd_pass(Er, nMb, nX1a, nX2a, gY1b, gY2b, bMr, cM, cX1, cX2, e1, e2,
+              kMM, kMX1, kMX2, kMY1, kMY2, kX1M, kX1X1, kX2M, kX2X2, two):
+    """Vectorised part of a fast backward row.  ``b`` arrays are read at
+    column c+1, ``a`` arrays at column c.  Writes b_M (bMr) and the
+    emission-weighted g values of match and insert-x; returns the b sum."""
+    n = cM.shape[0]
+    tot = 0.0
+    if two:
+        for l in range(n):
+            bm = (kMM * nMb[l] + kMX1 * nX1a[l] + kMX2 * nX2a[l]
+                  + kMY1 * gY1b[l] + kMY2 * gY2b[l])
+            bMr[l] = bm
+            tot += bm
+        for l in range(n):
+            bx = kX2M * nMb[l] + kX2X2 * nX2a[l]
+            cX2[l] = e2 * bx
+            tot += bx
+    else:
+        for l in range(n):
+            bm = kMM * nMb[l] + kMX1 * nX1a[l] + kMY1 * gY1b[l]
+            bMr[l] = bm
+            tot += bm
+    for l in range(n):
+        cM[l] = Er[l] * bMr[l]
+    for l in range(n):
+        bx = kX1M * nMb[l] + kX1X1 * nX1a[l]
+        cX1[l] = e1 * bx
+        tot += bx
     return tot
 
 
@@ -382,23 +514,21 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
             cY2[0] = 0.0
             tot += v1 + v2
         c0 = lo if lo > 1 else 1
-        for c in range(c0 - 1, hi):
-            m = Er[c + 1] * (kMM * pM[c] + kX1M * pX1[c] + kX2M * pX2[c]
-                             + kY1M * pY1[c] + kY2M * pY2[c])
-            v1 = a1 * pM[c + 1] + b1 * pX1[c + 1]
-            v2 = a2 * pM[c + 1] + b2 * pX2[c + 1]
-            cM[c + 1] = m
-            cX1[c + 1] = v1
-            cX2[c + 1] = v2
-            tot += m + v1 + v2
+        if hi >= c0:
+            tot += _fwd_pass(Er[c0:hi + 1], pM[c0 - 1:hi], pX1[c0 - 1:hi],
+                             pX2[c0 - 1:hi], pY1[c0 - 1:hi], pY2[c0 - 1:hi],
+                             pM[c0:hi + 1], pX1[c0:hi + 1], pX2[c0:hi + 1],
+                             cM[c0:hi + 1], cX1[c0:hi + 1], cX2[c0:hi + 1],
+                             kMM, kX1M, kX2M, kY1M, kY2M, a1, b1, a2, b2,
+                             slots[2] >= 0 or slots[4] >= 0)
         if i == 1 and c0 == 1 and hi >= 1:
             v = Er[1] * st[0] * inv
             cM[1] += v
             tot += v
         if store:
             Lr = L[i - 1]
-            for c in range(c0, hi + 1):
-                Lr[c - 1] = cM[c]
+            if hi >= c0:
+                _vcopy(cM[c0:hi + 1], Lr[c0 - 1:hi])
             logf[i] = logscale
         if slots[3] >= 0:
             tot += _chain_fwd(bY[0], cM, aY[0], cY1, tmp, c0, hi)
@@ -438,6 +568,8 @@ def _fast_backward_post(slots, etab, start, trans, end, match_odds, ins_odds,
     G = np.zeros((2, _NF, M + 2))
     tmp = np.empty(M + 2)
     bMr = np.zeros(M + 2)
+    gY1 = np.zeros(M + 2)
+    gY2 = np.zeros(M + 2)
     logb = 0.0
     tot = 1.0
     hi_pp = M
@@ -493,20 +625,15 @@ def _fast_backward_post(slots, etab, start, trans, end, match_odds, ins_odds,
         kX1X1 = tr[1, 1] * inv
         kX2M = tr[2, 0] * inv
         kX2X2 = tr[2, 2] * inv
-        ey1 = ey[0]
-        ey2 = ey[1]
-        for c in range(lo, hi + 1):
-            gy1 = ey1[c + 1] * cY1[c + 1]
-            gy2 = ey2[c + 1] * cY2[c + 1]
-            bm = (kMM * nM[c + 1] + kMX1 * nX1[c] + kMX2 * nX2[c]
-                  + kMY1 * gy1 + kMY2 * gy2)
-            bx1 = kX1M * nM[c + 1] + kX1X1 * nX1[c]
-            bx2 = kX2M * nM[c + 1] + kX2X2 * nX2[c]
-            bMr[c] = bm
-            cM[c] = Er[c] * bm
-            cX1[c] = e1 * bx1
-            cX2[c] = e2 * bx2
-            tot += bm + bx1 + bx2
+        two = slots[2] >= 0 or slots[4] >= 0
+        _vmul(ey[0, lo + 1:hi + 2], cY1[lo + 1:hi + 2], gY1[lo + 1:hi + 2])
+        if two:
+            _vmul(ey[1, lo + 1:hi + 2], cY2[lo + 1:hi + 2], gY2[lo + 1:hi + 2])
+        tot += _bwd_pass(Er[lo:hi + 1], nM[lo + 1:hi + 2], nX1[lo:hi + 1],
+                         nX2[lo:hi + 1], gY1[lo + 1:hi + 2],
+                         gY2[lo + 1:hi + 2], bMr[lo:hi + 1], cM[lo:hi + 1],
+                         cX1[lo:hi + 1], cX2[lo:hi + 1], e1, e2, kMM, kMX1,
+                         kMX2, kMY1, kMY2, kX1M, kX1X1, kX2M, kX2X2, two)
         if i == N:
             # End follows (N, M); the next row is all zeros here
             bMr[M] += en[0]
@@ -520,8 +647,8 @@ def _fast_backward_post(slots, etab, start, trans, end, match_odds, ins_odds,
         f = math.exp(fac)
         Pr = P[i - 1]
         c0 = lo if lo > 1 else 1
-        for c in range(c0, hi + 1):
-            Pr[c - 1] = Pr[c - 1] * bMr[c] * f
+        if hi >= c0:
+            _vpost(Pr[c0 - 1:hi], bMr[c0:hi + 1], f)
         hi_pp = hi_p
         hi_p = hi
     return tot

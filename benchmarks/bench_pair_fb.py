@@ -1,0 +1,166 @@
+"""Benchmark the pair-HMM forward/backward kernels.
+
+Prints MCUPS (lattice cells per microsecond, single thread, median of a few
+runs) for forward, posterior (forward + backward + posterior) and
+expected_counts on DNA and protein pairs with the 3-state and 5-state
+models, the CPU model, first-call compile times and the peak memory of a
+5k x 5k posterior.  Run: ``python benchmarks/bench_pair_fb.py [--quick]``.
+"""
+import argparse
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def make_model(n_states, a, rng):
+    """A plausible 3- or 5-state model with odds against background q."""
+    q = rng.dirichlet(np.full(a, 20.0))
+    p = rng.dirichlet(np.full(a * a, 5.0)).reshape(a, a) + 2.0 * np.diag(q)
+    match = (p / p.sum() / np.outer(q, q))[None]
+    if n_states == 3:
+        kind = np.array([0, 1, 2], np.int64)
+        etab = np.array([0, 0, 0], np.int64)
+        d, e, tau = 0.05, 0.4, 0.01
+        trans = np.array([[1 - 2 * d - tau, d, d], [1 - e - tau, e, 0],
+                          [1 - e - tau, 0, e]])
+    else:
+        kind = np.array([0, 1, 2, 1, 2], np.int64)
+        etab = np.zeros(5, np.int64)
+        d1, d2, e1, e2, tau = 0.04, 0.01, 0.3, 0.9, 0.01
+        trans = np.zeros((5, 5))
+        trans[0] = [1 - 2 * d1 - 2 * d2 - tau, d1, d1, d2, d2]
+        for s, e in ((1, e1), (2, e1), (3, e2), (4, e2)):
+            trans[s, s] = e
+            trans[s, 0] = 1 - e - tau
+    start = trans[0] / trans[0].sum()
+    end = np.full(len(kind), tau)
+    ins = np.ones((1, a))
+    return (kind, etab, start, trans, end, match, ins), q
+
+
+def related_pair(n, a, q, rng, sub=0.3, indel=0.03):
+    x = rng.choice(a, n, p=q).astype(np.uint8)
+    out = []
+    for c in x:
+        r = rng.random()
+        if r < indel / 2:
+            continue
+        if r < indel:
+            out.append(rng.choice(a, p=q))
+        out.append(c if rng.random() > sub else rng.choice(a, p=q))
+    y = np.array(out[:n] + list(rng.choice(a, max(0, n - len(out)), p=q)),
+                 np.uint8)
+    return x, y
+
+
+def median_time(fn, reps):
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+PEAK_SNIPPET = """
+import resource, sys, numpy as np
+sys.path.insert(0, {bench!r})
+from bench_pair_fb import make_model, related_pair
+from hmmtie._kernels import pair_fb as pf
+rng = np.random.default_rng(0)
+model, q = make_model({ns}, 4, rng)
+x, y = related_pair({n}, 4, q, rng)
+pf.posterior(*model, x[:50], y[:50], -1)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+lz, P = pf.posterior(*model, x, y, -1)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((peak - base) / 1024.0, lz)
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer sizes/runs")
+    args = ap.parse_args()
+    import numba
+
+    numba.set_num_threads(1)
+    t0 = time.perf_counter()
+    from hmmtie._kernels import pair_fb as pf
+    t_import = time.perf_counter() - t0
+
+    rng = np.random.default_rng(0)
+    print(f"CPU: {cpu_model()}; numba {numba.__version__}, numpy {np.__version__}")
+    print(f"import pair_fb: {t_import:.2f} s")
+
+    # first calls: compile, or load from the on-disk cache
+    model, q = make_model(3, 4, rng)
+    x, y = related_pair(60, 4, q, rng)
+    S = 3
+    acc = [np.zeros(S), np.zeros((S, S)), np.zeros(S), np.zeros(model[5].shape),
+           np.zeros(model[6].shape)]
+    for name, fn in [("forward", lambda: pf.forward(*model, x, y, -1)),
+                     ("posterior", lambda: pf.posterior(*model, x, y, -1)),
+                     ("expected_counts",
+                      lambda: pf.expected_counts(*model, x, y, *acc, -1))]:
+        t = time.perf_counter()
+        fn()
+        print(f"first call {name}: {time.perf_counter() - t:.2f} s "
+              "(compile, or cache load when cached)")
+
+    # before the big timings: a child inherits its parent's ru_maxrss
+    if not args.quick:
+        for ns in (3, 5):
+            out = subprocess.run(
+                [sys.executable, "-c",
+                 PEAK_SNIPPET.format(bench=sys.path[0], ns=ns, n=5000)],
+                capture_output=True, text=True, check=True).stdout.split()
+            print(f"posterior 5000x5000 {ns}-state: peak RSS growth "
+                  f"{float(out[0]):.0f} MiB (the (N, M) output alone is 191 MiB)")
+
+
+    sizes = [("DNA", 4, 1000), ("protein", 20, 300), ("protein", 20, 1000)]
+    if not args.quick:
+        sizes.insert(1, ("DNA", 4, 5000))
+    reps = 3 if args.quick else 5
+    print()
+    print(f"{'alphabet':8} {'size':>11} {'model':>6} {'forward':>9} "
+          f"{'posterior':>9} {'exp_counts':>10}   (MCUPS, 1 thread)")
+    for alpha, a, n in sizes:
+        for ns in (3, 5):
+            model, q = make_model(ns, a, rng)
+            x, y = related_pair(n, a, q, rng)
+            cells = len(x) * len(y)
+            r = 1 if n >= 5000 else reps
+            tf = median_time(lambda: pf.forward(*model, x, y, -1), r)
+            tp = median_time(lambda: pf.posterior(*model, x, y, -1), r)
+            if n <= 1000:
+                acc = [np.zeros(ns), np.zeros((ns, ns)), np.zeros(ns),
+                       np.zeros(model[5].shape), np.zeros(model[6].shape)]
+                te = median_time(
+                    lambda: pf.expected_counts(*model, x, y, *acc, -1),
+                    1 if n >= 1000 else r)
+                ec = f"{cells / te / 1e6:10.0f}"
+            else:
+                ec = f"{'-':>10}"
+            print(f"{alpha:8} {f'{n}x{n}':>11} {f'{ns}st':>6} "
+                  f"{cells / tf / 1e6:9.0f} {cells / tp / 1e6:9.0f} {ec}")
+
+
+if __name__ == "__main__":
+    main()

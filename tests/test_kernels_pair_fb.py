@@ -1,0 +1,435 @@
+"""Pair-HMM forward/backward kernels against brute-force enumeration."""
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import naive_pair as nv
+from hmmtie._kernels import pair_fb as pf
+
+A = 4
+
+
+def _normalise_rows(trans, end):
+    tot = trans.sum(axis=1) + end
+    return trans / tot[:, None], end / tot
+
+
+def _odds(rng, n_match, n_ins, a=A):
+    """Odds tables of a plausible model: background q near uniform, insert
+    emissions near q, match pairs enriched on the diagonal.  (Insert odds far
+    above 1 over long runs would push one lattice row beyond the float range,
+    which per-row scaling cannot absorb; see the module docstring.)"""
+    q = rng.dirichlet(np.full(a, 20.0))
+    match = []
+    for _ in range(n_match):
+        p = rng.dirichlet(np.full(a * a, 5.0)).reshape(a, a) + 2.0 * np.diag(q)
+        match.append(p / p.sum() / np.outer(q, q))
+    ins = np.stack([rng.dirichlet(q * 100) / q for _ in range(n_ins)])
+    return np.stack(match), ins
+
+
+def model_3state(seed=0, delta=0.1, eps=0.4, tau=0.05):
+    rng = np.random.default_rng(seed)
+    kind = np.array([0, 1, 2], np.int64)
+    etab = np.array([0, 0, 1], np.int64)
+    trans = np.array([[1 - 2 * delta - tau, delta, delta],
+                      [1 - eps - tau, eps, 0.0],
+                      [1 - eps - tau, 0.0, eps]])
+    start = np.array([1 - 2 * delta, delta, delta])
+    end = np.full(3, tau)
+    match, ins = _odds(rng, 1, 2)
+    return kind, etab, start, trans, end, match, ins
+
+
+def model_5state(seed=1, long_gaps=True):
+    """ProbCons-like: M, X1, Y1 (short gaps), X2, Y2 (long gaps)."""
+    rng = np.random.default_rng(seed)
+    kind = np.array([0, 1, 2, 1, 2], np.int64)
+    etab = np.array([0, 0, 1, 2, 3], np.int64)
+    d1, d2, e1, e2, tau = 0.05, 0.02, 0.3, 0.8, 0.03
+    if not long_gaps:
+        d2 = 0.0
+    trans = np.zeros((5, 5))
+    trans[0] = [1 - 2 * d1 - 2 * d2 - tau, d1, d1, d2, d2]
+    for s, e in ((1, e1), (2, e1), (3, e2), (4, e2)):
+        trans[s, s] = e
+        trans[s, 0] = 1 - e - tau
+    start = trans[0] / trans[0].sum()
+    end = np.full(5, tau)
+    match, ins = _odds(rng, 1, 4)
+    return kind, etab, start, trans, end, match, ins
+
+
+def model_custom(seed=2):
+    """General path: two match states, X->Y and Y->X allowed, zeros."""
+    rng = np.random.default_rng(seed)
+    kind = np.array([0, 1, 2, 0, 2], np.int64)
+    etab = np.array([0, 0, 1, 1, 2], np.int64)
+    trans = rng.random((5, 5))
+    trans[3, 4] = 0.0
+    trans[0, 3] = 0.0
+    end = rng.random(5) * 0.3
+    trans, end = _normalise_rows(trans, end)
+    start = rng.dirichlet(np.ones(5))
+    match, ins = _odds(rng, 2, 3)
+    match[1, 0, :] = 0.0  # zero odds entries
+    return kind, etab, start, trans, end, match, ins
+
+
+def model_3state_xy(seed=3):
+    """Three states with X->Y and Y->X transitions (not the fast path)."""
+    kind, etab, start, trans, end, match, ins = model_3state(seed)
+    trans = trans.copy()
+    trans[1] = [0.5, 0.3, 0.15]
+    trans[2] = [0.5, 0.1, 0.35]
+    return kind, etab, start, trans, end, match, ins
+
+
+MODELS = {"3state": model_3state, "5state": model_5state,
+          "5state_noLong": lambda: model_5state(long_gaps=False),
+          "custom": model_custom, "3state_xy": model_3state_xy}
+SHAPES = [(1, 1), (1, 3), (3, 1), (2, 3), (4, 4), (4, 2)]
+
+
+def _seqs(rng, n, m, a=A):
+    return (rng.integers(0, a, n).astype(np.uint8),
+            rng.integers(0, a, m).astype(np.uint8))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_forward_posterior_counts_match_brute_force(name):
+    model = MODELS[name]()
+    kind, etab = model[0], model[1]
+    S = len(kind)
+    rng = np.random.default_rng(7)
+    for n, m in SHAPES:
+        x, y = _seqs(rng, n, m)
+        paths = nv.enumerate_paths(*model, x, y)
+        ref = nv.total(paths)
+        got = pf.forward(*model, x, y, -1)
+        if ref == -math.inf:
+            assert got == -math.inf
+            continue
+        assert abs(got - ref) < 1e-10
+        lz, post = pf.posterior(*model, x, y, -1)
+        assert abs(lz - ref) < 1e-10
+        np.testing.assert_allclose(post, nv.posterior(paths, kind, n, m),
+                                   atol=1e-12, rtol=1e-10)
+        assert post.min() >= 0.0 and post.max() <= 1.0 + 1e-12
+        assert (post.sum(axis=1) <= 1.0 + 1e-12).all()
+        # counts are added to what the accumulators already hold
+        acc = [np.ones(S), np.ones((S, S)), np.ones(S),
+               np.ones(model[5].shape), np.ones(model[6].shape)]
+        lz = pf.expected_counts(*model, x, y, *acc, -1)
+        assert abs(lz - ref) < 1e-10
+        want = nv.expected_counts(paths, kind, etab, x, y, S, model[5].shape,
+                                  model[6].shape)
+        for a, w in zip(acc, want):
+            np.testing.assert_allclose(a - 1.0, w, atol=1e-12, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["3state", "5state"])
+def test_fast_path_equals_general_path(name):
+    model = MODELS[name]()
+    S = len(model[0])
+    assert pf._fast_layout(model[0], model[3])[0] >= 0
+    rng = np.random.default_rng(11)
+    for n, m in [(40, 37), (70, 90), (5, 120)]:
+        x, y = _seqs(rng, n, m)
+        gen = pf._gen_forward(*model, x, y, -1, np.full(S, -1, np.int64),
+                              np.zeros((0, 1, 1)), np.zeros(0), np.zeros(0), 1,
+                              np.zeros((0, S, 1)))
+        assert abs(pf.forward(*model, x, y, -1) - gen) < 1e-9
+        lz, post = pf.posterior(*model, x, y, -1)
+        post_gen = np.zeros((n, m))
+        pf._gen_posterior(*model, x, y, -1, post_gen)
+        np.testing.assert_allclose(post, post_gen, atol=1e-12)
+
+
+def test_custom_models_take_general_path():
+    assert pf._fast_layout(model_custom()[0], model_custom()[3])[0] == -1
+    m = model_3state_xy()
+    assert pf._fast_layout(m[0], m[3])[0] == -1
+
+
+@pytest.mark.parametrize("name", ["3state", "5state", "custom"])
+def test_forward_constrained(name):
+    model = MODELS[name]()
+    rng = np.random.default_rng(3)
+    for n, m in [(2, 3), (3, 3), (4, 2)]:
+        x, y = _seqs(rng, n, m)
+        paths = nv.enumerate_paths(*model, x, y)
+        groups = nv.by_alignment(paths)
+        vals = []
+        for ops in nv.all_alignments(n, m):
+            got = pf.forward_constrained(*model, x, y, np.array(ops, np.uint8), -1)
+            ref = groups.get(ops, -math.inf)
+            if ref == -math.inf:
+                assert got == -math.inf
+            else:
+                assert abs(got - ref) < 1e-10
+            vals.append(got)
+        assert abs(nv.logsumexp(vals) - pf.forward(*model, x, y, -1)) < 1e-10
+    # alignments that do not consume x and y exactly are impossible
+    x, y = _seqs(rng, 2, 2)
+    for ops in ([0], [0, 0, 0], [1, 1, 2], []):
+        assert pf.forward_constrained(*model, x, y, np.array(ops, np.uint8),
+                                      -1) == -math.inf
+
+
+def test_exact_zeros_and_impossible_pairs():
+    kind, etab, start, trans, end, match, ins = model_3state()
+    rng = np.random.default_rng(0)
+    x, y = _seqs(rng, 3, 2)
+    # no gaps possible and N != M -> no path
+    trans0 = trans.copy()
+    trans0[0, 1:] = 0.0
+    start0 = np.array([1.0, 0.0, 0.0])
+    model = (kind, etab, start0, trans0, end, match, ins)
+    assert pf.forward(*model, x, y, -1) == -math.inf
+    assert pf.forward(*model, y, x, -1) == -math.inf
+    lz, post = pf.posterior(*model, x, y, -1)
+    assert lz == -math.inf and not post.any()
+    acc = [np.zeros(3), np.zeros((3, 3)), np.zeros(3), np.zeros(match.shape),
+           np.zeros(ins.shape)]
+    assert pf.expected_counts(*model, x, y, *acc, -1) == -math.inf
+    assert not any(a.any() for a in acc)
+    # a residue pair with zero match odds and no gaps -> no path
+    match0 = match.copy()
+    match0[0, x[0], y[0]] = 0.0
+    x2 = x[:2].copy()
+    model = (kind, etab, start0, trans0, end, match0, ins)
+    assert pf.forward(*model, x2, y, -1) == -math.inf
+    # end probability zero everywhere
+    model = (kind, etab, start, trans, np.zeros(3), match, ins)
+    assert pf.forward(*model, x, y, -1) == -math.inf
+    assert not pf.posterior(*model, x, y, -1)[1].any()
+    # zero odds for some residues: finite and equal to brute force
+    ins0 = ins.copy()
+    ins0[:, 1] = 0.0
+    model = (kind, etab, start, trans, end, match, ins0)
+    for n, m in [(3, 3), (4, 2)]:
+        x, y = _seqs(rng, n, m)
+        ref = nv.total(nv.enumerate_paths(*model, x, y))
+        got = pf.forward(*model, x, y, -1)
+        assert (got == ref == -math.inf) or abs(got - ref) < 1e-10
+        assert not np.isnan(pf.posterior(*model, x, y, -1)[1]).any()
+
+
+def test_band_limits_contains_corners_and_a_path():
+    for n in range(1, 9):
+        for m in range(1, 9):
+            for band in range(0, 3):
+                rows = [pf.band_limits(i, n, m, band) for i in range(n + 1)]
+                assert rows[0][0] == 0 and rows[n][1] == m
+                for i, (lo, hi) in enumerate(rows):
+                    assert lo <= hi
+                    for j in range(m + 1):
+                        assert (lo <= j <= hi) == nv.in_band(i, j, n, m, band)
+                    if i:
+                        # monotone ends; row i reachable from row i-1
+                        assert rows[i - 1][0] <= lo and rows[i - 1][1] <= hi
+                        assert lo <= rows[i - 1][1] + 1
+    assert pf.band_limits(3, 5, 7, -1) == (0, 7)
+
+
+@pytest.mark.parametrize("name", ["3state", "5state", "custom"])
+def test_band_equals_brute_force_restricted(name):
+    model = MODELS[name]()
+    kind, etab = model[0], model[1]
+    S = len(kind)
+    rng = np.random.default_rng(5)
+    for n, m, band in [(4, 4, 0), (4, 4, 1), (3, 5, 0), (5, 2, 1), (4, 3, 0)]:
+        x, y = _seqs(rng, n, m)
+        paths = nv.enumerate_paths(*model, x, y, band=band)
+        ref = nv.total(paths)
+        assert abs(pf.forward(*model, x, y, band) - ref) < 1e-10
+        lz, post = pf.posterior(*model, x, y, band)
+        np.testing.assert_allclose(post, nv.posterior(paths, kind, n, m),
+                                   atol=1e-12)
+        acc = [np.zeros(S), np.zeros((S, S)), np.zeros(S),
+               np.zeros(model[5].shape), np.zeros(model[6].shape)]
+        pf.expected_counts(*model, x, y, *acc, band)
+        want = nv.expected_counts(paths, kind, etab, x, y, S, model[5].shape,
+                                  model[6].shape)
+        for a, w in zip(acc, want):
+            np.testing.assert_allclose(a, w, atol=1e-12, rtol=1e-9)
+        for ops, lw in nv.by_alignment(paths).items():
+            got = pf.forward_constrained(*model, x, y, np.array(ops, np.uint8),
+                                         band)
+            assert abs(got - lw) < 1e-10
+    # a wide band changes nothing
+    for n, m in [(60, 45), (30, 80)]:
+        x, y = _seqs(rng, n, m)
+        assert abs(pf.forward(*model, x, y, 200) - pf.forward(*model, x, y, -1)) < 1e-10
+        np.testing.assert_allclose(pf.posterior(*model, x, y, 200)[1],
+                                   pf.posterior(*model, x, y, -1)[1], atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["3state", "5state", "custom"])
+def test_banded_long_pair_matches_brute_force_band_rows(name):
+    """Band on pairs long enough for the split insert-y chains (>= 32)."""
+    model = MODELS[name]()
+    rng = np.random.default_rng(9)
+    x, y = _seqs(rng, 90, 140)
+    S = len(model[0])
+    for band in (0, 3, 40):
+        fast = pf.forward(*model, x, y, band)
+        gen = pf._gen_forward(*model, x, y, band, np.full(S, -1, np.int64),
+                              np.zeros((0, 1, 1)), np.zeros(0), np.zeros(0), 1,
+                              np.zeros((0, S, 1)))
+        assert abs(fast - gen) < 1e-9
+        lz, post = pf.posterior(*model, x, y, band)
+        assert abs(lz - fast) < 1e-9
+        # posteriors vanish outside the band, rows sum to <= 1
+        for i in range(90):
+            lo, hi = pf.band_limits(i + 1, 90, 140, band)
+            assert not post[i, :max(lo - 1, 0)].any()
+            assert not post[i, hi:].any()
+        assert (post.sum(axis=1) <= 1 + 1e-9).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 3), m=st.integers(1, 3),
+       zeros=st.integers(0, 6))
+def test_random_models_with_zeros(seed, n, m, zeros):
+    rng = np.random.default_rng(seed)
+    S = 4
+    kind = rng.integers(0, 3, S).astype(np.int64)
+    etab = np.zeros(S, np.int64)
+    trans = rng.random((S, S))
+    end = rng.random(S)
+    flat = trans.reshape(-1)
+    flat[rng.choice(S * S, zeros, replace=False)] = 0.0
+    trans, end = _normalise_rows(trans, end)
+    start = rng.dirichlet(np.ones(S))
+    match, ins = _odds(rng, 1, 1)
+    model = (kind, etab, start, trans, end, match, ins)
+    x, y = _seqs(rng, n, m)
+    paths = nv.enumerate_paths(*model, x, y)
+    ref = nv.total(paths)
+    got = pf.forward(*model, x, y, -1)
+    assert (got == ref == -math.inf) or abs(got - ref) < 1e-10
+    lz, post = pf.posterior(*model, x, y, -1)
+    assert not np.isnan(post).any()
+    if ref > -math.inf:
+        np.testing.assert_allclose(post, nv.posterior(paths, kind, n, m),
+                                   atol=1e-12)
+
+
+def test_transposed_pair_same_likelihood():
+    kind, etab, start, trans, end, match, ins = model_5state()
+    kt = np.where(kind == 1, 2, np.where(kind == 2, 1, kind)).astype(np.int64)
+    mt = np.ascontiguousarray(match.transpose(0, 2, 1))
+    rng = np.random.default_rng(1)
+    x, y = _seqs(rng, 50, 300)
+    a = pf.forward(kind, etab, start, trans, end, match, ins, x, y, -1)
+    b = pf.forward(kt, etab, start, trans, end, mt, ins, y, x, -1)
+    assert abs(a - b) < 1e-9
+
+
+def _mutate(rng, x, sub=0.15, indel=0.04):
+    out = []
+    for c in x:
+        r = rng.random()
+        if r < indel / 2:
+            continue
+        if r < indel:
+            out.append(rng.integers(0, A))
+        out.append(c if rng.random() > sub else rng.integers(0, A))
+    return np.array(out, np.uint8)
+
+
+@pytest.mark.parametrize("name", ["3state", "5state"])
+def test_long_pair_against_log_space(name):
+    model = MODELS[name]()
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, A, 1500).astype(np.uint8)
+    y = _mutate(rng, x)
+    ref = nv.logspace_forward(*model, x, y)
+    got = pf.forward(*model, x, y, -1)
+    assert math.isfinite(got) and abs(got - ref) < 1e-8 * max(1.0, abs(ref))
+    lz, post = pf.posterior(*model, x, y, -1)
+    assert abs(lz - ref) < 1e-8 * max(1.0, abs(ref))
+    assert post.max() <= 1.0 + 1e-9 and (post.sum(axis=1) <= 1.0 + 1e-9).all()
+    # related sequences: most residues are aligned with high confidence
+    assert post.sum() > 0.8 * min(len(x), len(y))
+
+
+@pytest.mark.slow
+def test_10k_pair_against_log_space():
+    model = model_3state()
+    rng = np.random.default_rng(10)
+    x = rng.integers(0, A, 10_000).astype(np.uint8)
+    y = _mutate(rng, x)[:10_000]
+    ref = nv.logspace_forward(*model, x, y)
+    got = pf.forward(*model, x, y, -1)
+    assert math.isfinite(got) and abs(got - ref) < 1e-8 * abs(ref)
+
+
+def _batch(rng, n_pairs):
+    xs, ys = [], []
+    for _ in range(n_pairs):
+        n, m = rng.integers(1, 40, 2)
+        x, y = _seqs(rng, n, m)
+        xs.append(x)
+        ys.append(y)
+    x_off = np.concatenate([[0], np.cumsum([len(v) for v in xs])]).astype(np.int64)
+    y_off = np.concatenate([[0], np.cumsum([len(v) for v in ys])]).astype(np.int64)
+    return xs, ys, np.concatenate(xs), x_off, np.concatenate(ys), y_off
+
+
+@pytest.mark.parametrize("name", ["5state", "custom"])
+def test_batch_equals_per_pair_and_thread_count(name):
+    model = MODELS[name]()
+    S = len(model[0])
+    rng = np.random.default_rng(8)
+    xs, ys, xcat, x_off, ycat, y_off = _batch(rng, 150)
+    # one impossible pair: zero end probabilities would kill all, so use a
+    # pair that needs a gap in a no-gap model instead (checked elsewhere);
+    # here all pairs are finite.
+    lz = pf.batch_forward(*model, xcat, x_off, ycat, y_off, -1)
+    acc = [np.zeros(S), np.zeros((S, S)), np.zeros(S),
+           np.zeros(model[5].shape), np.zeros(model[6].shape)]
+    # the batch code may inline the kernels with another vector schedule, so
+    # agreement is to rounding, not bit for bit
+    for p, (x, y) in enumerate(zip(xs, ys)):
+        assert abs(lz[p] - pf.forward(*model, x, y, -1)) < 1e-12
+        pf.expected_counts(*model, x, y, *acc, -1)
+    threads = numba.get_num_threads()
+    results = []
+    try:
+        for t in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(t)
+            results.append(pf.batch_expected_counts(*model, xcat, x_off, ycat,
+                                                    y_off, -1))
+    finally:
+        numba.set_num_threads(threads)
+    out = results[0]
+    np.testing.assert_allclose(out[0], lz, rtol=1e-13)
+    for a, b in zip(out[1:], acc):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    for other in results[1:]:
+        for a, b in zip(out, other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_batch_skips_impossible_pairs():
+    kind, etab, start, trans, end, match, ins = model_3state()
+    trans0 = trans.copy()
+    trans0[0, 1:] = 0.0
+    model = (kind, etab, np.array([1.0, 0, 0]), trans0, end, match, ins)
+    x = np.array([0, 1, 2, 3, 0, 1], np.uint8)
+    x_off = np.array([0, 2, 4, 6], np.int64)
+    y = np.array([1, 2, 3, 0, 1, 2, 3], np.uint8)
+    y_off = np.array([0, 2, 5, 7], np.int64)  # second pair has N != M
+    out = pf.batch_expected_counts(*model, x, x_off, y, y_off, -1)
+    assert out[0][1] == -math.inf and np.isfinite(out[0][[0, 2]]).all()
+    assert not np.isnan(out[4]).any()
+    # counts equal the two finite pairs alone
+    assert abs(out[1].sum() - 2.0) < 1e-12
