@@ -102,7 +102,7 @@ def check_symbols(X, n_symbols, name="X"):
         bad = ~np.isfinite(X) | (X != np.round(X))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{name}[{i}] = {X[i]!r} is not an integer symbol")
+            raise ValueError(f"{name}[{i}] = {float(X[i])} is not an integer symbol")
     X = X.astype(np.int64)
     if n_symbols is not None:
         bad = (X < 0) | (X >= n_symbols)
@@ -123,7 +123,7 @@ def check_features(X, n_features, name="X"):
     bad = ~np.isfinite(X)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise ValueError(f"{name}[{r}, {c}] = {X[r, c]!r}: features must be finite (no NaN or inf)")
+        raise ValueError(f"{name}[{r}, {c}] = {float(X[r, c])}: features must be finite (no NaN or inf)")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features per frame, expected n_features={n_features}")
     return np.ascontiguousarray(X)

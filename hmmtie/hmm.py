@@ -594,11 +594,13 @@ class CategoricalHMM(_BaseHMM):
         m = int(self.n_symbols)
         prior = _check_prior("emissionprob_prior", self.emissionprob_prior, (self.n_components, m)) - 1
         counts = stats["emit"] + prior
+        centres = dict(atoms["centres"])
         for g in tie.soft_groups():
-            counts[g.states] += g.soft * atoms["centres"][g.name][None, :]
-        emit = tie.emission.mstep(counts, atoms["emit"])
-        full = tie.emission.expand(emit)
-        centres = {g.name: _geometric_centre(full[g.states]) for g in tie.soft_groups()}
+            centres[g.name] = _soft_centre(tie.emission, counts, g, centres[g.name], atoms["emit"])
+        soft_counts = counts.copy()
+        for g in tie.soft_groups():
+            soft_counts[g.states] += g.soft * centres[g.name][None, :]
+        emit = tie.emission.mstep(soft_counts, atoms["emit"])
         return {"emit": emit, "centres": centres}
 
     def _emission_from_atoms(self, tie, atoms):
@@ -624,6 +626,51 @@ class CategoricalHMM(_BaseHMM):
         u = rng.random(len(z))
         x = np.array([np.searchsorted(cum[s], ui, side="right") for s, ui in zip(z, u)], dtype=np.int64)
         return np.minimum(x, self.emissionprob_.shape[1] - 1)[:, None]
+
+
+def _soft_centre(block, counts, group, q0, old_atoms):
+    """Exact joint M-step of a soft group's centre ``q`` (categorical).
+
+    Maximises ``J(q) = max_p [sum n log p + lam sum_k (q log p_k - q log q)]``;
+    for fixed ``q`` the rows ``p_k`` have the closed form of the M-step with
+    pseudocounts ``lam q``, and by the envelope theorem
+    ``dJ/dq_j = lam sum_k (log p_kj - log q_j - 1)``.  L-BFGS over softmax
+    logits from the current centre never lowers ``J``, so EM stays monotone.
+    """
+    lam = group.soft
+    if lam == 0:
+        return q0
+    from scipy.optimize import minimize
+
+    support = q0 > 0
+    members = group.states
+
+    def rows_for(q):
+        c = counts.copy()
+        c[members] += lam * q[None, :]
+        return block.expand(block.mstep(c, old_atoms))[members]
+
+    def negJ(z):
+        q = np.zeros_like(q0)
+        e = np.exp(z - z.max())
+        q[support] = e / e.sum()
+        p = rows_for(q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logp = np.where(p > 0, np.log(p), 0.0)
+            logq = np.where(q > 0, np.log(q), 0.0)
+        val = float((counts[members] * logp).sum() + lam * (q[None, :] * (logp - logq[None, :])).sum())
+        g_q = lam * (logp - logq[None, :] - 1.0).sum(axis=0)[support]
+        qs = q[support]
+        grad_z = qs * (g_q - (qs * g_q).sum())
+        return -val, -grad_z
+
+    z0 = np.log(q0[support])
+    res = minimize(negJ, z0, jac=True, method="L-BFGS-B", options={"maxiter": 500, "gtol": 1e-12, "ftol": 1e-15})
+    z = res.x if res.fun <= negJ(z0)[0] else z0
+    q = np.zeros_like(q0)
+    e = np.exp(z - z.max())
+    q[support] = e / e.sum()
+    return q
 
 
 def _geometric_centre(rows: NDArray) -> NDArray:
@@ -763,10 +810,17 @@ class GaussianHMM(_BaseHMM):
         X = data["X"]
         d = X.shape[1]
         if "m" in self.init_params:
-            picks = X[rng.choice(len(X), size=tie.n_means, replace=len(X) < tie.n_means)]
-            self.means_ = _tying.expand(picks, tie.means_tie)
+            self.means_ = _tying.expand(_kmeans(X, tie.n_means, rng), tie.means_tie)
         if "c" in self.init_params:
-            var = np.maximum(X.var(axis=0), self.min_covar) if len(X) > 1 else np.ones(d)
+            # Within-cluster spread around the initial means (the global
+            # variance would smear the first E-step across clusters).
+            if len(X) > 1:
+                sub = X if len(X) <= 20000 else X[rng.choice(len(X), size=20000, replace=False)]
+                dist = ((sub[:, None, :] - self.means_[None, :, :]) ** 2).sum(axis=2)
+                var = ((sub - self.means_[dist.argmin(axis=1)]) ** 2).mean(axis=0)
+                var = np.maximum(var, self.min_covar)
+            else:
+                var = np.ones(d)
             self.covars_ = _tying.expand(np.tile(var, (tie.n_covars, 1)), tie.covars_tie)
 
     def _emission_atoms(self, tie):
@@ -789,10 +843,22 @@ class GaussianHMM(_BaseHMM):
             means = _tying.expand(means_atoms, tie.means_tie)
             centres = {}
             for g in tie.soft_groups():
-                m = atoms["centres"][g.name]
-                for s in g.states:
-                    means[s] = (s1[s] * prec[s] + g.soft * m) / (w[s] * prec[s] + g.soft)
-                centres[g.name] = means[g.states].mean(axis=0)
+                # Exact joint maximisation over the members' means and the centre m:
+                # the objective is quadratic; with a_k = w_k / var_k and x_k the
+                # weighted mean, m = sum c_k x_k / sum c_k, c_k = a_k lam / (a_k + lam).
+                st = g.states
+                a = w[st, None] * prec[st]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    xbar = np.where(a > 0, s1[st] * prec[st] / np.where(a > 0, a, 1.0), 0.0)
+                if g.soft > 0:
+                    c = a * g.soft / (a + g.soft)
+                    m = np.where(c.sum(axis=0) > 0, (c * xbar).sum(axis=0) / np.maximum(c.sum(axis=0), 1e-300),
+                                 atoms["centres"][g.name])
+                else:
+                    m = atoms["centres"][g.name]
+                for k, s_ in enumerate(st):
+                    means[s_] = (s1[s_] * prec[s_] + g.soft * m) / (w[s_] * prec[s_] + g.soft)
+                centres[g.name] = m
             means_atoms = _row_atoms(means, tie.means_tie, "means_", None, check=False)
             out["centres"] = centres
         out["means"] = means_atoms
@@ -842,3 +908,28 @@ def _row_atoms(full, tie_rows, what, names, check=True):
                 f"{what}: tied states {names[seen[a]]!r} and {names[s]!r} hold different values"
             )
     return atoms
+
+
+def _kmeans(X: NDArray, k: int, rng: np.random.Generator, n_iter: int = 20, max_points: int = 20000) -> NDArray:
+    """k-means++ seeding and a few Lloyd steps (the Gaussian mean initialisation).
+
+    Works on a random subsample of at most ``max_points`` frames.
+    """
+    if len(X) > max_points:
+        X = X[rng.choice(len(X), size=max_points, replace=False)]
+    centres = np.empty((k, X.shape[1]))
+    centres[0] = X[rng.integers(len(X))]
+    d2 = ((X - centres[0]) ** 2).sum(axis=1)
+    for c in range(1, k):
+        total = d2.sum()
+        idx = rng.choice(len(X), p=d2 / total) if total > 0 else rng.integers(len(X))
+        centres[c] = X[idx]
+        d2 = np.minimum(d2, ((X - centres[c]) ** 2).sum(axis=1))
+    for _ in range(n_iter):
+        dist = ((X[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        label = dist.argmin(axis=1)
+        for c in range(k):
+            members = X[label == c]
+            if len(members):
+                centres[c] = members.mean(axis=0)
+    return centres

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats as _sps
 
-__all__ = ["LRTResult", "aic", "bic", "lrt", "lrt_from_loglik", "BoundaryWarning"]
+__all__ = ["LRTResult", "PairComparison", "aic", "bic", "compare_pairs", "lrt", "lrt_from_loglik", "BoundaryWarning"]
 
 
 class BoundaryWarning(UserWarning):
@@ -170,3 +170,116 @@ def lrt(restricted, full, X, lengths=None) -> LRTResult:
                 stacklevel=2,
             )
     return res
+
+
+@dataclass
+class PairComparison:
+    """Tied against untied pair-HMM fits on the same pairs (:func:`compare_pairs`)."""
+
+    tied: object
+    untied: object
+    test: str
+    params: str
+    lrt: LRTResult
+
+    @property
+    def hypotheses(self) -> tuple[str, str]:
+        return self.tied.hypothesis, self.untied.hypothesis
+
+    def as_dict(self) -> dict:
+        d = {"test": self.test, "params": self.params,
+             "tied": {"hypothesis": self.tied.hypothesis, "loglik": self.lrt.loglik_restricted,
+                      "n_free_parameters": self.lrt.n_free_restricted, "aic": self.lrt.aic_restricted,
+                      "bic": self.lrt.bic_restricted, "converged": bool(self.tied.converged_),
+                      "n_iter": int(self.tied.n_iter_)},
+             "untied": {"hypothesis": self.untied.hypothesis, "loglik": self.lrt.loglik_full,
+                        "n_free_parameters": self.lrt.n_free_full, "aic": self.lrt.aic_full,
+                        "bic": self.lrt.bic_full, "converged": bool(self.untied.converged_),
+                        "n_iter": int(self.untied.n_iter_)},
+             "lrt": {"statistic": self.lrt.statistic, "df": self.lrt.df, "p_value": self.lrt.p_value},
+             "n_obs": self.lrt.n_obs}
+        return d
+
+    def verdict(self, alpha: float = 0.05) -> str:
+        what = {"gaps": ("symmetric-gap", "asymmetric-gap"), "match": ("symmetric-match", "asymmetric-match"),
+                "both": ("symmetric", "asymmetric")}[self.test]
+        return self.lrt.verdict(alpha, restricted=what[0], full=what[1])
+
+
+def compare_pairs(
+    pairs,
+    model=None,
+    *,
+    preset: str = "3state",
+    alphabet: str | None = None,
+    test: str = "gaps",
+    params: str = "transitions",
+    n_iter: int = 100,
+    tol: float = 1e-6,
+    transition_pseudocount: float = 0.0,
+    emission_pseudocount: float = 0.0,
+    n_threads: int | None = None,
+    callback=None,
+) -> PairComparison:
+    """Fit the tied and the untied pair-HMM hypotheses on the same pairs and test them.
+
+    The tied model is fitted by EM from ``model`` (or the preset's
+    defaults); the untied model is then fitted starting from the tied fit,
+    so its log-likelihood can only be higher.  The likelihood-ratio
+    statistic is referred to a chi-square with ``df`` = difference of free
+    parameters counted from the tie maps.
+
+    Parameters
+    ----------
+    pairs : sequence of (a, b)
+    model : PairHMM, optional
+        Starting model (its tie flags are overridden by ``test``).
+    preset, alphabet
+        Used when ``model`` is None; ``alphabet`` is guessed from the
+        sequences when None.
+    test : {"gaps", "match", "both"}
+        Which symmetry is tested: gap (insert-state) symmetry, match-table
+        symmetry, or both at once.
+    params : {"transitions", "all"}
+        What EM estimates.  Testing gap symmetry with ``"transitions"``
+        compares δx = δy, εx = εy only; ``"all"`` includes the insert
+        emission tables (and the match table).
+    n_iter, tol, transition_pseudocount, emission_pseudocount, n_threads
+        Passed to :meth:`PairHMM.fit`.
+
+    Returns
+    -------
+    PairComparison
+        ``tied``, ``untied`` (fitted models), ``lrt`` (statistic, df,
+        p-value, log-likelihoods, free parameters, AIC, BIC; ``n_obs`` =
+        residues in all pairs).
+    """
+    from .pair import PairHMM
+    from ._validation import check_choice
+
+    check_choice("test", test, ("gaps", "match", "both"))
+    check_choice("params", params, ("transitions", "all"))
+    if test in ("match", "both") and params != "all":
+        raise ValueError("testing match symmetry needs params='all' (the match table must be estimated)")
+    pairs = list(pairs)
+    if model is None:
+        if alphabet is None:
+            from .alphabet import guess_alphabet
+
+            alphabet = guess_alphabet([str(getattr(p, "seq", p)) for pair in pairs for p in pair[:2]])
+        model = PairHMM.preset(preset, alphabet=alphabet)
+    tied_gaps = True if test in ("gaps", "both") else model.symmetric_gaps
+    tied_match = True if test in ("match", "both") else model.symmetric_match
+    tied = model.with_hypothesis(symmetric_gaps=tied_gaps, symmetric_match=tied_match)
+    tied.n_threads = n_threads
+    fit_kw = dict(n_iter=n_iter, tol=tol, params=params, transition_pseudocount=transition_pseudocount,
+                  emission_pseudocount=emission_pseudocount, callback=callback)
+    tied.fit(pairs, **fit_kw)
+    untied = tied.with_hypothesis(
+        symmetric_gaps=False if test in ("gaps", "both") else tied_gaps,
+        symmetric_match=False if test in ("match", "both") else tied_match,
+    )
+    untied.fit(pairs, **fit_kw)
+    res = lrt_from_loglik(tied.loglik_, untied.loglik_, tied.n_free_parameters, untied.n_free_parameters,
+                          tied.n_obs_)
+    return PairComparison(tied=tied, untied=untied, test=test, params=params, lrt=res)

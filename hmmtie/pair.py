@@ -1,0 +1,1099 @@
+"""Pair HMMs: align, score and train under tied (symmetric) or untied hypotheses.
+
+A pair HMM has a silent Begin and End and emitting states of three kinds:
+match (emits a residue of x and one of y from a joint table), insert-x and
+insert-y (emit one residue from a single table).  Transitions and emissions
+are held by the tying engine (:mod:`hmmtie.tying`), like every other model.
+
+Parameter blocks (each a :class:`hmmtie.tying.ProbBlock`):
+
+``trans``
+    rows ``["Begin", *states]``, columns ``[*states, "End"]``; row ``Begin`` is
+    the start distribution, the last column the end probabilities.
+    ``Begin -> End`` is a structural zero (sequences are never empty).
+``match``
+    one row per match state, ``A * A`` columns: the joint table ``p(a, b)``
+    flattened row-major (column label ``"a b"``).
+``insert``
+    one row per insert state, ``A`` columns.
+
+Symmetric hypotheses are extra ties generated from the base structure:
+``symmetric_gaps`` ties every transition cell to its mirror (insert-x states
+swapped with their insert-y twins) and each insert-x emission row to its
+twin's; ``symmetric_match`` ties ``p(a, b)`` to ``p(b, a)``.
+
+Scores are natural-log likelihoods; ``log_odds`` is taken against the
+independent-residue null model ``prod_i q(x_i) prod_j q(y_j)`` with the
+model's background frequencies ``background_`` (no length term).
+Emissions are handled internally as odds ratios against ``background_``,
+which keeps the row-scaled recurrences far from underflow.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import alphabet as _alph
+from . import tying as _tying
+from ._kernels import pair_decode as _kd
+from ._kernels import pair_fb as _kf
+from ._validation import NotFittedError, check_choice, check_int, numba_threads
+
+__all__ = ["PairHMM", "PairState", "PRESETS"]
+
+KIND_CODES = {"match": 0, "insert_x": 1, "insert_y": 2}
+PRESETS = ("3state", "5state")
+
+#: Default memory guard for one pair's dynamic-programming tables (bytes).
+DEFAULT_MEMORY_LIMIT = 4 * 2**30
+
+
+@dataclass(frozen=True)
+class PairState:
+    """A pair-HMM state: a name and a kind (``match``, ``insert_x``, ``insert_y``)."""
+
+    name: str
+    kind: str
+
+
+def _log(a):
+    with np.errstate(divide="ignore"):
+        return np.log(a)
+
+
+# --------------------------------------------------------------------------
+# sequences and alignments
+# --------------------------------------------------------------------------
+
+def _seq_text(seq, what):
+    """(text, id) of a str, Bio.Seq.Seq or SeqRecord."""
+    rec_id = None
+    if hasattr(seq, "seq") and hasattr(seq, "id"):  # SeqRecord
+        rec_id = seq.id
+        seq = seq.seq
+    try:
+        text = str(seq)
+    except Exception:  # pragma: no cover - defensive
+        raise ValueError(f"{what}: expected a str, Bio.Seq.Seq or SeqRecord, got {type(seq).__name__}") from None
+    if not isinstance(seq, str) and not hasattr(seq, "__str__"):
+        raise ValueError(f"{what}: expected a str, Bio.Seq.Seq or SeqRecord, got {type(seq).__name__}")
+    return text, rec_id
+
+
+def ops_to_coordinates(ops: NDArray) -> NDArray:
+    """Bio.Align coordinates (2, n_blocks + 1) from column ops (0 pair, 1 x-gap... see module)."""
+    ops = np.asarray(ops, dtype=np.uint8)
+    i = j = 0
+    coords = [(0, 0)]
+    prev = None
+    for op in ops:
+        if op != prev and prev is not None:
+            coords.append((i, j))
+        if op == 0:
+            i += 1
+            j += 1
+        elif op == 1:
+            i += 1
+        else:
+            j += 1
+        prev = op
+    if len(ops):
+        coords.append((i, j))
+    return np.array(coords, dtype=np.int64).T
+
+
+def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment") -> NDArray:
+    """Column ops from a ``Bio.Align.Alignment`` or a pair of gapped strings."""
+    if isinstance(alignment, (tuple, list)) and len(alignment) == 2 and all(isinstance(s, str) for s in alignment):
+        gx, gy = alignment
+        if len(gx) != len(gy):
+            raise ValueError(f"{what}: gapped strings differ in length ({len(gx)} vs {len(gy)})")
+        ops = []
+        for col, (a, b) in enumerate(zip(gx, gy)):
+            ga, gb = a in "-.", b in "-."
+            if ga and gb:
+                raise ValueError(f"{what}: column {col + 1} is a gap in both sequences")
+            ops.append(2 if ga else 1 if gb else 0)
+        ops = np.array(ops, dtype=np.uint8)
+    elif hasattr(alignment, "coordinates"):
+        coords = np.asarray(alignment.coordinates)
+        if coords.shape[0] != 2:
+            raise ValueError(f"{what}: expected a pairwise alignment, got {coords.shape[0]} rows")
+        ops = []
+        for k in range(coords.shape[1] - 1):
+            di = coords[0, k + 1] - coords[0, k]
+            dj = coords[1, k + 1] - coords[1, k]
+            if di < 0 or dj < 0:
+                raise ValueError(f"{what}: reverse-strand alignments are not supported")
+            if di and dj:
+                if di != dj:
+                    raise ValueError(f"{what}: block {k} has unequal lengths {di} and {dj}")
+                ops += [0] * di
+            elif di:
+                ops += [1] * di
+            elif dj:
+                ops += [2] * dj
+        ops = np.array(ops, dtype=np.uint8)
+        if coords[0, 0] != 0 or coords[1, 0] != 0:
+            raise ValueError(f"{what}: the alignment must start at the first residue of both sequences (global)")
+    else:
+        raise ValueError(f"{what}: expected a Bio.Align.Alignment or a pair of gapped strings")
+    ni = int(np.sum(ops != 2))
+    nj = int(np.sum(ops != 1))
+    if ni != n or nj != m:
+        raise ValueError(f"{what}: covers {ni} and {nj} residues but the sequences have {n} and {m} (global alignment)")
+    return ops
+
+
+def _make_alignment(x: str, y: str, ops, ids=("x", "y")):
+    from Bio.Align import Alignment
+    from Bio.Seq import Seq
+    from Bio.SeqRecord import SeqRecord
+
+    recs = [SeqRecord(Seq(x), id=ids[0] or "x", description=""), SeqRecord(Seq(y), id=ids[1] or "y", description="")]
+    return Alignment(recs, ops_to_coordinates(ops))
+
+
+# --------------------------------------------------------------------------
+# presets
+# --------------------------------------------------------------------------
+
+def _preset_structure(name: str):
+    """States and base tie spec of a preset (the parts shared by both hypotheses)."""
+    if name == "3state":
+        states = [PairState("M", "match"), PairState("X", "insert_x"), PairState("Y", "insert_y")]
+        spec = {
+            "transitions": {
+                "tau": [["M", "End"], ["X", "End"], ["Y", "End"]],
+                "delta_x": [["Begin", "X"], ["M", "X"]],
+                "delta_y": [["Begin", "Y"], ["M", "Y"]],
+            },
+            "fixed": {"transmat": [["X", "Y", 0.0], ["Y", "X", 0.0]]},
+        }
+        return states, spec
+    if name == "5state":
+        states = [
+            PairState("M", "match"),
+            PairState("X1", "insert_x"), PairState("Y1", "insert_y"),
+            PairState("X2", "insert_x"), PairState("Y2", "insert_y"),
+        ]
+        inserts = ["X1", "Y1", "X2", "Y2"]
+        zeros = [[a, b, 0.0] for a in inserts for b in inserts if a != b]
+        spec = {
+            "transitions": {
+                "tau": [[s.name, "End"] for s in states],
+                "delta1_x": [["Begin", "X1"], ["M", "X1"]],
+                "delta1_y": [["Begin", "Y1"], ["M", "Y1"]],
+                "delta2_x": [["Begin", "X2"], ["M", "X2"]],
+                "delta2_y": [["Begin", "Y2"], ["M", "Y2"]],
+            },
+            "emission_groups": {"insert_x": ["X1", "X2"], "insert_y": ["Y1", "Y2"]},
+            "fixed": {"transmat": zeros},
+        }
+        return states, spec
+    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+def _twins(states: list[PairState]) -> dict[str, str]:
+    """Mirror map: the k-th insert-x state <-> the k-th insert-y state."""
+    xs = [s.name for s in states if s.kind == "insert_x"]
+    ys = [s.name for s in states if s.kind == "insert_y"]
+    mirror = {s.name: s.name for s in states if s.kind == "match"}
+    if len(xs) != len(ys):
+        return {}
+    for a, b in zip(xs, ys):
+        mirror[a] = b
+        mirror[b] = a
+    mirror["Begin"] = "Begin"
+    mirror["End"] = "End"
+    return mirror
+
+
+def _params_path(alphabet: str, preset: str):
+    return resources.files("hmmtie").joinpath("params", f"{alphabet}_{preset}.json")
+
+
+# --------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------
+
+class PairHMM:
+    """A pair HMM with tied or untied insert states.
+
+    Build one with :meth:`preset` (``"3state"``, ``"5state"``) or from a
+    custom state list.
+
+    Parameters
+    ----------
+    states : list of PairState or (name, kind) pairs
+        Kinds: ``"match"``, ``"insert_x"``, ``"insert_y"``.
+    alphabet : {"protein", "dna", "rna"}
+    tying : dict, optional
+        Base tie spec, the same vocabulary as the HMMs
+        (:func:`hmmtie.tying.compile_hmm_spec`): ``"transitions"`` (named
+        tied cells; rows may be ``"Begin"``, columns ``"End"``), ``"fixed"``
+        (``{"transmat": [[from, to, value], ...]}``), ``"emission_groups"``
+        (states sharing an emission table).
+    symmetric_gaps : bool, default True
+        Tie each insert-x state to its insert-y twin (transitions and
+        emissions).
+    symmetric_match : bool, default True
+        Tie ``p(a, b)`` to ``p(b, a)``.
+    band : int, optional
+        Restrict dynamic programming to a diagonal band of this half-width
+        (see :func:`hmmtie._kernels.pair_fb.band_limits`).
+    memory_limit : int, default 4 GiB
+        Refuse pairs whose dynamic-programming tables would need more bytes.
+    n_threads : int, optional
+        Numba threads for batched work.
+
+    Attributes
+    ----------
+    startprob_ : array of shape (n_states,)
+    transmat_ : array of shape (n_states, n_states)
+    endprob_ : array of shape (n_states,)
+    match_emissionprob_ : array of shape (n_match_states, A, A)
+    insert_emissionprob_ : array of shape (n_insert_states, A)
+    background_ : array of shape (A,)
+        Background frequencies of the null model (not fitted).
+    """
+
+    def __init__(
+        self,
+        states,
+        *,
+        alphabet: str = "protein",
+        tying: dict | None = None,
+        symmetric_gaps: bool = True,
+        symmetric_match: bool = True,
+        band: int | None = None,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
+        n_threads: int | None = None,
+        preset_name: str | None = None,
+    ):
+        self.states = [s if isinstance(s, PairState) else PairState(*s) for s in states]
+        self.alphabet = alphabet
+        self.tying = tying
+        self.symmetric_gaps = bool(symmetric_gaps)
+        self.symmetric_match = bool(symmetric_match)
+        self.band = band
+        self.memory_limit = memory_limit
+        self.n_threads = n_threads
+        self.preset_name = preset_name
+        self._alph = _alph.get_alphabet(alphabet)
+        self._compile()
+
+    # ------------------------------------------------------------ structure
+    @classmethod
+    def preset(
+        cls,
+        name: str = "3state",
+        alphabet: str = "protein",
+        symmetric_gaps: bool = True,
+        symmetric_match: bool = True,
+        *,
+        defaults: bool = True,
+        **kwargs,
+    ) -> "PairHMM":
+        """A preset model with the shipped default parameters.
+
+        Parameters
+        ----------
+        name : {"3state", "5state"}
+            ``3state``: match, insert-x, insert-y with gap open δ, extend ε
+            and end τ (Durbin et al. 1998, ch. 4); τ is shared by all rows.
+            ``5state``: a short-gap and a long-gap pair of insert states (as
+            ProbCons); insert-x states share one emission table, so do
+            insert-y states.
+        alphabet : {"protein", "dna", "rna"}
+        symmetric_gaps, symmetric_match : bool
+        defaults : bool, default True
+            Load the shipped default parameters (see ``data/README.md`` for
+            their provenance); otherwise start from a generic initial guess.
+        """
+        check_choice("preset", name, PRESETS)
+        states, spec = _preset_structure(name)
+        model = cls(states, alphabet=alphabet, tying=spec, symmetric_gaps=symmetric_gaps,
+                    symmetric_match=symmetric_match, preset_name=name, **kwargs)
+        params = None
+        if defaults:
+            path = _params_path(model._alph.name if model._alph.name != "rna" else "dna", name)
+            if path.is_file():
+                params = json.loads(path.read_text())
+        if params is None:
+            params = model._generic_params()
+        model._set_params_from_dict(params, symmetrise=True)
+        return model
+
+    def _compile(self):
+        names = [s.name for s in self.states]
+        if len(set(names)) != len(names):
+            raise ValueError("PairHMM states: a name is used twice")
+        for s in self.states:
+            if s.kind not in KIND_CODES:
+                raise ValueError(f"PairHMM state {s.name!r}: kind must be one of {list(KIND_CODES)}, got {s.kind!r}")
+            if s.name in ("Begin", "End"):
+                raise ValueError("PairHMM states: 'Begin' and 'End' are reserved names")
+        if not any(s.kind == "match" for s in self.states):
+            raise ValueError("PairHMM needs at least one match state")
+        spec = dict(self.tying or {})
+        unknown = set(spec) - {"transitions", "fixed", "emission_groups"}
+        if unknown:
+            raise ValueError(f"PairHMM tying: unknown key(s) {sorted(unknown)}; allowed: emission_groups, fixed, transitions")
+        fixed_spec = spec.get("fixed", {}) or {}
+        bad = set(fixed_spec) - {"transmat"}
+        if bad:
+            raise ValueError(f"PairHMM tying['fixed']: unknown key(s) {sorted(bad)}; allowed: transmat")
+        mirror = _twins(self.states)
+        if self.symmetric_gaps and not mirror:
+            raise ValueError("symmetric_gaps needs as many insert_x as insert_y states (each with a twin)")
+        rows = ["Begin"] + names
+        cols = names + ["End"]
+        fixed = {}
+        for item in fixed_spec.get("transmat", []):
+            if not isinstance(item, (list, tuple)) or len(item) != 3:
+                raise ValueError(f"PairHMM tying['fixed']['transmat']: entry {item!r} must be [from, to, value]")
+            fixed[(item[0], item[1])] = item[2]
+        groups = {g: [tuple(c) for c in cells] for g, cells in (spec.get("transitions", {}) or {}).items()}
+        if self.symmetric_gaps:
+            groups = self._mirror_groups(groups, fixed, mirror, rows, cols)
+        self._trans = _tying.compile_block(
+            "transmat", rows, cols, cell_groups=groups, fixed=fixed,
+            structural_zeros=[("Begin", "End")],
+        )
+        kinds = {s.name: s.kind for s in self.states}
+        em_groups = spec.get("emission_groups", {}) or {}
+        match_names = [s.name for s in self.states if s.kind == "match"]
+        ins_names = [s.name for s in self.states if s.kind != "match"]
+        ins_groups, match_groups = {}, {}
+        for g, members in em_groups.items():
+            for s in members:
+                if s not in kinds:
+                    raise ValueError(f"emission group {g!r}: unknown state {s!r} (known: {', '.join(names)})")
+            ks = {kinds[s] for s in members}
+            if ks == {"match"}:
+                match_groups[g] = list(members)
+            elif "match" not in ks:
+                ins_groups[g] = list(members)
+            else:
+                raise ValueError(f"emission group {g!r}: cannot tie a match state to an insert state")
+        if self.symmetric_gaps:
+            ins_groups = _merge_row_groups(ins_groups, [(a, mirror[a]) for a in ins_names if kinds[a] == "insert_x"])
+        letters = list(self._alph.letters)
+        A = len(letters)
+        cells = [f"{a} {b}" for a in letters for b in letters]
+        match_cell_groups = {}
+        if self.symmetric_match:
+            for r in match_names:
+                for i in range(A):
+                    for j in range(i + 1, A):
+                        match_cell_groups[f"{r}:{letters[i]}{letters[j]}"] = [(r, cells[i * A + j]), (r, cells[j * A + i])]
+        if match_groups and self.symmetric_match:
+            # rows tied as wholes *and* symmetric cells: merge through cell groups
+            for g, members in match_groups.items():
+                for c in cells:
+                    match_cell_groups.setdefault(f"{g}:{c}", [])
+            match_cell_groups = _merge_cell_groups(match_cell_groups, match_groups, cells)
+            match_groups = {}
+        self._match = _tying.compile_block("match", match_names, cells, cell_groups=match_cell_groups, row_groups=match_groups)
+        self._insert = _tying.compile_block("insert", ins_names, letters, row_groups=ins_groups) if ins_names else None
+        self._names = names
+        self._kind = np.array([KIND_CODES[s.kind] for s in self.states], dtype=np.int64)
+        etab = np.zeros(len(self.states), dtype=np.int64)
+        for idx, s in enumerate(self.states):
+            etab[idx] = match_names.index(s.name) if s.kind == "match" else ins_names.index(s.name)
+        self._etab = etab
+        self._match_names, self._ins_names = match_names, ins_names
+
+    @staticmethod
+    def _mirror_groups(groups, fixed, mirror, rows, cols):
+        """Add mirror ties (insert-x <-> insert-y) to the transition groups."""
+        cell_group = {}
+        for g, cells in groups.items():
+            for c in cells:
+                cell_group[tuple(c)] = g
+        pairs = []
+        for r in rows:
+            for c in cols:
+                mc = (mirror.get(r, r), mirror.get(c, c))
+                if mc == (r, c) or mc < (r, c):
+                    continue
+                fr, fm = (r, c) in fixed, mc in fixed
+                if fr or fm:
+                    if fr and fm and float(fixed[(r, c)]) == float(fixed[mc]):
+                        continue
+                    if (r, c) == ("Begin", "End") or mc == ("Begin", "End"):
+                        continue
+                    raise ValueError(
+                        f"symmetric_gaps: cell ({r}, {c}) and its mirror ({mc[0]}, {mc[1]}) must both be "
+                        "fixed to the same value or both free"
+                    )
+                pairs.append(((r, c), mc))
+        uf = {}
+
+        def find(a):
+            while uf.get(a, a) != a:
+                a = uf[a]
+            return a
+
+        for g, cells in groups.items():
+            for c in cells[1:]:
+                uf[find(tuple(c))] = find(tuple(cells[0]))
+        for a, b in pairs:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                uf[rb] = ra
+        members = {}
+        for cell in {tuple(c) for cells in groups.values() for c in cells} | {p for ab in pairs for p in ab}:
+            members.setdefault(find(cell), []).append(cell)
+        out = {}
+        for root, cells in members.items():
+            names = sorted({cell_group[c] for c in cells if c in cell_group})
+            name = "+".join(names) if names else f"{root[0]}->{root[1]}"
+            out[name] = sorted(cells)
+        return out
+
+    # ----------------------------------------------------------- parameters
+    @property
+    def n_states(self) -> int:
+        return len(self.states)
+
+    def _generic_params(self) -> dict:
+        """A generic starting point: substitution-matrix implied match table,
+        background insert emissions, short gaps."""
+        A = len(self._alph.letters)
+        q = np.full(A, 1.0 / A)
+        if self._alph.name == "protein":
+            from Bio.Align import substitution_matrices
+
+            m = substitution_matrices.load("BLOSUM62")
+            letters = self._alph.letters
+            s = np.array([[m[a][b] for b in letters] for a in letters], dtype=float)
+            # BLOSUM62 is in half bits: p_ab ~ q_a q_b 2^(s/2) with roughly uniform q to start.
+            p = np.outer(q, q) * 2.0 ** (s / 2.0)
+        else:
+            # Kimura-like: 0.7 identity mass, transitions twice transversions.
+            letters = self._alph.letters
+            p = np.full((A, A), 0.05)
+            np.fill_diagonal(p, 0.7)
+            purines = set("AG")
+            for i, a in enumerate(letters):
+                for j, b in enumerate(letters):
+                    if i != j and ((a in purines) == (b in purines)):
+                        p[i, j] = 0.1
+        p = p / p.sum()
+        params = {"background": q.tolist(), "match": [p.tolist() for _ in self._match_names],
+                  "insert": [q.tolist() for _ in self._ins_names]}
+        trans = np.zeros((self.n_states + 1, self.n_states + 1))
+        kinds = [s.kind for s in self.states]
+        n_ins = sum(k != "match" for k in kinds)
+        for r in range(self.n_states + 1):
+            for c in range(self.n_states + 1):
+                if r == 0 and c == self.n_states:
+                    continue
+                src = "begin" if r == 0 else kinds[r - 1]
+                dst = "end" if c == self.n_states else kinds[c]
+                if dst == "end":
+                    trans[r, c] = 0.001
+                elif src in ("begin", "match"):
+                    trans[r, c] = 0.9 if dst == "match" else 0.1 / max(n_ins, 1)
+                elif dst == "match":
+                    trans[r, c] = 0.3
+                elif r - 1 == c:
+                    trans[r, c] = 0.7 if n_ins <= 2 else (0.5 if self.states[c].name.endswith("1") else 0.9)
+        params["trans"] = trans.tolist()
+        return params
+
+    def _set_params_from_dict(self, params: dict, symmetrise: bool = False):
+        """Set parameters; with ``symmetrise`` project them onto the ties first
+        (averaging tied cells, then an M-step) — used for presets only."""
+        A = len(self._alph.letters)
+        q = np.asarray(params["background"], dtype=float)
+        if q.shape != (A,) or np.any(q <= 0) or not np.isclose(q.sum(), 1.0, atol=1e-8):
+            raise ValueError(f"background must be {A} positive frequencies summing to 1")
+        self.background_ = q / q.sum()
+        trans = np.asarray(params["trans"], dtype=float)
+        match = np.asarray(params["match"], dtype=float).reshape(len(self._match_names), A * A)
+        ins = np.asarray(params["insert"], dtype=float).reshape(len(self._ins_names), A)
+        if symmetrise:
+            trans = self._trans.expand(self._trans.mstep(np.where(self._trans.tie == -1, 0, trans)))
+            match = self._match.expand(self._match.mstep(match))
+            if self._insert is not None:
+                ins = self._insert.expand(self._insert.mstep(ins))
+        self._atoms = {
+            "trans": self._trans.atoms_from_full(trans, "transition probabilities"),
+            "match": self._match.atoms_from_full(match, "match emissions"),
+            "insert": self._insert.atoms_from_full(ins, "insert emissions") if self._insert is not None else np.zeros(0),
+        }
+        self._refresh()
+
+    def _refresh(self):
+        """Full arrays and kernel tables from the atoms."""
+        S = self.n_states
+        A = len(self._alph.letters)
+        trans = self._trans.expand(self._atoms["trans"])
+        self.trans_ = trans
+        self.startprob_ = trans[0, :S].copy()
+        self.transmat_ = trans[1:, :S].copy()
+        self.endprob_ = trans[1:, S].copy()
+        self.match_emissionprob_ = self._match.expand(self._atoms["match"]).reshape(-1, A, A)
+        self.insert_emissionprob_ = (
+            self._insert.expand(self._atoms["insert"]) if self._insert is not None else np.zeros((0, A))
+        )
+        self._tables()
+
+    def _tables(self):
+        E = self._alph.expand_matrix()  # (n_codes, A)
+        q = self.background_
+        qe = E @ q
+        pm = np.einsum("ua,tab,vb->tuv", E, self.match_emissionprob_, E)
+        self._match_ext = pm
+        self._match_odds = np.ascontiguousarray(pm / np.outer(qe, qe)[None])
+        pi = self.insert_emissionprob_ @ E.T
+        self._ins_ext = pi
+        self._ins_odds = np.ascontiguousarray(pi / qe[None]) if len(pi) else np.zeros((1, len(qe)))
+        self._log_q_codes = _log(qe)
+
+    def set_params(self, *, startprob=None, transmat=None, endprob=None, match_emissionprob=None,
+                   insert_emissionprob=None, background=None) -> "PairHMM":
+        """Set parameters (full arrays); they must respect the ties and sum to one.
+
+        Nothing is renormalised: rows that do not sum to 1, or tied cells that
+        differ, are errors naming the cell.
+        """
+        S = self.n_states
+        A = len(self._alph.letters)
+        trans = self.trans_.copy()
+        if startprob is not None:
+            trans[0, :S] = np.asarray(startprob, dtype=float)
+        if transmat is not None:
+            trans[1:, :S] = np.asarray(transmat, dtype=float)
+        if endprob is not None:
+            trans[1:, S] = np.asarray(endprob, dtype=float)
+        _check_rows("transition probabilities (rows Begin, states; columns states, End)", trans, ["Begin"] + self._names)
+        match = self.match_emissionprob_ if match_emissionprob is None else np.asarray(match_emissionprob, dtype=float)
+        if match.shape != (len(self._match_names), A, A):
+            raise ValueError(f"match_emissionprob has shape {match.shape}, expected {(len(self._match_names), A, A)}")
+        _check_rows("match_emissionprob", match.reshape(len(match), -1), self._match_names)
+        ins = self.insert_emissionprob_ if insert_emissionprob is None else np.asarray(insert_emissionprob, dtype=float)
+        if ins.shape != (len(self._ins_names), A):
+            raise ValueError(f"insert_emissionprob has shape {ins.shape}, expected {(len(self._ins_names), A)}")
+        _check_rows("insert_emissionprob", ins, self._ins_names)
+        bg = self.background_ if background is None else background
+        self._set_params_from_dict({"background": bg, "trans": trans, "match": match, "insert": ins})
+        return self
+
+    # -------------------------------------------------------------- encoding
+    def _encode(self, seq, what):
+        text, rec_id = _seq_text(seq, what)
+        if len(text) == 0:
+            raise ValueError(f"{what}{f' (record {rec_id!r})' if rec_id else ''} is empty; pair HMMs need non-empty sequences")
+        codes = _alph.encode(text, self._alph, record=rec_id or what)
+        return codes, text, rec_id
+
+    def _check_memory(self, n, m, bytes_per_cell, what="posterior"):
+        band = self.band
+        cells = n * m if band is None else min(n * m, (2 * band + 3) * max(n, m))
+        need = cells * bytes_per_cell
+        limit = self.memory_limit
+        if limit is not None and need > limit:
+            raise MemoryError(
+                f"pair of lengths {n} x {m} needs about {need / 2**30:.1f} GiB for the {what} "
+                f"tables, above memory_limit={limit / 2**30:.1f} GiB; "
+                "use a band (e.g. band=200) or raise memory_limit"
+            )
+
+    def _band(self):
+        if self.band is None:
+            return -1
+        return check_int("band", self.band, low=0)
+
+    def _kargs(self):
+        return (self._kind, self._etab, self.startprob_, self.transmat_, self.endprob_,
+                self._match_odds, self._ins_odds)
+
+    def _log_kargs(self):
+        return (self._kind, self._etab, _log(self.startprob_), _log(self.transmat_), _log(self.endprob_),
+                _log(self._match_odds), _log(self._ins_odds))
+
+    def _bg(self, x, y):
+        return float(self._log_q_codes[x].sum() + self._log_q_codes[y].sum())
+
+    # ------------------------------------------------------------- inference
+    def log_odds(self, a, b) -> float:
+        """``log P(a, b) - log P_null(a, b)`` (natural log) by the forward algorithm."""
+        x, _, _ = self._encode(a, "sequence a")
+        y, _, _ = self._encode(b, "sequence b")
+        return float(_kf.forward(*self._kargs(), x, y, self._band()))
+
+    def score(self, a, b) -> float:
+        """``log P(a, b)`` summed over all alignments (forward), natural log."""
+        x, _, _ = self._encode(a, "sequence a")
+        y, _, _ = self._encode(b, "sequence b")
+        return float(_kf.forward(*self._kargs(), x, y, self._band())) + self._bg(x, y)
+
+    def score_alignment(self, a, b, alignment) -> float:
+        """``log P(a, b, alignment)``: summed over the state paths consistent with it.
+
+        Parameters
+        ----------
+        alignment : Bio.Align.Alignment or (str, str)
+            A global alignment of ``a`` and ``b``, or a pair of gapped strings.
+        """
+        x, _, _ = self._encode(a, "sequence a")
+        y, _, _ = self._encode(b, "sequence b")
+        ops = alignment_to_ops(alignment, len(x), len(y))
+        return float(_kf.forward_constrained(*self._kargs(), x, y, ops)) + self._bg(x, y)
+
+    def posterior(self, a, b) -> NDArray:
+        """Match posteriors: array of shape (len(a), len(b)), ``P[i, j] = P(a_i ~ b_j | a, b)``."""
+        x, _, _ = self._encode(a, "sequence a")
+        y, _, _ = self._encode(b, "sequence b")
+        self._check_memory(len(x), len(y), 8)
+        _, P = _kf.posterior(*self._kargs(), x, y, self._band())
+        return P
+
+    def viterbi(self, a, b) -> tuple[float, "object"]:
+        """Most probable state path.
+
+        Returns
+        -------
+        logprob : float
+            ``log P(a, b, path)`` of the best path (natural log).
+        alignment : Bio.Align.Alignment
+        """
+        x, xt, xid = self._encode(a, "sequence a")
+        y, yt, yid = self._encode(b, "sequence b")
+        self._check_memory(len(x), len(y), 1, "traceback")
+        score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, self._band())
+        if not np.isfinite(score):
+            raise ValueError("no alignment of these sequences has non-zero probability under the model")
+        aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"))
+        logprob = float(score) + self._bg(x, y)
+        aln.score = logprob
+        return logprob, aln
+
+    def align(self, a, b, method: str = "mea"):
+        """Align two sequences.
+
+        Parameters
+        ----------
+        method : {"mea", "viterbi"}
+            ``"mea"``: the maximum-expected-accuracy alignment from match
+            posteriors (ProbCons-style: maximise the sum of posteriors of
+            aligned pairs).  ``"viterbi"``: the most probable state path.
+
+        Returns
+        -------
+        Bio.Align.Alignment
+            With ``.score`` (Viterbi: log P(a, b, path); MEA: expected number
+            of correctly aligned pairs) and ``.column_confidence``, an array of
+            per-column posterior probabilities (a pair's match posterior, or
+            the probability that a residue is unaligned for a gap column), and
+            ``.mean_confidence``, their mean.
+        """
+        check_choice("method", method, ("mea", "viterbi"))
+        x, xt, xid = self._encode(a, "sequence a")
+        y, yt, yid = self._encode(b, "sequence b")
+        self._check_memory(len(x), len(y), 9)
+        band = self._band()
+        _, P = _kf.posterior(*self._kargs(), x, y, band)
+        if method == "mea":
+            ea, ops = _kd.mea(P, band)
+            score = float(ea)
+        else:
+            score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, band)
+            if not np.isfinite(score):
+                raise ValueError("no alignment of these sequences has non-zero probability under the model")
+            score = float(score) + self._bg(x, y)
+        aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"))
+        aln.score = score
+        conf = column_confidence(P, ops)
+        aln.column_confidence = conf
+        aln.mean_confidence = float(conf.mean()) if len(conf) else float("nan")
+        return aln
+
+    # ------------------------------------------------------------ batches
+    def _encode_pairs(self, pairs):
+        xs, ys = [], []
+        for k, pair in enumerate(pairs):
+            try:
+                a, b = pair[0], pair[1]
+            except (TypeError, IndexError, KeyError):
+                raise ValueError(f"pairs[{k}] is not a pair of sequences") from None
+            xs.append(self._encode(a, f"pairs[{k}][0]")[0])
+            ys.append(self._encode(b, f"pairs[{k}][1]")[0])
+        if not xs:
+            raise ValueError("pairs is empty; give at least one pair of sequences")
+        return _concat(xs), _concat(ys)
+
+    def score_pairs(self, pairs) -> NDArray:
+        """``log P(a, b)`` for every pair, array of shape (n_pairs,), in parallel."""
+        (xs, xo), (ys, yo) = self._encode_pairs(pairs)
+        with numba_threads(self.n_threads):
+            lo = _kf.batch_forward(*self._kargs(), xs, xo, ys, yo, self._band())
+        bg = _segment_sums(self._log_q_codes[xs], xo) + _segment_sums(self._log_q_codes[ys], yo)
+        return lo + bg
+
+    # ------------------------------------------------------------------ EM
+    @property
+    def n_free_parameters(self) -> int:
+        """Free parameters from the tie maps, for the blocks ``fit`` estimates
+        (``params_`` after a fit, otherwise all)."""
+        what = getattr(self, "params_", "all")
+        n = self._trans.n_free
+        if what == "all":
+            n += self._match.n_free + (self._insert.n_free if self._insert is not None else 0)
+        return n
+
+    def fit(self, pairs, n_iter: int = 50, tol: float = 1e-4, params: str = "all",
+            transition_pseudocount: float = 0.0, emission_pseudocount: float = 0.0,
+            verbose: bool = False, callback=None) -> "PairHMM":
+        """Estimate parameters by EM over unaligned pairs.
+
+        Parameters
+        ----------
+        pairs : sequence of (a, b)
+            Sequences as str, Bio.Seq.Seq or SeqRecord.
+        n_iter : int
+        tol : float
+            Stop when an iteration improves the objective by less than ``tol``.
+        params : {"all", "transitions"}
+            Estimate everything, or transitions only (emissions stay put —
+            the sensible choice with few or short pairs: a protein match
+            table alone has 209 free parameters when symmetric).
+        transition_pseudocount, emission_pseudocount : float
+            Dirichlet pseudocounts (``alpha - 1``) added to every free cell's
+            expected count.
+        callback : callable, optional
+            Called as ``callback(iteration, objective)`` after each E-step.
+
+        Returns
+        -------
+        self
+        """
+        check_choice("params", params, ("all", "transitions"))
+        n_iter = check_int("n_iter", n_iter, low=0)
+        for name, v in (("transition_pseudocount", transition_pseudocount), ("emission_pseudocount", emission_pseudocount)):
+            if not (np.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        (xs, xo), (ys, yo) = self._encode_pairs(pairs)
+        bg = float(self._log_q_codes[xs].sum() + self._log_q_codes[ys].sum())
+        self.params_ = params
+        self.history_ = []
+        self.converged_ = False
+        band = self._band()
+        with numba_threads(self.n_threads):
+            for it in range(n_iter + 1):
+                lo, n_start, n_trans, n_end, n_match, n_ins = _kf.batch_expected_counts(
+                    *self._kargs(), xs, xo, ys, yo, band)
+                if not np.all(np.isfinite(lo)):
+                    bad = int(np.flatnonzero(~np.isfinite(lo))[0])
+                    raise ValueError(f"pair {bad} has probability 0 under the current parameters; cannot fit")
+                objective = float(lo.sum()) + bg + self._log_prior(transition_pseudocount, emission_pseudocount, params)
+                self.history_.append(objective)
+                if verbose:
+                    print(f"EM iteration {it}: objective {objective:.6f}")
+                if callback is not None:
+                    callback(it, objective)
+                if it > 0 and objective - self.history_[-2] < tol:
+                    self.converged_ = True
+                    break
+                if it == n_iter:
+                    break
+                self._mstep(n_start, n_trans, n_end, n_match, n_ins, transition_pseudocount,
+                            emission_pseudocount, params)
+        self.n_iter_ = len(self.history_)
+        self.loglik_ = self.history_[-1] - self._log_prior(transition_pseudocount, emission_pseudocount, params) \
+            if self.history_ else float("nan")
+        self.n_obs_ = int(len(xs) + len(ys))
+        return self
+
+    def _log_prior(self, tp, ep, params):
+        lp = 0.0
+        if tp > 0:
+            full = self._trans.expand(self._atoms["trans"])
+            free = self._trans.tie != -1
+            with np.errstate(divide="ignore"):
+                lp += tp * float(np.log(full[free]).sum())
+        if ep > 0 and params == "all":
+            for block, key in ((self._match, "match"), (self._insert, "insert")):
+                if block is None:
+                    continue
+                full = block.expand(self._atoms[key])
+                with np.errstate(divide="ignore"):
+                    lp += ep * float(np.log(full[block.tie != -1]).sum())
+        return lp
+
+    def _mstep(self, n_start, n_trans, n_end, n_match, n_ins, tp, ep, params):
+        S = self.n_states
+        counts = np.zeros((S + 1, S + 1))
+        counts[0, :S] = n_start
+        counts[1:, :S] = n_trans
+        counts[1:, S] = n_end
+        counts = np.where(self._trans.tie == -1, 0.0, counts + tp)
+        self._atoms["trans"] = self._trans.mstep(counts, self._atoms["trans"])
+        if params == "all":
+            E = self._alph.expand_matrix()
+            A = E.shape[1]
+            cm = np.zeros((len(self._match_names), A * A))
+            for t in range(len(self._match_names)):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(self._match_ext[t] > 0, n_match[t] / self._match_ext[t], 0.0)
+                cm[t] = (self.match_emissionprob_[t] * (E.T @ ratio @ E)).ravel()
+            self._atoms["match"] = self._match.mstep(cm + ep, self._atoms["match"])
+            if self._insert is not None:
+                ci = np.zeros((len(self._ins_names), A))
+                for t in range(len(self._ins_names)):
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        ratio = np.where(self._ins_ext[t] > 0, n_ins[t] / self._ins_ext[t], 0.0)
+                    ci[t] = self.insert_emissionprob_[t] * (E.T @ ratio)
+                self._atoms["insert"] = self._insert.mstep(ci + ep, self._atoms["insert"])
+        self._refresh()
+
+    # -------------------------------------------------------------- sample
+    def sample(self, n_pairs: int = 1, random_state=None) -> list:
+        """Draw pairs with their true alignments.
+
+        Returns
+        -------
+        list of (str, str, Bio.Align.Alignment)
+        """
+        n_pairs = check_int("n_pairs", n_pairs, low=1)
+        rng = np.random.default_rng(random_state)
+        letters = self._alph.letters
+        S = self.n_states
+        A = len(letters)
+        trans = self.trans_
+        out = []
+        k = 0
+        while len(out) < n_pairs:
+            k += 1
+            if k > 1000 * n_pairs:
+                raise ValueError("sampling keeps producing empty sequences; check the end probabilities")
+            state = rng.choice(S + 1, p=trans[0])
+            xs, ys, ops = [], [], []
+            while state != S:
+                kind = self._kind[state]
+                t = self._etab[state]
+                if kind == 0:
+                    ab = rng.choice(A * A, p=self.match_emissionprob_[t].ravel())
+                    xs.append(letters[ab // A])
+                    ys.append(letters[ab % A])
+                elif kind == 1:
+                    xs.append(letters[rng.choice(A, p=self.insert_emissionprob_[t])])
+                else:
+                    ys.append(letters[rng.choice(A, p=self.insert_emissionprob_[t])])
+                ops.append(kind)
+                state = rng.choice(S + 1, p=trans[state + 1])
+            if not xs or not ys:
+                continue
+            x, y = "".join(xs), "".join(ys)
+            n = len(out)
+            out.append((x, y, _make_alignment(x, y, np.array(ops, dtype=np.uint8), (f"a{n}", f"b{n}"))))
+        return out
+
+    # ------------------------------------------------------------ save/load
+    @property
+    def hypothesis(self) -> str:
+        """Plain words for the tie hypotheses in force."""
+        g = "symmetric gaps" if self.symmetric_gaps else "asymmetric gaps"
+        m = "symmetric match" if self.symmetric_match else "asymmetric match"
+        return f"{g}, {m}"
+
+    def tie_summary(self) -> dict:
+        """Tie groups and fixed cells of every block, for reports (``hmmtie info``)."""
+        out = {}
+        for name, block in (("transitions", self._trans), ("match", self._match), ("insert", self._insert)):
+            if block is None:
+                continue
+            groups = {}
+            for (r, c), a in np.ndenumerate(block.tie):
+                if a >= 0:
+                    groups.setdefault(int(a), []).append(f"{block.row_labels[r]}->{block.col_labels[c]}"
+                                                          if name == "transitions" else f"{block.row_labels[r]}:{block.col_labels[c]}")
+            fixed = [f"{block.row_labels[r]}->{block.col_labels[c]}={block.fixed[r, c]:g}"
+                     for r, c in np.argwhere(block.tie == -1)]
+            out[name] = {"n_atoms": block.n_atoms, "n_free": block.n_free,
+                         "tied": [cells for cells in groups.values() if len(cells) > 1], "fixed": fixed}
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "model": "PairHMM",
+            "states": [[s.name, s.kind] for s in self.states],
+            "alphabet": self._alph.name,
+            "preset": self.preset_name,
+            "tying": self.tying or {},
+            "symmetric_gaps": self.symmetric_gaps,
+            "symmetric_match": self.symmetric_match,
+            "params": {
+                "background": self.background_.tolist(),
+                "trans": self.trans_.tolist(),
+                "match": self.match_emissionprob_.tolist(),
+                "insert": self.insert_emissionprob_.tolist(),
+            },
+            **({"fit": {"history": self.history_, "converged": self.converged_, "params": self.params_}}
+               if getattr(self, "history_", None) else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PairHMM":
+        model = cls(
+            [tuple(s) for s in d["states"]], alphabet=d["alphabet"], tying=d.get("tying") or None,
+            symmetric_gaps=d.get("symmetric_gaps", True), symmetric_match=d.get("symmetric_match", True),
+            preset_name=d.get("preset"),
+        )
+        p = d["params"]
+        S = model.n_states
+        trans = np.asarray(p["trans"], dtype=float)
+        if trans.shape != (S + 1, S + 1):
+            raise ValueError(f"transition table has shape {trans.shape}, expected {(S + 1, S + 1)}")
+        _check_rows("transition probabilities", trans, ["Begin"] + model._names)
+        model._set_params_from_dict(p)
+        fit = d.get("fit")
+        if fit:
+            model.history_ = list(fit.get("history", []))
+            model.converged_ = bool(fit.get("converged", False))
+            model.params_ = fit.get("params", "all")
+        return model
+
+    def save(self, path) -> None:
+        """Write the model as versioned JSON (same format as the HMMs)."""
+        from .modelio import save_model
+
+        save_model(self, path)
+
+    def copy(self) -> "PairHMM":
+        return PairHMM.from_dict(json.loads(json.dumps(self.to_dict())))
+
+    def with_hypothesis(self, symmetric_gaps: bool | None = None, symmetric_match: bool | None = None) -> "PairHMM":
+        """The same model under other tie hypotheses, starting from these parameters.
+
+        Going from tied to untied keeps the values exactly (an untied model
+        can hold tied values); going the other way projects them onto the
+        ties (an M-step on the current values).
+        """
+        sg = self.symmetric_gaps if symmetric_gaps is None else symmetric_gaps
+        sm = self.symmetric_match if symmetric_match is None else symmetric_match
+        new = PairHMM(self.states, alphabet=self._alph.name, tying=self.tying, symmetric_gaps=sg,
+                      symmetric_match=sm, band=self.band, memory_limit=self.memory_limit,
+                      n_threads=self.n_threads, preset_name=self.preset_name)
+        new._set_params_from_dict(
+            {"background": self.background_, "trans": self.trans_,
+             "match": self.match_emissionprob_, "insert": self.insert_emissionprob_},
+            symmetrise=True,
+        )
+        return new
+
+    def __repr__(self):
+        name = self.preset_name or f"{self.n_states} states"
+        return f"PairHMM({name}, alphabet={self._alph.name!r}, {self.hypothesis})"
+
+
+def column_confidence(P: NDArray, ops: NDArray) -> NDArray:
+    """Per-column posterior confidence of an alignment given match posteriors ``P``.
+
+    A pair column gets ``P[i, j]``; a column where ``a_i`` is unaligned gets
+    ``1 - sum_j P[i, j]``; where ``b_j`` is unaligned, ``1 - sum_i P[i, j]``.
+    """
+    gap_x = 1.0 - P.sum(axis=1)
+    gap_y = 1.0 - P.sum(axis=0)
+    out = np.empty(len(ops))
+    i = j = 0
+    for k, op in enumerate(ops):
+        if op == 0:
+            out[k] = P[i, j]
+            i += 1
+            j += 1
+        elif op == 1:
+            out[k] = gap_x[i]
+            i += 1
+        else:
+            out[k] = gap_y[j]
+            j += 1
+    return np.clip(out, 0.0, 1.0)
+
+
+def _check_rows(what, arr, labels):
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what}: holds NaN or inf")
+    if np.any(arr < 0):
+        r, c = np.argwhere(arr < 0)[0]
+        raise ValueError(f"{what}: row {labels[r]!r}, column {c} is negative ({arr[r, c]:.6g})")
+    sums = arr.sum(axis=1)
+    bad = np.abs(sums - 1) > 1e-8
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{what}: row {labels[r]!r} sums to {sums[r]:.9g}, not 1 (rows are never renormalised)")
+
+
+def _concat(arrs):
+    off = np.zeros(len(arrs) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([len(a) for a in arrs])
+    return np.ascontiguousarray(np.concatenate(arrs).astype(np.uint8)), off
+
+
+def _segment_sums(values, offsets):
+    cs = np.concatenate([[0.0], np.cumsum(values)])
+    return cs[offsets[1:]] - cs[offsets[:-1]]
+
+
+def _merge_row_groups(groups: dict, pairs) -> dict:
+    """Union of row groups with extra row pairs (mirror twins)."""
+    parent = {}
+
+    def find(a):
+        while parent.get(a, a) != a:
+            a = parent[a]
+        return a
+
+    names = {}
+    for g, members in groups.items():
+        for s in members[1:]:
+            parent[find(s)] = find(members[0])
+        for s in members:
+            names.setdefault(s, g)
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+    members = {}
+    for s in set(parent) | set(names) | {p for ab in pairs for p in ab}:
+        members.setdefault(find(s), []).append(s)
+    out = {}
+    for root, ms in members.items():
+        if len(ms) < 2:
+            continue
+        label = "+".join(sorted({names[s] for s in ms if s in names})) or f"twins:{'/'.join(sorted(ms))}"
+        out[label] = sorted(ms)
+    return out
+
+
+def _merge_cell_groups(cell_groups: dict, row_groups: dict, cells) -> dict:
+    """Cell groups merged with rows tied as wholes (match rows shared and symmetric)."""
+    parent = {}
+
+    def find(a):
+        while parent.get(a, a) != a:
+            a = parent[a]
+        return a
+
+    for members in cell_groups.values():
+        for c in members[1:]:
+            parent[find(c)] = find(members[0])
+    for rows in row_groups.values():
+        for c in cells:
+            for r in rows[1:]:
+                parent[find((r, c))] = find((rows[0], c))
+    everything = {c for ms in cell_groups.values() for c in ms} | {(r, c) for rows in row_groups.values() for r in rows for c in cells}
+    out = {}
+    for c in everything:
+        out.setdefault(find(c), []).append(c)
+    return {f"{root[0]}:{root[1]}": sorted(ms) for root, ms in out.items() if len(ms) > 1}
