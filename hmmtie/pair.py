@@ -549,7 +549,7 @@ class PairHMM:
         self._tables()
 
     def _tables(self):
-        E = self._alph.expand_matrix()  # (n_codes, A)
+        E = _alph.expand_matrix(self._alph)  # (n_codes, A)
         q = self.background_
         qe = E @ q
         pm = np.einsum("ua,tab,vb->tuv", E, self.match_emissionprob_, E)
@@ -598,15 +598,23 @@ class PairHMM:
         return codes, text, rec_id
 
     def _check_memory(self, n, m, bytes_per_cell, what="posterior"):
-        band = self.band
-        cells = n * m if band is None else min(n * m, (2 * band + 3) * max(n, m))
+        """Refuse pairs whose tables would exceed ``memory_limit`` (one line, with a way out).
+
+        Posterior matrices are dense (n x m float64) whatever the band; a
+        banded Viterbi traceback needs one byte per in-band cell.
+        """
+        if what == "posterior" or self.band is None:
+            cells = n * m
+        else:
+            cells = min(n * m, (2 * self.band + 3) * max(n, m))
         need = cells * bytes_per_cell
         limit = self.memory_limit
         if limit is not None and need > limit:
+            fix = ("align with method='viterbi' and a band (e.g. band=200)" if what == "posterior"
+                   else "use a band (e.g. band=200)")
             raise MemoryError(
-                f"pair of lengths {n} x {m} needs about {need / 2**30:.1f} GiB for the {what} "
-                f"tables, above memory_limit={limit / 2**30:.1f} GiB; "
-                "use a band (e.g. band=200) or raise memory_limit"
+                f"pair of lengths {n} x {m} needs about {_fmt_bytes(need)} for the {what} tables, "
+                f"above memory_limit={_fmt_bytes(limit)}; {fix} or raise memory_limit"
             )
 
     def _band(self):
@@ -649,7 +657,7 @@ class PairHMM:
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
         ops = alignment_to_ops(alignment, len(x), len(y))
-        return float(_kf.forward_constrained(*self._kargs(), x, y, ops)) + self._bg(x, y)
+        return float(_kf.forward_constrained(*self._kargs(), x, y, ops, self._band())) + self._bg(x, y)
 
     def posterior(self, a, b) -> NDArray:
         """Match posteriors: array of shape (len(a), len(b)), ``P[i, j] = P(a_i ~ b_j | a, b)``."""
@@ -703,7 +711,7 @@ class PairHMM:
         y, yt, yid = self._encode(b, "sequence b")
         self._check_memory(len(x), len(y), 9)
         band = self._band()
-        _, P = _kf.posterior(*self._kargs(), x, y, band)
+        _, P = _kf.posterior(*self._kargs(), x, y, band)  # MEA and per-column confidence
         if method == "mea":
             ea, ops = _kd.mea(P, band)
             score = float(ea)
@@ -840,7 +848,7 @@ class PairHMM:
         counts = np.where(self._trans.tie == -1, 0.0, counts + tp)
         self._atoms["trans"] = self._trans.mstep(counts, self._atoms["trans"])
         if params == "all":
-            E = self._alph.expand_matrix()
+            E = _alph.expand_matrix(self._alph)
             A = E.shape[1]
             cm = np.zeros((len(self._match_names), A * A))
             for t in range(len(self._match_names)):
@@ -995,6 +1003,13 @@ class PairHMM:
     def __repr__(self):
         name = self.preset_name or f"{self.n_states} states"
         return f"PairHMM({name}, alphabet={self._alph.name!r}, {self.hypothesis})"
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} bytes"
 
 
 def column_confidence(P: NDArray, ops: NDArray) -> NDArray:

@@ -1,0 +1,397 @@
+"""Tests for hmmtie.pair (PairHMM) and hmmtie.compare_pairs, at the model level.
+
+The references here are written from the model's full probability arrays in
+plain Python (letters, not odds; no kernels), so they check the whole chain:
+tie maps -> tables -> odds -> kernels -> background terms.
+"""
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+import hmmtie
+from hmmtie import PairHMM, compare_pairs
+from hmmtie.pair import alignment_to_ops
+
+
+def _randomize(model, rng, concentration=2.0):
+    """Random parameters that respect the model's ties (an M-step of random counts)."""
+    model._atoms = {
+        "trans": model._trans.random_atoms(rng, concentration),
+        "match": model._match.random_atoms(rng, concentration),
+        "insert": model._insert.random_atoms(rng, concentration),
+    }
+    model._refresh()
+    return model
+
+
+def _all_ops(n, m):
+    """Every global alignment of lengths n and m as column ops (0 pair, 1 x only, 2 y only)."""
+    out = []
+
+    def rec(i, j, ops):
+        if i == n and j == m:
+            out.append(tuple(ops))
+            return
+        if i < n and j < m:
+            rec(i + 1, j + 1, ops + [0])
+        if i < n:
+            rec(i + 1, j, ops + [1])
+        if j < m:
+            rec(i, j + 1, ops + [2])
+
+    rec(0, 0, [])
+    return out
+
+
+def _brute_alignment_prob(model, x, y, ops):
+    """P(x, y, alignment) summed over consistent state paths, from full arrays."""
+    L = model._alph.letters
+    xi = [L.index(c) for c in x]
+    yi = [L.index(c) for c in y]
+    kinds = [s.kind for s in model.states]
+    etab = model._etab
+    want = {0: "match", 1: "insert_x", 2: "insert_y"}
+    S = model.n_states
+
+    def emit(s, i, j, op):
+        t = etab[s]
+        if op == 0:
+            return model.match_emissionprob_[t][xi[i], yi[j]]
+        if op == 1:
+            return model.insert_emissionprob_[t][xi[i]]
+        return model.insert_emissionprob_[t][yi[j]]
+
+    f = np.zeros(S)
+    i = j = 0
+    for k, op in enumerate(ops):
+        new = np.zeros(S)
+        for s in range(S):
+            if kinds[s] != want[op]:
+                continue
+            inflow = model.startprob_[s] if k == 0 else float(f @ model.transmat_[:, s])
+            new[s] = inflow * emit(s, i, j, op)
+        f = new
+        i += op != 2
+        j += op != 1
+    return float(f @ model.endprob_)
+
+
+@pytest.fixture(params=[("3state", True, True), ("3state", False, False), ("5state", True, True), ("5state", False, True)])
+def small_model(request):
+    name, sg, sm = request.param
+    m = PairHMM.preset(name, alphabet="dna", symmetric_gaps=sg, symmetric_match=sm, defaults=False)
+    return _randomize(m, np.random.default_rng(hash(request.param) % 2**32))
+
+
+@pytest.mark.parametrize("x, y", [("A", "C"), ("ACG", "AG"), ("GATC", "TAC"), ("ACGTA", "CGTAT")])
+def test_score_is_sum_over_alignments(small_model, x, y):
+    m = small_model
+    total = 0.0
+    for ops in _all_ops(len(x), len(y)):
+        p = _brute_alignment_prob(m, x, y, ops)
+        total += p
+        if p > 0:
+            gx, gy = _gapped(x, y, ops)
+            assert m.score_alignment(x, y, (gx, gy)) == pytest.approx(math.log(p), abs=1e-10)
+    assert m.score(x, y) == pytest.approx(math.log(total), abs=1e-10)
+    # log-odds = log P - background terms
+    q = m.background_
+    L = m._alph.letters
+    bg = sum(math.log(q[L.index(c)]) for c in x + y)
+    assert m.log_odds(x, y) == pytest.approx(math.log(total) - bg, abs=1e-10)
+
+
+def _gapped(x, y, ops):
+    gx, gy, i, j = [], [], 0, 0
+    for op in ops:
+        gx.append(x[i] if op != 2 else "-")
+        gy.append(y[j] if op != 1 else "-")
+        i += op != 2
+        j += op != 1
+    return "".join(gx), "".join(gy)
+
+
+def test_posterior_equals_brute_force_marginals(small_model):
+    m = small_model
+    x, y = "ACGTA", "CGTT"
+    P = np.zeros((len(x), len(y)))
+    total = 0.0
+    for ops in _all_ops(len(x), len(y)):
+        p = _brute_alignment_prob(m, x, y, ops)
+        total += p
+        i = j = 0
+        for op in ops:
+            if op == 0:
+                P[i, j] += p
+            i += op != 2
+            j += op != 1
+    P /= total
+    post = m.posterior(x, y)
+    assert np.allclose(post, P, atol=1e-10)
+    assert post.min() >= 0 and post.max() <= 1
+    assert np.all(post.sum(axis=1) <= 1 + 1e-12)
+
+
+def test_viterbi_is_best_alignment_for_3state():
+    m = _randomize(PairHMM.preset("3state", alphabet="dna", defaults=False), np.random.default_rng(4))
+    x, y = "ACGGT", "AGTT"
+    best = max(_all_ops(len(x), len(y)), key=lambda ops: _brute_alignment_prob(m, x, y, ops))
+    logp, aln = m.viterbi(x, y)
+    assert logp == pytest.approx(math.log(_brute_alignment_prob(m, x, y, best)), abs=1e-10)
+    assert tuple(alignment_to_ops(aln, len(x), len(y))) == best
+
+
+def test_mea_alignment_maximises_expected_accuracy():
+    m = _randomize(PairHMM.preset("5state", alphabet="dna", defaults=False), np.random.default_rng(8))
+    x, y = "ACGGTA", "AGTTA"
+    P = m.posterior(x, y)
+
+    def acc(ops):
+        i = j = s = 0
+        for op in ops:
+            if op == 0:
+                s += P[i, j]
+            i += op != 2
+            j += op != 1
+        return s
+
+    best = max(acc(ops) for ops in _all_ops(len(x), len(y)))
+    aln = m.align(x, y, method="mea")
+    assert aln.score == pytest.approx(best, abs=1e-12)
+    assert acc(alignment_to_ops(aln, len(x), len(y))) == pytest.approx(best, abs=1e-12)
+    assert 0 <= aln.mean_confidence <= 1
+
+
+def test_symmetry_with_both_ties():
+    rng = np.random.default_rng(3)
+    for name in ("3state", "5state"):
+        m = _randomize(PairHMM.preset(name, alphabet="protein", defaults=False), rng)
+        letters = m._alph.letters
+        for _ in range(3):
+            a = "".join(rng.choice(list(letters), size=rng.integers(20, 60)))
+            b = "".join(rng.choice(list(letters), size=rng.integers(20, 60)))
+            assert m.score(a, b) == pytest.approx(m.score(b, a), abs=1e-12 * abs(m.score(a, b)))
+            _, ab = m.viterbi(a, b)
+            _, ba = m.viterbi(b, a)
+            ops_ab = alignment_to_ops(ab, len(a), len(b))
+            ops_ba = alignment_to_ops(ba, len(b), len(a))
+            mirrored = np.where(ops_ba == 1, 2, np.where(ops_ba == 2, 1, 0))
+            assert np.array_equal(ops_ab, mirrored)
+            assert np.allclose(m.posterior(a, b), m.posterior(b, a).T, atol=1e-12)
+
+
+def test_untied_scores_are_asymmetric():
+    m = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False, defaults=False)
+    t = m.trans_.copy()
+    # make insert-x gaps long and insert-y gaps short
+    S = m.n_states
+    t[2, 1], t[2, 0] = 0.9, 0.1 - t[2, S]  # row X: [X->M, X->X, X->Y, X->End]
+    m._set_params_from_dict({"background": m.background_, "trans": t, "match": m.match_emissionprob_,
+                             "insert": m.insert_emissionprob_})
+    assert abs(m.score("ACGTACGTAA", "ACGA") - m.score("ACGA", "ACGTACGTAA")) > 0.1
+
+
+def _em_spy(model):
+    hist = []
+
+    def cb(it, obj):
+        hist.append(obj)
+        # the tie maps hold: values read back through them without error
+        model._trans.atoms_from_full(model.trans_)
+        model._match.atoms_from_full(model.match_emissionprob_.reshape(len(model.match_emissionprob_), -1))
+        model._insert.atoms_from_full(model.insert_emissionprob_)
+    return hist, cb
+
+
+@pytest.mark.parametrize("name, sg", [("3state", True), ("5state", False)])
+def test_em_never_lowers_likelihood_and_keeps_ties(name, sg):
+    rng = np.random.default_rng(0)
+    true = _randomize(PairHMM.preset(name, alphabet="dna", defaults=False), rng, concentration=5.0)
+    pairs = [(a, b) for a, b, _ in true.sample(15, random_state=1)]
+    m = PairHMM.preset(name, alphabet="dna", symmetric_gaps=sg, defaults=False)
+    hist, cb = _em_spy(m)
+    m.fit(pairs, n_iter=12, tol=0.0, params="all", callback=cb)
+    h = np.array(hist)
+    assert len(h) == 13
+    assert np.all(np.diff(h) >= -1e-9 * np.abs(h[:-1]))
+    fixed = m._trans.tie == -1
+    assert np.array_equal(m.trans_[fixed], m._trans.fixed[fixed])
+
+
+def test_exact_zero_probabilities_work():
+    """5state with its long-gap pair disabled behaves as a 3-state model."""
+    spec = {
+        "transitions": {"tau": [["M", "End"], ["X1", "End"], ["Y1", "End"], ["X2", "End"], ["Y2", "End"]],
+                        "delta1_x": [["Begin", "X1"], ["M", "X1"]], "delta1_y": [["Begin", "Y1"], ["M", "Y1"]]},
+        "emission_groups": {"insert_x": ["X1", "X2"], "insert_y": ["Y1", "Y2"]},
+        "fixed": {"transmat": [[a, b, 0.0] for a in ("X1", "Y1", "X2", "Y2") for b in ("X1", "Y1", "X2", "Y2") if a != b]
+                  + [["Begin", "X2", 0.0], ["Begin", "Y2", 0.0], ["M", "X2", 0.0], ["M", "Y2", 0.0]]},
+    }
+    states = [("M", "match"), ("X1", "insert_x"), ("Y1", "insert_y"), ("X2", "insert_x"), ("Y2", "insert_y")]
+    m5 = PairHMM(states, alphabet="dna", tying=spec)
+    m5._set_params_from_dict(PairHMM.preset("5state", alphabet="dna", defaults=False)._generic_params(), symmetrise=True)
+    assert m5.trans_[0, 3] == 0.0 and m5.trans_[1, 4] == 0.0
+    m3 = PairHMM.preset("3state", alphabet="dna", defaults=False)
+    S5 = 5
+    t3 = np.zeros((4, 4))
+    t5 = m5.trans_
+    idx = [0, 1, 2]  # M, X1, Y1 (+ End)
+    for r, r5 in enumerate([0, 1, 2, 3]):
+        t3[r, :3] = t5[r5, idx]
+        t3[r, 3] = t5[r5, S5]
+    m3._set_params_from_dict({"background": m5.background_, "trans": t3, "match": m5.match_emissionprob_,
+                              "insert": m5.insert_emissionprob_[:2]})
+    a, b = "ACGTTGCAAC", "ACGTGCCAAC"
+    assert m5.score(a, b) == pytest.approx(m3.score(a, b), abs=1e-10)
+    assert m5.viterbi(a, b)[0] == pytest.approx(m3.viterbi(a, b)[0], abs=1e-10)
+    pairs = [(p[0], p[1]) for p in m3.sample(5, random_state=0)]
+    m5.fit(pairs, n_iter=3)
+    assert m5.trans_[1, 3] == 0.0 and m5.trans_[0, 4] == 0.0
+
+
+def test_free_parameter_counts_from_tie_maps():
+    m = PairHMM.preset("3state", alphabet="protein", defaults=False)
+    # delta, epsilon, tau + symmetric 20x20 table (210 - 1) + one insert table (19)
+    assert m.n_free_parameters == 3 + 209 + 19
+    u = PairHMM.preset("3state", alphabet="protein", symmetric_gaps=False, symmetric_match=False, defaults=False)
+    assert u.n_free_parameters == 5 + 399 + 38
+    m5 = PairHMM.preset("5state", alphabet="dna", defaults=False)
+    # delta1, delta2, eps1, eps2, tau; 10 - 1; 3
+    assert m5.n_free_parameters == 5 + 9 + 3
+
+
+def test_compare_pairs_structure():
+    m = PairHMM.preset("3state", alphabet="dna")
+    pairs = [(a, b) for a, b, _ in m.sample(20, random_state=5)]
+    res = compare_pairs(pairs, model=m, n_iter=30)
+    assert res.lrt.df == 2  # delta and epsilon split
+    assert res.lrt.loglik_full >= res.lrt.loglik_restricted - 1e-8
+    assert res.lrt.statistic >= -1e-8 and 0 <= res.lrt.p_value <= 1
+    assert res.lrt.n_obs == sum(len(a) + len(b) for a, b in pairs)
+    assert res.lrt.aic_restricted == pytest.approx(-2 * res.lrt.loglik_restricted + 2 * res.lrt.n_free_restricted)
+    d = res.as_dict()
+    assert d["tied"]["hypothesis"].startswith("symmetric gaps")
+    assert "hypothesis" in res.verdict()
+
+
+def _asymmetric_truth():
+    m = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False)
+    t = m.trans_.copy()
+    S = m.n_states
+    tau = 0.01
+    dx, dy, ex, ey = 0.04, 0.02, 0.6, 0.6
+    t[0, :S] = [1 - dx - dy, dx, dy]
+    t[1, :] = [1 - dx - dy - tau, dx, dy, tau]
+    t[2, :] = [1 - ex - tau, ex, 0.0, tau]
+    t[3, :] = [1 - ey - tau, 0.0, ey, tau]
+    m._set_params_from_dict({"background": m.background_, "trans": t, "match": m.match_emissionprob_,
+                             "insert": m.insert_emissionprob_})
+    return m, dx, dy
+
+
+@pytest.mark.slow
+def test_recovery_of_asymmetric_gap_opening():
+    true, dx, dy = _asymmetric_truth()
+    pairs = [(a, b) for a, b, _ in true.sample(2000, random_state=11)]
+    fit = true.with_hypothesis(symmetric_gaps=True).with_hypothesis(symmetric_gaps=False)
+    assert fit.trans_[1, 1] == fit.trans_[1, 2]  # symmetric start
+    fit.fit(pairs, n_iter=200, tol=1e-6, params="transitions")
+    assert fit.trans_[1, 1] == pytest.approx(dx, rel=0.10)
+    assert fit.trans_[1, 2] == pytest.approx(dy, rel=0.10)
+
+
+@pytest.mark.slow
+def test_lrt_calibration_under_symmetric_null():
+    """Rejection rate of the gap-symmetry LRT at alpha = 0.05 on 200 null datasets."""
+    truth = PairHMM.preset("3state", alphabet="dna")
+    t = truth.trans_.copy()
+    S = truth.n_states
+    tau = 0.02
+    t[0, :S] = [0.9, 0.05, 0.05]
+    t[1, :] = [0.9 - tau, 0.05, 0.05, tau]
+    t[2, :] = [0.5 - tau, 0.5, 0.0, tau]
+    t[3, :] = [0.5 - tau, 0.0, 0.5, tau]
+    truth._set_params_from_dict({"background": truth.background_, "trans": t, "match": truth.match_emissionprob_,
+                                 "insert": truth.insert_emissionprob_})
+    rejections = 0
+    n_sets = 200
+    for k in range(n_sets):
+        pairs = [(a, b) for a, b, _ in truth.sample(30, random_state=1000 + k)]
+        res = compare_pairs(pairs, model=truth, n_iter=200, tol=1e-7)
+        rejections += res.lrt.p_value < 0.05
+    rate = rejections / n_sets
+    assert 0.02 <= rate <= 0.09, rate
+
+
+def test_sample_returns_true_alignments():
+    m = PairHMM.preset("5state", alphabet="protein")
+    for a, b, aln in m.sample(3, random_state=2):
+        ops = alignment_to_ops(aln, len(a), len(b))
+        assert len(ops) >= max(len(a), len(b))
+        assert np.isfinite(m.score_alignment(a, b, aln))
+        assert m.score_alignment(a, b, aln) <= m.score(a, b) + 1e-9
+
+
+def test_inputs_seq_and_seqrecord_and_ambiguity():
+    from Bio.Seq import Seq
+    from Bio.SeqRecord import SeqRecord
+
+    m = PairHMM.preset("3state", alphabet="dna")
+    a, b = "ACGTTGCA", "acgtgca"
+    s = m.score(a, b)
+    assert m.score(Seq(a), SeqRecord(Seq(b), id="r2")) == s
+    # N stands for any base: its emission is the marginal (sum), so P(N.., y) >= P(A.., y)
+    assert m.score("NCGTTGCA", b) > m.score("ACGTTGCA", b)
+    aln = m.align(SeqRecord(Seq(a), id="first"), SeqRecord(Seq(b), id="second"))
+    assert aln.sequences[0].id == "first"
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: m.score("", "ACGT"), "is empty"),
+        (lambda m: m.score("ACGT", "ACXT"), "invalid character 'X' at position 3"),
+        (lambda m: m.score_alignment("ACG", "AC", ("AC-", "A-C")), "covers 2 and 2 residues"),
+        (lambda m: m.set_params(startprob=[0.5, 0.5, 0.5]), "sums to 1.5"),
+        (lambda m: m.set_params(startprob=[np.nan, 0.5, 0.5]), "NaN"),
+        (lambda m: m.set_params(startprob=[-0.1, 0.6, 0.5]), "negative"),
+        (lambda m: m.align("ACGT", "ACGT", method="best"), "method must be one of"),
+    ],
+)
+def test_bad_input_one_line_errors(call, message):
+    m = PairHMM.preset("3state", alphabet="dna")
+    with pytest.raises(ValueError) as exc:
+        call(m)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_memory_guard_suggests_band():
+    m = PairHMM.preset("3state", alphabet="dna", memory_limit=10_000)
+    with pytest.raises(MemoryError, match="band") as exc:
+        m.posterior("A" * 200, "A" * 200)
+    assert "\n" not in str(exc.value)
+    with pytest.raises(MemoryError, match="band"):
+        m.viterbi("A" * 200, "A" * 200)
+    m.band = 5  # a banded Viterbi traceback fits
+    assert m.viterbi("A" * 200, "A" * 200)[1].length == 200
+
+
+def test_save_load_roundtrip_and_alphabet_mismatch(tmp_path):
+    m = PairHMM.preset("5state", alphabet="protein", symmetric_gaps=False)
+    p = tmp_path / "m.json"
+    m.save(p)
+    m2 = hmmtie.load(p)
+    assert m2.symmetric_gaps is False and m2.n_free_parameters == m.n_free_parameters
+    assert m2.score("ACDEFG", "ACEFG") == m.score("ACDEFG", "ACEFG")
+    d = PairHMM.preset("3state", alphabet="dna")
+    with pytest.raises(ValueError, match="invalid character 'E'"):
+        d.score("ACDEFG", "ACEFG")
+    doc = json.loads(p.read_text())
+    doc["version"] = 7
+    p.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="newer"):
+        hmmtie.load(p)
