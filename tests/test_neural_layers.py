@@ -1,6 +1,8 @@
 """Dense, LocallyConnected1D, Conv1D: ties across positions, Toeplitz form, gradients."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import correlate
 
 from hmmtie import tying
@@ -138,3 +140,23 @@ def test_mismatched_tie_map_shape_raises():
         Conv1D(4, 2, 3, tie={"W": np.zeros((3, 4), dtype=int), "b": np.arange(2)}, n_atoms=2)
     with pytest.raises(ValueError, match="Dense"):
         Dense(3, 2, tie={"W": np.zeros((2, 3), dtype=int)}, n_atoms=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(L=st.integers(6, 20), K=st.integers(1, 5), s=st.integers(1, 3), d=st.integers(1, 3),
+       pad=st.sampled_from(["valid", "same", "full", 1, (0, 2)]), seed=st.integers(0, 2**16))
+def test_property_conv_lc_toeplitz_agree(L, K, s, d, pad, seed):
+    if conv_output_length(L, K, s, pad, d) < 1:
+        return
+    rng = np.random.default_rng(seed)
+    conv = Conv1D(2, 3, K, s, pad, d)
+    theta = rng.normal(size=conv.n_atoms)
+    P = {k: tying.expand(theta, t) for k, t in conv.ties().items()}
+    lc = LocallyConnected1D.from_conv(conv, L)
+    tt = toeplitz_tie(conv, L)
+    x = rng.normal(size=(2, L, 2))
+    y, _ = conv.forward(P, x)
+    ylc, _ = lc.forward({k: tying.expand(theta, t) for k, t in lc.ties().items()}, x)
+    yd = x.reshape(2, -1) @ tying.expand(theta, tt["W"]) + tying.expand(theta, tt["b"])
+    np.testing.assert_allclose(ylc, y, atol=1e-12)
+    np.testing.assert_allclose(yd, y.reshape(2, -1), atol=1e-12)

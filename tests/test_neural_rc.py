@@ -1,6 +1,8 @@
 """Reverse-complement sharing: invariance, equivariance, unfused reference, ties."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import correlate
 
 from hmmtie import tying
@@ -144,3 +146,17 @@ def test_rc_layers_reject_non_one_hot(x):
 def test_one_hot_rejects_other_letters():
     with pytest.raises(ValueError, match="record 1 position 2"):
         one_hot(["ACGT", "ACXT"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(L=st.integers(8, 30), K=st.integers(1, 6), F=st.integers(1, 3), d=st.integers(1, 2),
+       seed=st.integers(0, 2**16))
+def test_property_rc_model_invariant(L, K, F, d, seed):
+    if d * (K - 1) + 1 > L:
+        return
+    rng = np.random.default_rng(seed)
+    m = Sequential([RCConv1D(F, K, dilation=d), Tanh(), GlobalPool("max"), RCDense(2 * F, 1)],
+                   random_state=seed)
+    x = _random_dna(rng, 3, L)
+    np.testing.assert_allclose(m.decision_function(reverse_complement(x)),
+                               m.decision_function(x), rtol=0, atol=1e-12)

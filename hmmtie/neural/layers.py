@@ -231,8 +231,14 @@ class Conv1D(_Window, Layer):
              "b": dy2.sum(0)}
         if not need_dx:
             return None, g
-        dpatches = (dy2 @ W.reshape(K * C, -1).T).reshape(n, Pn, K, C)
-        return self._unpatch(dpatches, plen, length), g
+        # one small product per kernel offset, added at its shift: avoids
+        # materialising the (n, P, K, C) patch gradient
+        dxp = np.zeros((n, plen, C))
+        s, d = self.stride, self.dilation
+        for k in range(K):
+            dxp[:, k * d: k * d + s * (Pn - 1) + 1: s, :] += (dy2 @ W[k].T).reshape(n, Pn, C)
+        left = self._pad[0]
+        return dxp[:, left: left + length, :], g
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
