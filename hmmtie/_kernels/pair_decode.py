@@ -9,68 +9,51 @@ independent-residue background.  Alignment ops, in order: 0 = column
 (x_i, y_j), 1 = (x_i, -), 2 = (-, y_j).  ``band`` is -1 (no band) or the
 half-width passed to :func:`band_limits`.
 
-Viterbi traceback scheme
-------------------------
+Viterbi traceback scheme (memory: one byte per band cell for the presets)
+------------------------------------------------------------------------
 Each state ``s`` can only be entered from the states ``t`` with
 ``log_trans[t, s] > -inf`` (its predecessor list, ascending state index), plus
 Begin.  Begin needs no bit: a state is entered from Begin exactly when its
 predecessor cell is (0, 0), which no emitting state occupies.  So the choice at
 (s, i, j) is an index into the predecessor list and needs
-``ceil(log2(n_pred[s]))`` bits.  The fields of all states are packed into the
-fewest bytes per cell such that no field straddles a byte (first fit).  The
-three-state model needs 2 + 1 + 1 = 4 bits and the five-state model
-(short and long gap pairs) 3 + 4 * 1 = 7 bits: **one byte per cell**.  A fully
-connected model with S states needs S * ceil(log2 S) bits.  Only the cells of
-the band are stored (rows are stored with their own width), so memory is
-``n_bytes * band_area`` bytes.
+``ceil(log2(n_pred[s]))`` bits.  General path: the fields of all states are
+packed into the fewest bytes per cell such that no field straddles a byte
+(first fit).  The five-state preset (short and long gap pairs, inserts
+entered from match or themselves) needs 3 + 4 * 1 = 7 bits: one byte per
+cell; a fully connected model with S states needs
+``ceil(S / floor(8 / b))`` bytes with ``b = ceil(log2 S)``.  Fused
+three-state path (states ordered match, insert-x, insert-y; any transitions,
+X<->Y included): one byte per cell holding the predecessor *state* of match
+(bits 0-1), insert-x (bits 2-3) and insert-y (bits 4-5).  Only band cells are
+stored (each row with its own width): ``n_bytes * band_area`` bytes, plus
+O(S * M) rows.
 
-Tie-breaking (deterministic, independent of the thread count and of the
-vectorised/segmented evaluation order): between predecessors of a state the
-lowest state index wins; at End the lowest state index wins.  In MEA the
-diagonal (column) wins over (x_i, -), which wins over (-, y_j).
+Tie-breaking (deterministic, the same for 1 or many threads and for the
+fused and general paths): at End the lowest state index wins; between the
+predecessors of a state the lowest state index wins.  Traced back from End,
+the result is the optimal path whose *reversed* state sequence is
+lexicographically smallest.  In MEA, ties are resolved at each cell of the
+traceback from (N, M): column (x_i, y_j), then (x_i, -), then (-, y_j).
 
-Performance notes.  Rows are computed in passes that vectorise: match and
-insert-x states read only the previous row.  The insert-y recurrence is a
-serial chain along the row; it is split into four segments evaluated
-interleaved (four independent dependency chains in flight), each started from
--inf, and then repaired from the true carry at each segment start.  The repair
-walks forward only while the carried gap still changes a cell, and it applies
-the same comparisons as the serial recurrence, so the result is bit-identical
-to serial evaluation (max-plus recurrences are monotone in the carry).
+Performance notes.  Rows are computed in passes written in select form (no
+conditional stores, int64 choice rows) so that they vectorise: match and
+insert-x states read only the previous row; the insert-y entry from match /
+insert-x is written for column j + 1 inside the same loop.  The insert-y
+self-loop recurrence is a serial chain along the row; it is cut into eight
+segments evaluated interleaved (eight independent dependency chains in
+flight), segments 1..7 started from -inf and then repaired from the true carry
+at their start.  Max-plus recurrences are monotone in the carry, so the repair
+walks only while the carried gap still changes a cell, and the values are
+bit-identical to serial evaluation.  Insert-y states with insert-y
+predecessors other than themselves (custom models) take a serial per-cell
+loop.
 """
-import math
-
 import numpy as np
 from numba import njit, prange
 
+from .pair_fb import band_limits  # the one definition of the band
+
 NEG_INF = -np.inf
-
-
-# ---------------------------------------------------------------------------
-# band
-
-@njit(cache=True)
-def _band_limits_local(i, N, M, band):
-    # temporary stand-in, replaced by pair_fb.band_limits when available
-    if band < 0:
-        return 0, M
-    if N == 0:
-        c = 0
-    else:
-        c = (i * M) // N
-    lo = c - band
-    hi = c + band
-    if lo < 0:
-        lo = 0
-    if hi > M:
-        hi = M
-    return lo, hi
-
-
-try:  # one definition in the end: pair_fb owns the band
-    from .pair_fb import band_limits
-except ImportError:  # pragma: no cover - only while pair_fb is being written
-    band_limits = _band_limits_local
 
 
 # ---------------------------------------------------------------------------
@@ -120,96 +103,10 @@ def pred_tables(log_trans):
 # Viterbi
 
 @njit(cache=True)
-def _chain(vrow, best, arg, em, j0, j1, lss, ks):
-    """Insert-y self-loop chain on one row, j in [j0, j1).
-
-    On entry ``best``/``arg`` hold the best entry from the other predecessors
-    (before emission).  On exit ``vrow[j] = max(best[j], vrow[j-1] + lss) +
-    em[j]`` exactly as the serial recurrence computes it, and ``arg[j]`` is
-    ``ks`` where the self loop won (ties: lower predecessor index).
-    """
-    n = j1 - j0
-    if n <= 0:
-        return
-    if ks < 0:  # no self loop: no chain
-        for j in range(j0, j1):
-            vrow[j] = best[j] + em[j]
-        return
-    G = n // 4
-    if G < 16:
-        c = vrow[j0 - 1]
-        for j in range(j0, j1):
-            c = max(best[j], c + lss) + em[j]
-            vrow[j] = c
-    else:
-        # four interleaved segments (independent dependency chains); segments
-        # 1..3 start from -inf and are repaired below
-        b0 = best[j0:j0 + G]
-        b1 = best[j0 + G:j0 + 2 * G]
-        b2 = best[j0 + 2 * G:j0 + 3 * G]
-        b3 = best[j0 + 3 * G:j0 + 4 * G]
-        e0 = em[j0:j0 + G]
-        e1 = em[j0 + G:j0 + 2 * G]
-        e2 = em[j0 + 2 * G:j0 + 3 * G]
-        e3 = em[j0 + 3 * G:j0 + 4 * G]
-        v0 = vrow[j0:j0 + G]
-        v1 = vrow[j0 + G:j0 + 2 * G]
-        v2 = vrow[j0 + 2 * G:j0 + 3 * G]
-        v3 = vrow[j0 + 3 * G:j0 + 4 * G]
-        c0 = vrow[j0 - 1]
-        c1 = NEG_INF
-        c2 = NEG_INF
-        c3 = NEG_INF
-        for q in range(G):
-            c0 = max(b0[q], c0 + lss) + e0[q]
-            v0[q] = c0
-            c1 = max(b1[q], c1 + lss) + e1[q]
-            v1[q] = c1
-            c2 = max(b2[q], c2 + lss) + e2[q]
-            v2[q] = c2
-            c3 = max(b3[q], c3 + lss) + e3[q]
-            v3[q] = c3
-        for j in range(j0 + 4 * G, j1):
-            c3 = max(best[j], c3 + lss) + em[j]
-            vrow[j] = c3
-        # repair: the true carry can only raise a cell (max-plus is
-        # monotone); once a cell is unchanged the rest of the segment is too
-        for k in range(1, 4):
-            ja = j0 + k * G
-            jb = ja + G if k < 3 else j1
-            c = vrow[ja - 1]
-            for j in range(ja, jb):
-                c = max(best[j], c + lss) + em[j]
-                if c == vrow[j]:
-                    break
-                vrow[j] = c
-    # choices, vectorised: the self loop wins where it beats the entry
-    bv = best[j0:j1]
-    av = arg[j0:j1]
-    pv = vrow[j0 - 1:j1 - 1]
-    for q in range(n):
-        c = pv[q] + lss
-        b = bv[q]
-        w = (c > b) | ((c == b) & (ks < av[q]))
-        av[q] = ks if w else av[q]
-
-
-@njit(cache=True)
-def _viterbi_core(kind, etab, log_start, log_trans, log_end, log_match_odds,
-                  log_ins_odds, x, y, band, n_pred, preds, fbyte, fshift,
-                  fmask, n_bytes, states_out, ops_out):
-    """Viterbi for one pair; path written to states_out/ops_out[:L].
-
-    Returns (score, L).  Buffers must have length >= N + M.
-    """
-    S = kind.shape[0]
-    N = x.shape[0]
-    M = y.shape[0]
-    A = log_match_odds.shape[1]
-    if N + M == 0:
-        return NEG_INF, 0
-
-    # band rows and traceback storage offsets
+def _band_rows(N, M, band):
+    """Band of each row (inclusive) and offsets of the stored rows."""
+    if N == 0 or M == 0:  # the path is forced; band_limits needs N, M >= 1
+        band = -1
     lo = np.empty(N + 1, np.int64)
     hi = np.empty(N + 1, np.int64)
     row_off = np.empty(N + 2, np.int64)
@@ -222,9 +119,16 @@ def _viterbi_core(kind, etab, log_start, log_trans, log_end, log_match_odds,
         if w < 0:
             w = 0
         row_off[i + 1] = row_off[i] + w
-    tb = np.zeros(row_off[N + 1] * n_bytes, np.uint8)
+    return lo, hi, row_off
 
-    # emission rows: match profile for the letters present in x, insert-y rows
+
+@njit(cache=True)
+def _emission_rows(log_match_odds, log_ins_odds, x, y):
+    """Per-letter match rows gathered along y (only letters present in x)
+    and insert rows along y; column 0 is -inf (no residue of y consumed)."""
+    N = x.shape[0]
+    M = y.shape[0]
+    A = log_match_odds.shape[1]
     n_m = log_match_odds.shape[0]
     slot = np.full(A, -1, np.int64)
     n_slot = 0
@@ -247,6 +151,353 @@ def _viterbi_core(kind, etab, log_start, log_trans, log_end, log_match_odds,
         yem[t, 0] = NEG_INF
         for j in range(M):
             yem[t, j + 1] = log_ins_odds[t, y[j]]
+    return prof, slot, yem
+
+
+@njit(cache=True)
+def _traceback(kind, tb, row_off, lo, n_bytes, fbyte, fshift, fmask, preds,
+               N, M, s_end, states_out, ops_out):
+    i = N
+    j = M
+    s = s_end
+    L = 0
+    while True:
+        states_out[L] = s
+        ops_out[L] = kind[s]
+        L += 1
+        k = kind[s]
+        pi = i - 1 if k != 2 else i
+        pj = j - 1 if k != 1 else j
+        if pi == 0 and pj == 0:  # entered from Begin
+            break
+        code = (tb[(row_off[i] + j - lo[i]) * n_bytes + fbyte[s]]
+                >> fshift[s]) & fmask[s]
+        s = preds[s, code]
+        i = pi
+        j = pj
+    for q in range(L // 2):
+        a = states_out[q]
+        states_out[q] = states_out[L - 1 - q]
+        states_out[L - 1 - q] = a
+        o = ops_out[q]
+        ops_out[q] = ops_out[L - 1 - q]
+        ops_out[L - 1 - q] = o
+    return L
+
+
+@njit(cache=True)
+def _chain_values(vrow, best, em, j0, j1, lss):
+    """Insert-y self-loop chain on one row, j in [j0, j1).
+
+    Sets ``vrow[j] = max(best[j], vrow[j-1] + lss) + em[j]`` with the values
+    the serial recurrence gives, ``best`` being the best entry from the other
+    predecessors (before emission).  The row is cut into eight segments whose
+    chains run interleaved (independent dependency chains in flight);
+    segments 1..7 start from -inf and are repaired from the true carry.
+    """
+    n = j1 - j0
+    if n <= 0:
+        return
+    G = n // 8
+    if G < 8:
+        c = vrow[j0 - 1]
+        for j in range(j0, j1):
+            c = max(best[j], c + lss) + em[j]
+            vrow[j] = c
+        return
+    b0 = best[j0 + 0 * G:j0 + 1 * G]
+    e0 = em[j0 + 0 * G:j0 + 1 * G]
+    v0 = vrow[j0 + 0 * G:j0 + 1 * G]
+    b1 = best[j0 + 1 * G:j0 + 2 * G]
+    e1 = em[j0 + 1 * G:j0 + 2 * G]
+    v1 = vrow[j0 + 1 * G:j0 + 2 * G]
+    b2 = best[j0 + 2 * G:j0 + 3 * G]
+    e2 = em[j0 + 2 * G:j0 + 3 * G]
+    v2 = vrow[j0 + 2 * G:j0 + 3 * G]
+    b3 = best[j0 + 3 * G:j0 + 4 * G]
+    e3 = em[j0 + 3 * G:j0 + 4 * G]
+    v3 = vrow[j0 + 3 * G:j0 + 4 * G]
+    b4 = best[j0 + 4 * G:j0 + 5 * G]
+    e4 = em[j0 + 4 * G:j0 + 5 * G]
+    v4 = vrow[j0 + 4 * G:j0 + 5 * G]
+    b5 = best[j0 + 5 * G:j0 + 6 * G]
+    e5 = em[j0 + 5 * G:j0 + 6 * G]
+    v5 = vrow[j0 + 5 * G:j0 + 6 * G]
+    b6 = best[j0 + 6 * G:j0 + 7 * G]
+    e6 = em[j0 + 6 * G:j0 + 7 * G]
+    v6 = vrow[j0 + 6 * G:j0 + 7 * G]
+    b7 = best[j0 + 7 * G:j0 + 8 * G]
+    e7 = em[j0 + 7 * G:j0 + 8 * G]
+    v7 = vrow[j0 + 7 * G:j0 + 8 * G]
+    c0 = vrow[j0 - 1]
+    c1 = NEG_INF
+    c2 = NEG_INF
+    c3 = NEG_INF
+    c4 = NEG_INF
+    c5 = NEG_INF
+    c6 = NEG_INF
+    c7 = NEG_INF
+    for q in range(G):
+        c0 = max(b0[q], c0 + lss) + e0[q]
+        v0[q] = c0
+        c1 = max(b1[q], c1 + lss) + e1[q]
+        v1[q] = c1
+        c2 = max(b2[q], c2 + lss) + e2[q]
+        v2[q] = c2
+        c3 = max(b3[q], c3 + lss) + e3[q]
+        v3[q] = c3
+        c4 = max(b4[q], c4 + lss) + e4[q]
+        v4[q] = c4
+        c5 = max(b5[q], c5 + lss) + e5[q]
+        v5[q] = c5
+        c6 = max(b6[q], c6 + lss) + e6[q]
+        v6[q] = c6
+        c7 = max(b7[q], c7 + lss) + e7[q]
+        v7[q] = c7
+    for j in range(j0 + 8 * G, j1):
+        c7 = max(best[j], c7 + lss) + em[j]
+        vrow[j] = c7
+    # repair: the true carry can only raise a cell (max-plus is monotone);
+    # once a cell is unchanged, the rest of its segment is too
+    for k in range(1, 8):
+        ja = j0 + k * G
+        jb = ja + G if k < 7 else j1
+        c = vrow[ja - 1]
+        for j in range(ja, jb):
+            c = max(best[j], c + lss) + em[j]
+            if c == vrow[j]:
+                break
+            vrow[j] = c
+
+
+@njit(cache=True)
+def _chain(vrow, best, arg, em, j0, j1, lss, ks):
+    """Chain values (see :func:`_chain_values`) and the choices: ``arg[j]``
+    becomes ``ks`` where the self loop wins (ties: lower predecessor index).
+    ``ks < 0``: no self loop."""
+    n = j1 - j0
+    if n <= 0:
+        return
+    if ks < 0:
+        for j in range(j0, j1):
+            vrow[j] = best[j] + em[j]
+        return
+    _chain_values(vrow, best, em, j0, j1, lss)
+    bv = best[j0:j1]
+    av = arg[j0:j1]
+    pv = vrow[j0 - 1:j1 - 1]
+    for q in range(n):
+        c = pv[q] + lss
+        b = bv[q]
+        w = (c > b) | ((c == b) & (ks < av[q]))
+        av[q] = ks if w else av[q]
+
+
+@njit(cache=True)
+def _viterbi3_core(etab, log_start, log_trans, log_end, log_match_odds,
+                   log_ins_odds, x, y, band, states_out, ops_out):
+    """Fused Viterbi for states (match, insert-x, insert-y) = (0, 1, 2).
+
+    Any transitions (zeros included).  One traceback byte per cell: the best
+    predecessor state of match in bits 0-1, of insert-x in bits 2-3, of
+    insert-y in bits 4-5.
+    """
+    N = x.shape[0]
+    M = y.shape[0]
+    lo, hi, row_off = _band_rows(N, M, band)
+    tb = np.zeros(row_off[N + 1], np.uint8)
+    prof, slot, yem = _emission_rows(log_match_odds, log_ins_odds, x, y)
+    ey = yem[etab[2]]
+    t00 = log_trans[0, 0]
+    t01 = log_trans[0, 1]
+    t02 = log_trans[0, 2]
+    t10 = log_trans[1, 0]
+    t11 = log_trans[1, 1]
+    t12 = log_trans[1, 2]
+    t20 = log_trans[2, 0]
+    t21 = log_trans[2, 1]
+    t22 = log_trans[2, 2]
+    V = np.full((2, 3, M + 1), NEG_INF)
+    baseY = np.empty(M + 2, np.float64)
+    argY = np.zeros(M + 2, np.int64)
+    code = np.zeros(M + 1, np.int64)
+    wlo = np.zeros(2, np.int64)
+    whi = np.full(2, -1, np.int64)
+    for i in range(N + 1):
+        r = i & 1
+        Vc = V[r]
+        Vp = V[1 - r]
+        jlo = lo[i]
+        jhi = hi[i]
+        for j in range(wlo[r], min(jlo, whi[r] + 1)):
+            for s in range(3):
+                Vc[s, j] = NEG_INF
+        for j in range(max(jhi + 1, wlo[r]), whi[r] + 1):
+            for s in range(3):
+                Vc[s, j] = NEG_INF
+        wlo[r] = jlo
+        whi[r] = jhi
+        if jhi < jlo:
+            continue
+        j0 = max(jlo, 1)
+        n = jhi + 1 - j0
+        cM = Vc[0]
+        cX = Vc[1]
+        cY = Vc[2]
+        if i == 0:
+            code[jlo] = 0
+            for j in range(j0, jhi + 1):
+                code[j] = 0
+        else:
+            xi = x[i - 1]
+            ex = log_ins_odds[etab[1], xi]
+            em = prof[etab[0], slot[xi]]
+            pM = Vp[0]
+            pX = Vp[1]
+            pY = Vp[2]
+            if jlo == 0:
+                if i == 1:
+                    cX[0] = log_start[1] + ex
+                    code[0] = 0
+                else:
+                    a = pM[0] + t01
+                    b = pX[0] + t11
+                    c = pY[0] + t21
+                    k = 0
+                    if b > a:
+                        a = b
+                        k = 1
+                    if c > a:
+                        a = c
+                        k = 2
+                    cX[0] = a + ex
+                    code[0] = k << 2
+            # match and insert-x together; select form so that it vectorises
+            dM = pM[j0 - 1:jhi]
+            dX = pX[j0 - 1:jhi]
+            dY = pY[j0 - 1:jhi]
+            uM = pM[j0:jhi + 1]
+            uX = pX[j0:jhi + 1]
+            uY = pY[j0:jhi + 1]
+            ev = em[j0:jhi + 1]
+            oM = cM[j0:jhi + 1]
+            oX = cX[j0:jhi + 1]
+            cv = code[j0:jhi + 1]
+            # insert-y entry for the next column (j + 1) from this column
+            nb = baseY[j0 + 1:jhi + 2]
+            na = argY[j0 + 1:jhi + 2]
+            for q in range(n):
+                a = dM[q] + t00
+                b = dX[q] + t10
+                c = dY[q] + t20
+                w = b > a
+                a = b if w else a
+                k = 1 if w else 0
+                w = c > a
+                a = c if w else a
+                k = 2 if w else k
+                vm = a + ev[q]
+                oM[q] = vm
+                a = uM[q] + t01
+                b = uX[q] + t11
+                c = uY[q] + t21
+                w = b > a
+                a = b if w else a
+                kx = 1 if w else 0
+                w = c > a
+                a = c if w else a
+                kx = 2 if w else kx
+                vx = a + ex
+                oX[q] = vx
+                cv[q] = k | (kx << 2)
+                a = vm + t02
+                b = vx + t12
+                w = b > a
+                nb[q] = b if w else a
+                na[q] = 1 if w else 0
+            if i == 1 and j0 == 1 and n > 0:  # Begin -> match at (1, 1)
+                vm = log_start[0] + em[1]
+                cM[1] = vm
+                code[1] = (code[1] >> 2) << 2
+                if n > 1:
+                    a = vm + t02
+                    b = cX[1] + t12
+                    baseY[2] = b if b > a else a
+                    argY[2] = 1 if b > a else 0
+        if n > 0:
+            # insert-y entry at the first column (the loop above did j + 1)
+            a = cM[j0 - 1] + t02
+            b = cX[j0 - 1] + t12
+            baseY[j0] = b if b > a else a
+            argY[j0] = 1 if b > a else 0
+            if i == 0:
+                for j in range(j0 + 1, jhi + 1):  # nothing enters but the chain
+                    baseY[j] = NEG_INF
+                    argY[j] = 0
+                if j0 == 1:  # entered from Begin at (0, 1)
+                    baseY[1] = log_start[2]
+                    argY[1] = 0
+            # insert-y self-loop chain (values only)
+            _chain_values(cY, baseY, ey, j0, jhi + 1, t22)
+        # one byte per cell; the chain's choice (ties: the entry) is taken here
+        tr = tb[row_off[i]:row_off[i + 1]]
+        if jlo == 0:
+            tr[0] = np.uint8(code[0])
+        tv = tr[j0 - jlo:]
+        cv = code[j0:jhi + 1]
+        av = argY[j0:jhi + 1]
+        bv = baseY[j0:jhi + 1]
+        pv = cY[j0 - 1:jhi]
+        for q in range(n):
+            ky = 2 if pv[q] + t22 > bv[q] else av[q]
+            tv[q] = np.uint8(cv[q] | (ky << 4))
+    Vc = V[N & 1]
+    score = NEG_INF
+    s_end = -1
+    if lo[N] <= M and M <= hi[N]:
+        for s in range(3):
+            v = Vc[s, M] + log_end[s]
+            if v > score:
+                score = v
+                s_end = s
+    if s_end < 0:
+        return NEG_INF, 0
+    kind = np.arange(3)
+    preds = np.empty((3, 3), np.int64)
+    for a in range(3):
+        for b in range(3):
+            preds[a, b] = b
+    fbyte = np.zeros(3, np.int64)
+    fshift = np.array([0, 2, 4])
+    fmask = np.full(3, 3, np.int64)
+    L = _traceback(kind, tb, row_off, lo, 1, fbyte, fshift, fmask, preds,
+                   N, M, s_end, states_out, ops_out)
+    return score, L
+
+
+@njit(cache=True)
+def _viterbi_core(kind, etab, log_start, log_trans, log_end, log_match_odds,
+                  log_ins_odds, x, y, band, n_pred, preds, fbyte, fshift,
+                  fmask, n_bytes, states_out, ops_out):
+    """Viterbi for one pair; path written to states_out/ops_out[:L].
+
+    Returns (score, L).  Buffers must have length >= N + M.
+    """
+    S = kind.shape[0]
+    N = x.shape[0]
+    M = y.shape[0]
+    A = log_match_odds.shape[1]
+    if N + M == 0:
+        return NEG_INF, 0
+    if S == 3 and kind[0] == 0 and kind[1] == 1 and kind[2] == 2:
+        return _viterbi3_core(etab, log_start, log_trans, log_end,
+                              log_match_odds, log_ins_odds, x, y, band,
+                              states_out, ops_out)
+
+    lo, hi, row_off = _band_rows(N, M, band)
+    tb = np.zeros(row_off[N + 1] * n_bytes, np.uint8)
+
+    prof, slot, yem = _emission_rows(log_match_odds, log_ins_odds, x, y)
 
     # chain structure of insert-y states
     simple = True
@@ -447,33 +698,8 @@ def _viterbi_core(kind, etab, log_start, log_trans, log_end, log_match_odds,
     if s_end < 0:
         return NEG_INF, 0
 
-    # traceback
-    i = N
-    j = M
-    s = s_end
-    L = 0
-    while True:
-        states_out[L] = s
-        ops_out[L] = kind[s]
-        L += 1
-        k = kind[s]
-        pi = i - 1 if k != 2 else i
-        pj = j - 1 if k != 1 else j
-        if pi == 0 and pj == 0:
-            break
-        code = (tb[(row_off[i] + j - lo[i]) * n_bytes + fbyte[s]]
-                >> fshift[s]) & fmask[s]
-        s = preds[s, code]
-        i = pi
-        j = pj
-    # reverse in place
-    for q in range(L // 2):
-        a = states_out[q]
-        states_out[q] = states_out[L - 1 - q]
-        states_out[L - 1 - q] = a
-        o = ops_out[q]
-        ops_out[q] = ops_out[L - 1 - q]
-        ops_out[L - 1 - q] = o
+    L = _traceback(kind, tb, row_off, lo, n_bytes, fbyte, fshift, fmask,
+                   preds, N, M, s_end, states_out, ops_out)
     return score, L
 
 
@@ -546,18 +772,7 @@ def mea(P, band):
     """
     N = P.shape[0]
     M = P.shape[1]
-    lo = np.empty(N + 1, np.int64)
-    hi = np.empty(N + 1, np.int64)
-    row_off = np.empty(N + 2, np.int64)
-    row_off[0] = 0
-    for i in range(N + 1):
-        a, b = band_limits(i, N, M, band)
-        lo[i] = a
-        hi[i] = b
-        w = b - a + 1
-        if w < 0:
-            w = 0
-        row_off[i + 1] = row_off[i] + w
+    lo, hi, row_off = _band_rows(N, M, band)
     tb = np.empty(row_off[N + 1], np.uint8)
     D = np.full((2, M + 1), NEG_INF)
     Arow = np.empty(M + 1, np.float64)

@@ -1,0 +1,235 @@
+"""Benchmark: pair-HMM Viterbi (with traceback) and MEA against peers.
+
+Prints MCUPS (million DP cells per second, median of a few runs) for
+hmmtie's 3-state Viterbi with traceback and for the MEA DP, next to
+Biopython's PairwiseAligner (global, affine gaps) score-only and with
+traceback on the same pairs, and the ratios.  When ``/usr/bin/probcons``
+exists, times ``probcons -c 0 -ir 0`` and default ProbCons on a 1k x 1k
+protein pair (CPU from getrusage of the child) against hmmtie's posterior +
+MEA, and the peak memory of ProbCons at 5k x 5k DNA.
+
+Usage: python benchmarks/bench_pair_decode.py [--repeats 3] [--quick]
+"""
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from Bio.Align import PairwiseAligner, substitution_matrices
+
+from hmmtie._kernels.pair_decode import mea, viterbi
+from hmmtie._kernels.pair_fb import posterior
+
+PROBCONS = "/usr/bin/probcons"
+AMINO = "ARNDCQEGHILKMFPSTWYV"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def median_time(fn, repeats):
+    """Median CPU seconds of this process (single-threaded calls; CPU time
+    is robust on a shared machine, and ProbCons is timed by CPU too)."""
+    fn()  # warm up (compilation, caches)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        ts.append(time.process_time() - t0)
+    return statistics.median(ts)
+
+
+def pair(rng, n, A, identity):
+    x = rng.integers(0, A, n).astype(np.uint8)
+    y = x.copy()
+    mut = rng.random(n) > identity
+    y[mut] = rng.integers(0, A, mut.sum())
+    # a few indels so the traceback has gaps to follow
+    keep = rng.random(n) > 0.03
+    y = y[keep]
+    ins = rng.integers(0, A, n - keep.sum() + 1).astype(np.uint8)
+    pos = np.sort(rng.integers(0, len(y), len(ins)))
+    y = np.insert(y, pos, ins)[:n]
+    if len(y) < n:
+        y = np.concatenate([y, rng.integers(0, A, n - len(y)).astype(np.uint8)])
+    return x, y
+
+
+def dna_model():
+    A = 4
+    q = np.full(A, 0.25)
+    p = np.full((A, A), 0.05 / 3 * 0.25 * 4)
+    p[np.diag_indices(A)] = 0.95 * 0.25
+    p /= p.sum()
+    return p, q, "ACGT", np.log(p / np.outer(q, q)) / np.log(2) * 2
+
+
+def protein_model():
+    b62 = substitution_matrices.load("BLOSUM62")
+    s = np.array([[b62[a, b] for b in AMINO] for a in AMINO], float)
+    q = np.full(20, 0.05)
+    odds = 2.0 ** (s / 2.0)
+    p = odds * np.outer(q, q)
+    p /= p.sum()
+    return p, q, AMINO, s
+
+
+def three_state(p, q, delta=0.02, eps=0.4, tau=0.001):
+    kind = np.array([0, 1, 2])
+    etab = np.zeros(3, np.int64)
+    start = np.array([1 - 2 * delta - tau, delta, delta]) / (1 - tau)
+    trans = np.array([[1 - 2 * delta - tau, delta, delta],
+                      [1 - eps - tau, eps, 0.0],
+                      [1 - eps - tau, 0.0, eps]])
+    end = np.full(3, tau)
+    mo = (p / np.outer(q, q))[None]
+    io = np.ones((1, len(q)))
+    return kind, etab, start, trans, end, mo, io
+
+
+def five_state(p, q, tau=0.001):
+    """Match plus a short-gap and a long-gap pair of insert states."""
+    kind = np.array([0, 1, 2, 1, 2])
+    etab = np.zeros(5, np.int64)
+    d1, e1, d2, e2 = 0.02, 0.3, 0.002, 0.9
+    mm = 1 - 2 * d1 - 2 * d2 - tau
+    start = np.array([mm, d1, d1, d2, d2]) / (1 - tau)
+    trans = np.zeros((5, 5))
+    trans[0] = [mm, d1, d1, d2, d2]
+    for s, e in ((1, e1), (2, e1), (3, e2), (4, e2)):
+        trans[s, s] = e
+        trans[s, 0] = 1 - e - tau
+    end = np.full(5, tau)
+    mo = (p / np.outer(q, q))[None]
+    io = np.ones((1, len(q)))
+    return kind, etab, start, trans, end, mo, io
+
+
+def logs(m):
+    with np.errstate(divide="ignore"):
+        return tuple(m[:2]) + tuple(np.log(a) for a in m[2:])
+
+
+def aligner_for(letters, sub):
+    al = PairwiseAligner(mode="global")
+    al.substitution_matrix = substitution_matrices.Array(
+        alphabet=letters, dims=2, data=np.ascontiguousarray(sub))
+    al.open_gap_score = -11.0 if len(letters) == 20 else -10.0
+    al.extend_gap_score = -1.0
+    return al
+
+
+def run_child(cmd):
+    """Run cmd in a fresh Python child; returns (wall, cpu, maxrss_MiB)."""
+    code = ("import resource, subprocess, sys, time\n"
+            "t = time.perf_counter()\n"
+            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL,"
+            " stderr=subprocess.DEVNULL)\n"
+            "w = time.perf_counter() - t\n"
+            "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+            "print(w, r.ru_utime + r.ru_stime, r.ru_maxrss / 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], check=True,
+                         capture_output=True, text=True).stdout.split()
+    return tuple(float(v) for v in out)
+
+
+def write_fasta(path, letters, x, y):
+    with open(path, "w") as fh:
+        for name, s in (("x", x), ("y", y)):
+            fh.write(f">{name}\n{''.join(letters[c] for c in s)}\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true",
+                    help="skip the 5k x 5k cases")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"CPU: {cpu_model()}  ({os.cpu_count()} logical CPUs visible); "
+          f"numba threads {os.environ.get('NUMBA_NUM_THREADS', 'default')}")
+    print("single-threaded kernels; MCUPS = cells / median CPU seconds / 1e6;"
+          " vit5 = five-state model (general kernel)\n")
+
+    cases = [("DNA", 1000), ("DNA", 5000), ("protein", 300), ("protein", 1000)]
+    if args.quick:
+        cases = [c for c in cases if c[1] < 5000]
+    hdr = (f"{'pair':<16}{'vit+tb':>9}{'vit5+tb':>9}{'mea DP':>9}"
+           f"{'bio score':>11}"
+           f"{'bio+tb':>9}{'vit/bio+tb':>12}{'vit/bio score':>15}")
+    print(hdr)
+    print("-" * len(hdr))
+    for name, n in cases:
+        p, q, letters, sub = dna_model() if name == "DNA" else protein_model()
+        m = logs(three_state(p, q))
+        x, y = pair(rng, n, len(q), 0.7 if name == "DNA" else 0.5)
+        cells = len(x) * len(y)
+        t_vit = median_time(lambda: viterbi(*m, x, y, -1), args.repeats)
+        m5 = logs(five_state(p, q))
+        t_vit5 = median_time(lambda: viterbi(*m5, x, y, -1), args.repeats)
+        P = rng.random((len(x), len(y))) ** 4
+        t_mea = median_time(lambda: mea(P, -1), args.repeats)
+        al = aligner_for(letters, sub)
+        sx = "".join(letters[c] for c in x)
+        sy = "".join(letters[c] for c in y)
+        t_bs = median_time(lambda: al.score(sx, sy), args.repeats)
+        t_bt = median_time(lambda: next(iter(al.align(sx, sy))), args.repeats)
+        mc = lambda t: cells / t / 1e6
+        print(f"{name + f' {n}x{n}':<16}{mc(t_vit):9.0f}{mc(t_vit5):9.0f}"
+              f"{mc(t_mea):9.0f}"
+              f"{mc(t_bs):11.0f}{mc(t_bt):9.0f}{t_bt / t_vit:12.1f}"
+              f"{t_bs / t_vit:15.1f}")
+
+    # end-to-end MEA (posterior + MEA DP) against ProbCons
+    p, q, letters, sub = protein_model()
+    m = three_state(p, q)
+    x, y = pair(rng, 1000, 20, 0.5)
+
+    def ours():
+        _, post = posterior(*m, x, y, -1)
+        return mea(post, -1)
+
+    t_ours = median_time(ours, args.repeats)
+    _, post = posterior(*m, x, y, -1)
+    t_dp = median_time(lambda: mea(post, -1), args.repeats)
+    print(f"\nhmmtie posterior + MEA, protein 1000x1000: {t_ours:.4f} s CPU "
+          f"(MEA DP alone {t_dp * 1e3:.2f} ms)")
+    if not os.path.exists(PROBCONS) and shutil.which("probcons") is None:
+        print("probcons not found: ProbCons comparison skipped")
+        return
+    exe = PROBCONS if os.path.exists(PROBCONS) else shutil.which("probcons")
+    with tempfile.TemporaryDirectory() as tmp:
+        fa = os.path.join(tmp, "p.fa")
+        write_fasta(fa, letters, x, y)
+        for label, extra in (("probcons -c 0 -ir 0", ["-c", "0", "-ir", "0"]),
+                             ("probcons (default)", [])):
+            w, c, rss = run_child([exe, *extra, fa])
+            print(f"{label:<22} wall {w:.3f} s  CPU {c:.3f} s  "
+                  f"-> hmmtie is {c / t_ours:.1f}x faster (CPU)")
+        if not args.quick:
+            xd, yd = pair(rng, 5000, 4, 0.7)
+            fd = os.path.join(tmp, "d.fa")
+            write_fasta(fd, "ACGT", xd, yd)
+            w, c, rss = run_child([exe, "-c", "0", "-ir", "0", fd])
+            print(f"probcons -c 0 -ir 0, DNA 5000x5000: wall {w:.2f} s, "
+                  f"CPU {c:.2f} s, peak RSS {rss:.0f} MiB")
+            print("hmmtie Viterbi traceback at 5000x5000: "
+                  f"{5001 * 5001 / 2**20:.0f} MiB (1 byte per cell)")
+
+
+if __name__ == "__main__":
+    main()
