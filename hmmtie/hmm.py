@@ -644,8 +644,18 @@ def _soft_centre(block, counts, group, q0, old_atoms):
 
     support = q0 > 0
     members = group.states
+    # Fast path: member rows free of fixed cells and of ties to other rows
+    # have the closed form p_k = (n_k + lam q) / (N_k + lam).
+    sub = block.tie[members]
+    exclusive = not np.any(sub == -1) and all(
+        np.isin(block.tie[np.setdiff1d(np.arange(block.tie.shape[0]), [r])], block.tie[r]).sum() == 0
+        for r in members
+    ) and all(np.unique(block.tie[r]).size == block.tie.shape[1] for r in members)
 
     def rows_for(q):
+        if exclusive:
+            nk = counts[members]
+            return (nk + lam * q[None, :]) / (nk.sum(axis=1, keepdims=True) + lam)
         c = counts.copy()
         c[members] += lam * q[None, :]
         return block.expand(block.mstep(c, old_atoms))[members]

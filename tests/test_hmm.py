@@ -201,14 +201,10 @@ def test_gaussian_long_sequence_is_finite():
     X = rng.normal(size=(100_000, 20))
     ll = g.score(X)
     assert np.isfinite(ll)
-    # log-space reference
-    from scipy.special import logsumexp
-    lf = g._log_frameprob(X)
-    la = np.log(g.startprob_) + lf[0]
-    lt = np.log(g.transmat_)
-    for t in range(1, len(X)):
-        la = logsumexp(la[:, None] + lt, axis=0) + lf[t]
-    assert ll == pytest.approx(logsumexp(la), rel=1e-10)
+    # log-space reference (tests/naive.py, independent of the scaled kernels)
+    from naive import hmm_forward_log
+    ref = hmm_forward_log(np.log(g.startprob_), np.log(g.transmat_), g._log_frameprob(X))
+    assert ll == pytest.approx(ref, rel=1e-10)
 
 
 def test_soft_tying_path_approaches_hard_tie():
@@ -254,9 +250,9 @@ def test_free_parameter_counts_and_information_criteria():
 
 def test_lrt_tied_vs_untied():
     true = _true_tied_model()
-    X, _ = true.sample(4000, random_state=11)
-    tied = CategoricalHMM(states=["A", "B", "C"], n_symbols=4, tying=true.tying, random_state=0, n_iter=200).fit(X)
-    untied = CategoricalHMM(states=["A", "B", "C"], n_symbols=4, init_params="", n_iter=200,
+    X, _ = true.sample(3000, random_state=11)
+    tied = CategoricalHMM(states=["A", "B", "C"], n_symbols=4, tying=true.tying, random_state=0, n_iter=100).fit(X)
+    untied = CategoricalHMM(states=["A", "B", "C"], n_symbols=4, init_params="", n_iter=100,
                             tying={"transitions": true.tying["transitions"]})
     untied.startprob_, untied.transmat_, untied.emissionprob_ = tied.startprob_, tied.transmat_, tied.emissionprob_
     untied.fit(X)

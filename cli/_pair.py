@@ -1,0 +1,519 @@
+"""Pair-HMM commands: align, compare, train, simulate, info.
+
+Each command parses its options, calls the library (``hmmtie``,
+``hmmtie.seqio``) and prints.  Heavy imports happen inside the commands.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import click
+
+from ._common import (
+    ALPHABETS,
+    CONTEXT_SETTINGS,
+    PRESET_NAMES,
+    alphabet_option,
+    band_option,
+    em_options,
+    explicit,
+    model_option,
+    progress,
+    quiet_option,
+    say,
+    summary_stream,
+    threads_option,
+    tying_options,
+)
+
+ALIGN_FORMATS = (
+    "text", "fasta", "clustal", "stockholm", "phylip", "nexus",
+    "maf", "sam", "psl", "bed", "chain", "exonerate", "json",
+)
+
+seq_a = click.argument("a", metavar="A.fa", type=click.Path(dir_okay=True, allow_dash=True))
+seq_b = click.argument("b", metavar="B.fa", type=click.Path(dir_okay=True, allow_dash=True))
+all_vs_all_option = click.option(
+    "--all-vs-all", is_flag=True,
+    help="Pair every record of A with every record of B (default: record i with record i; "
+         "a file with one record pairs with every record of the other).")
+
+
+# --------------------------------------------------------------------------
+# shared steps
+# --------------------------------------------------------------------------
+
+def load_pairs(a, b, alphabet, all_vs_all, model_alphabet=None, model_source=None):
+    """Read both FASTA files, settle the alphabet, pair the records."""
+    from hmmtie import seqio
+
+    if a == "-" and b == "-":
+        raise click.UsageError("only one of A and B can be '-' (standard input)")
+    ra = seqio.read_fasta(a)
+    rb = seqio.read_fasta(b)
+    name_a, name_b = ("<stdin>" if a == "-" else a), ("<stdin>" if b == "-" else b)
+    sources = [(name_a, ra), (name_b, rb)]
+    forced = None if alphabet == "auto" else alphabet
+    alph = seqio.resolve_alphabet(sources, forced)  # guessed per file (they must agree), or forced and checked
+    if model_alphabet is not None and alph != model_alphabet:
+        hint = "" if forced else f"; pass --alphabet {model_alphabet} to use it anyway"
+        raise ValueError(f"{model_source} is a {model_alphabet} model but the sequences "
+                         f"{'are' if forced else 'look like'} {alph}{hint}")
+    pairs = seqio.pair_records(ra, rb, all_vs_all=all_vs_all, names=(name_a, name_b))
+    return pairs, alph
+
+
+def is_preset(name: str) -> bool:
+    return name in PRESET_NAMES
+
+
+def check_model_name(name: str) -> None:
+    if is_preset(name):
+        return
+    if not os.path.exists(name):
+        raise click.BadParameter(
+            f"{name!r} is neither a preset ({', '.join(PRESET_NAMES)}) nor an existing model file",
+            param_hint="'--model'")
+
+
+def open_pair_model(ctx, name, alphabet, symmetric_gaps, symmetric_match, band=None, threads=None):
+    """A PairHMM from a preset name or a model file; tying flags override a file only when given."""
+    from hmmtie import PairHMM, load
+
+    if is_preset(name):
+        model = PairHMM.preset(name, alphabet=alphabet, symmetric_gaps=symmetric_gaps,
+                               symmetric_match=symmetric_match, band=band, n_threads=threads)
+        return model
+    model = load(name)
+    if type(model).__name__ != "PairHMM":
+        raise ValueError(f"{name}: holds a {type(model).__name__}, not a pair HMM (use 'hmmtie hmm' for plain HMMs)")
+    sg = symmetric_gaps if explicit(ctx, "symmetric_gaps") else None
+    sm = symmetric_match if explicit(ctx, "symmetric_match") else None
+    if sg is not None or sm is not None:
+        model = model.with_hypothesis(symmetric_gaps=sg, symmetric_match=sm)
+    model.band = band
+    model.n_threads = threads
+    return model
+
+
+def model_alphabet(model) -> str:
+    a = model.alphabet
+    return a if isinstance(a, str) else getattr(a, "name", str(a))
+
+
+def model_label(model) -> str:
+    name = model.preset_name or f"{model.n_states}-state"
+    return f"{name} {model_alphabet(model)}"
+
+
+def run_fit(model, pairs, params, n_iter, tol, tp, ep, quiet, label="EM"):
+    """EM on the pairs with a progress bar; returns the model (fitted in place)."""
+    with progress(n_iter + 1, label, quiet) as step:
+        def callback(iteration, objective):
+            step(1, label=f"{label} (log-lik {objective:.2f})")
+        model.fit(pairs, n_iter=n_iter, tol=tol, params=params, transition_pseudocount=tp,
+                  emission_pseudocount=ep, callback=callback)
+    return model
+
+
+def fmt_num(value, digits=4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    return f"{value:.{digits}f}"
+
+
+# --------------------------------------------------------------------------
+# align
+# --------------------------------------------------------------------------
+
+@click.command(context_settings=CONTEXT_SETTINGS, epilog="""\b
+Examples:
+  hmmtie align a.fa b.fa
+  hmmtie align a.fa b.fa --asymmetric-gaps --method viterbi --format fasta -o aln.fa
+  hmmtie align queries.fa target.fa --format json -o result.json
+  hmmtie align a.fa b.fa --model model.json --band 50
+  cat a.fa | hmmtie align - b.fa --format stockholm
+
+\b
+Pairing: record i of A goes with record i of B; a file with one record pairs
+with every record of the other; --all-vs-all pairs everything.
+Summary lines (log-likelihood, log-odds, identity, confidence) are part of the
+text and json output; with other formats they go to stderr (stdout with -o).""")
+@seq_a
+@seq_b
+@model_option
+@tying_options
+@click.option("--fit", "fit", type=click.Choice(("none", "transitions", "all")), default="none",
+              help="Estimate parameters on the input pairs by EM before aligning. 'none' keeps the model's "
+                   "parameters: the presets were trained on many pairs, and one short pair cannot support "
+                   "a 400-cell match table (use 'transitions' with a few pairs, 'all' with many).")
+@click.option("--method", type=click.Choice(("mea", "viterbi")), default="mea",
+              help="mea: maximum expected accuracy from match posteriors; viterbi: most probable path.")
+@band_option
+@click.option("--format", "-f", "fmt", type=click.Choice(ALIGN_FORMATS), default="text",
+              help="Output format: Biopython alignment formats, 'text' (readable, with summaries) or 'json'.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write alignments here ('-': stdout); written to a temporary file and renamed on success.")
+@all_vs_all_option
+@alphabet_option
+@em_options(emission_pseudocount=1.0)
+@threads_option
+@quiet_option
+@click.pass_context
+def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, fit, method, band, fmt, output,
+          all_vs_all, alphabet, n_iter, tol, transition_pseudocount, emission_pseudocount, threads, quiet):
+    """Align record pairs of A.fa and B.fa with a pair HMM.
+
+    Prints, for each pair, the alignment and a summary: log-likelihood and
+    log-odds (natural log, against independent residues), identity, mean
+    posterior confidence, the tie hypothesis and the number of free
+    parameters.
+    """
+    check_model_name(model_name)
+    from hmmtie import __version__, seqio
+
+    file_model = not is_preset(model_name)
+    model = None
+    if file_model:
+        model = open_pair_model(ctx, model_name, None, symmetric_gaps, symmetric_match, band, threads)
+    pairs, alph = load_pairs(a, b, alphabet, all_vs_all,
+                             model_alphabet(model) if model is not None else None, model_name)
+    if model is None:
+        model = open_pair_model(ctx, model_name, alph, symmetric_gaps, symmetric_match, band, threads)
+    if fit != "none":
+        run_fit(model, pairs, fit, n_iter, tol, transition_pseudocount, emission_pseudocount, quiet,
+                label=f"EM on {len(pairs)} pair(s)")
+    results = []
+    with progress(len(pairs), "aligning", quiet) as step:
+        for x, y in pairs:
+            aln = model.align(x, y, method=method)
+            ident = seqio.alignment_identity(aln)
+            results.append({
+                "a": x.id, "b": y.id, "alignment": aln,
+                "log_likelihood": model.score(x, y), "log_odds": model.log_odds(x, y),
+                "identity": ident, "mean_confidence": float(getattr(aln, "mean_confidence", float("nan"))),
+            })
+            step()
+    n_free = int(model.n_free_parameters)
+    fit_note = ""
+    if fit != "none":
+        fit_note = (f"; fitted by EM ({fit}, {model.n_iter_} iterations, "
+                    f"{'converged' if model.converged_ else 'not converged'})")
+    if fmt == "json":
+        doc = {
+            "hmmtie": __version__, "command": "align", "method": method, "fit": fit, "band": band,
+            "model": {"source": model_name, "label": model_label(model), "hypothesis": model.hypothesis,
+                      "n_free_parameters": n_free, "definition": model.to_dict()},
+            "pairs": [
+                {"index": k + 1, "a": r["a"], "b": r["b"], "log_likelihood": r["log_likelihood"],
+                 "log_odds": r["log_odds"], **r["identity"], "mean_confidence": r["mean_confidence"],
+                 "alignment": seqio.alignment_to_dict(r["alignment"])}
+                for k, r in enumerate(results)
+            ],
+        }
+        seqio.write_text(output, json.dumps(doc, indent=1, allow_nan=True) + "\n")
+        return
+
+    def summary(k, r):
+        i = r["identity"]
+        pct = 100.0 * i["identity"]
+        return [
+            f"# pair {k + 1}: {r['a']} vs {r['b']}",
+            f"# log-likelihood {fmt_num(r['log_likelihood'])}  log-odds {fmt_num(r['log_odds'])}  (natural log)",
+            f"# identity {i['identities']}/{i['columns']} columns ({pct:.1f}%)  "
+            f"mean posterior confidence {fmt_num(r['mean_confidence'])}  ({method})",
+            f"# model {model_label(model)}: {model.hypothesis}; {n_free} free parameters{fit_note}",
+        ]
+
+    if fmt == "text":
+        blocks = []
+        for k, r in enumerate(results):
+            blocks.append("\n".join(summary(k, r)) + "\n" + str(r["alignment"]))
+        seqio.write_text(output, "\n".join(blocks))
+        return
+    text = seqio.format_alignments([r["alignment"] for r in results], fmt, alphabet=alph)
+    seqio.write_text(output, text)
+    stream = summary_stream(output, quiet)
+    for k, r in enumerate(results):
+        for line in summary(k, r):
+            say(stream, line)
+
+
+# --------------------------------------------------------------------------
+# compare
+# --------------------------------------------------------------------------
+
+TEST_WORDS = {"gaps": "gap symmetry", "match": "match-table symmetry", "both": "gap and match-table symmetry"}
+
+@click.command(context_settings=CONTEXT_SETTINGS, epilog="""\b
+Examples:
+  hmmtie compare a.fa b.fa
+  hmmtie compare a.fa b.fa --test both --json -o comparison.json
+  hmmtie compare a.fa b.fa --all-vs-all --n-iter 200 --alpha 0.01
+
+\b
+Both hypotheses are fitted by EM on the same pairs: the tied one first, then
+the untied one starting from the tied fit, so its log-likelihood is never
+lower. The LRT statistic is referred to a chi-square with df = the
+difference in free parameters, counted from the tie maps.""")
+@seq_a
+@seq_b
+@model_option
+@click.option("--test", type=click.Choice(("gaps", "match", "both")), default="gaps",
+              help="Which symmetry to test: insert states (gaps), the match table, or both at once.")
+@click.option("--params", type=click.Choice(("auto", "transitions", "all")), default="auto",
+              help="What EM estimates; 'auto' is transitions for --test gaps and all otherwise "
+                   "(the match table must be estimated to test its symmetry).")
+@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.05, metavar="P",
+              help="Significance level of the verdict.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the table.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write the table or JSON here ('-': stdout).")
+@band_option
+@all_vs_all_option
+@alphabet_option
+@em_options(emission_pseudocount=0.0, n_iter=100, tol=1e-6)
+@threads_option
+@quiet_option
+@click.pass_context
+def compare(ctx, a, b, model_name, test, params, alpha, as_json, output, band, all_vs_all, alphabet,
+            n_iter, tol, transition_pseudocount, emission_pseudocount, threads, quiet):
+    """Test a tied (symmetric) against an untied pair-HMM hypothesis on the pairs of A.fa and B.fa.
+
+    Prints log-likelihood, free parameters, AIC and BIC of each fit, the
+    likelihood-ratio statistic, its df and p-value, and a verdict in plain
+    words.
+    """
+    check_model_name(model_name)
+    from hmmtie import __version__, compare_pairs, seqio
+
+    file_model = not is_preset(model_name)
+    model = open_pair_model(ctx, model_name, None, True, True, band, threads) if file_model else None
+    pairs, alph = load_pairs(a, b, alphabet, all_vs_all,
+                             model_alphabet(model) if model is not None else None, model_name)
+    if model is None:
+        model = open_pair_model(ctx, model_name, alph, True, True, band, threads)
+    if params == "auto":
+        params = "transitions" if test == "gaps" else "all"
+    with progress(2 * (n_iter + 1), f"EM, tied and untied, {len(pairs)} pair(s)", quiet) as step:
+        result = compare_pairs(pairs, model=model, test=test, params=params, n_iter=n_iter, tol=tol,
+                               transition_pseudocount=transition_pseudocount,
+                               emission_pseudocount=emission_pseudocount, n_threads=threads,
+                               callback=lambda it, obj: step())
+    verdict = result.verdict(alpha)
+    d = result.as_dict()
+    if as_json:
+        doc = {"hmmtie": __version__, "command": "compare", "model": model_name, "alphabet": alph,
+               "n_pairs": len(pairs), "alpha": alpha, **d, "verdict": verdict}
+        seqio.write_text(output, json.dumps(doc, indent=1) + "\n")
+        return
+    t, u, lrt = d["tied"], d["untied"], d["lrt"]
+    rows = [("", "tied", "untied"),
+            ("hypothesis", t["hypothesis"], u["hypothesis"]),
+            ("log-likelihood", fmt_num(t["loglik"]), fmt_num(u["loglik"])),
+            ("free parameters", str(t["n_free_parameters"]), str(u["n_free_parameters"])),
+            ("AIC", fmt_num(t["aic"], 2), fmt_num(u["aic"], 2)),
+            ("BIC", fmt_num(t["bic"], 2), fmt_num(u["bic"], 2)),
+            ("EM iterations", f"{t['n_iter']}{'' if t['converged'] else ' (not converged)'}",
+             f"{u['n_iter']}{'' if u['converged'] else ' (not converged)'}")]
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    lines = [f"# {len(pairs)} pair(s), {d['n_obs']} residues; model {model_label(model)}; "
+             f"test: {TEST_WORDS[test]}; EM estimates {params}"]
+    lines += [f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}".rstrip() for r in rows]
+    lines.append(f"LRT statistic {lrt['statistic']:.4f}, df {lrt['df']}, p-value {lrt['p_value']:.4g}")
+    lines.append(f"verdict: {verdict}")
+    seqio.write_text(output, "\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------
+
+@click.command(context_settings=CONTEXT_SETTINGS, epilog="""\b
+Examples:
+  hmmtie train a.fa b.fa -o model.json
+  hmmtie train a.fa b.fa --asymmetric-gaps --params transitions -o asym.json
+  hmmtie align x.fa y.fa --model model.json""")
+@seq_a
+@seq_b
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), required=True,
+              help="Model file to write (JSON; '-': stdout).")
+@model_option
+@tying_options
+@click.option("--params", type=click.Choice(("all", "transitions")), default="all",
+              help="Estimate all parameters, or transitions only (keep the starting emissions).")
+@band_option
+@all_vs_all_option
+@alphabet_option
+@em_options(emission_pseudocount=1.0, n_iter=100, tol=1e-4)
+@threads_option
+@quiet_option
+@click.pass_context
+def train(ctx, a, b, output, model_name, symmetric_gaps, symmetric_match, params, band, all_vs_all, alphabet,
+          n_iter, tol, transition_pseudocount, emission_pseudocount, threads, quiet):
+    """Fit a pair HMM by EM on the (unaligned) pairs of A.fa and B.fa and save it.
+
+    Starts from --model (a preset's defaults or a model file) under the
+    chosen tie hypothesis.
+    """
+    check_model_name(model_name)
+    from hmmtie import seqio
+
+    file_model = not is_preset(model_name)
+    model = open_pair_model(ctx, model_name, None, symmetric_gaps, symmetric_match, band, threads) \
+        if file_model else None
+    pairs, alph = load_pairs(a, b, alphabet, all_vs_all,
+                             model_alphabet(model) if model is not None else None, model_name)
+    if model is None:
+        model = open_pair_model(ctx, model_name, alph, symmetric_gaps, symmetric_match, band, threads)
+    run_fit(model, pairs, params, n_iter, tol, transition_pseudocount, emission_pseudocount, quiet,
+            label=f"EM on {len(pairs)} pair(s)")
+    seqio.save_model(model, output)
+    stream = summary_stream(output, quiet)
+    say(stream, f"# trained {model_label(model)} ({model.hypothesis}) on {len(pairs)} pair(s): "
+                f"log-likelihood {fmt_num(model.loglik_)}, {model.n_free_parameters} free parameters, "
+                f"{model.n_iter_} EM iterations ({'converged' if model.converged_ else 'not converged'})")
+    if output not in (None, "-"):
+        say(stream, f"# wrote {output}")
+
+
+# --------------------------------------------------------------------------
+# simulate
+# --------------------------------------------------------------------------
+
+@click.command(context_settings=CONTEXT_SETTINGS, epilog="""\b
+Examples:
+  hmmtie simulate --pairs 100 --seed 1 -o sim
+  hmmtie simulate --model model.json --pairs 20 --seed 7 -o sim --format stockholm
+  hmmtie align sim.a.fa sim.b.fa --format json -o predicted.json
+
+\b
+Writes PREFIX.a.fa and PREFIX.b.fa (record i of one pairs with record i of
+the other) and PREFIX.true.<format> with the true alignments.""")
+@click.option("--model", "-m", "model_name", default="3state", metavar="PRESET|FILE",
+              help="A preset (3state, 5state) or a model file.")
+@click.option("--alphabet", type=click.Choice(ALPHABETS), default="dna",
+              help="Alphabet of a preset (a model file has its own).")
+@tying_options
+@click.option("--pairs", "n_pairs", type=click.IntRange(min=1), default=10, help="Number of pairs to draw.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (default: fresh randomness).")
+@click.option("--output", "-o", "prefix", required=True, metavar="PREFIX",
+              help="Output prefix: PREFIX.a.fa, PREFIX.b.fa, PREFIX.true.<format>.")
+@click.option("--format", "-f", "fmt", type=click.Choice(("json", "stockholm", "maf", "fasta", "clustal")),
+              default="json", help="Format of the true alignments (json matches 'hmmtie align --format json').")
+@quiet_option
+@click.pass_context
+def simulate(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, n_pairs, seed, prefix, fmt, quiet):
+    """Draw sequence pairs and their true alignments from a pair HMM."""
+    check_model_name(model_name)
+    from hmmtie import __version__, seqio
+
+    model = open_pair_model(ctx, model_name, alphabet, symmetric_gaps, symmetric_match)
+    drawn = model.sample(n_pairs, random_state=seed)
+    path_a, path_b, path_t = f"{prefix}.a.fa", f"{prefix}.b.fa", f"{prefix}.true.{fmt}"
+    alignments = [aln for _, _, aln in drawn]
+    if fmt == "json":
+        doc = {"hmmtie": __version__, "command": "simulate", "seed": seed,
+               "model": {"source": model_name, "label": model_label(model), "hypothesis": model.hypothesis},
+               "pairs": [{"index": k + 1, "a": aln.sequences[0].id, "b": aln.sequences[1].id,
+                          "alignment": seqio.alignment_to_dict(aln)} for k, aln in enumerate(alignments)]}
+        true_text = json.dumps(doc, indent=1) + "\n"
+    else:
+        true_text = seqio.format_alignments(alignments, fmt, alphabet=model_alphabet(model))
+    # every file is complete before any is renamed into place
+    with seqio.open_output(path_t) as fh_t, seqio.open_output(path_a) as fh_a, seqio.open_output(path_b) as fh_b:
+        fh_t.write(true_text)
+        for k, aln in enumerate(alignments):
+            for fh, rec in ((fh_a, aln.sequences[0]), (fh_b, aln.sequences[1])):
+                seq = str(rec.seq)
+                fh.write(f">{rec.id}\n" + "".join(seq[i:i + 60] + "\n" for i in range(0, len(seq), 60)))
+    stream = summary_stream(prefix, quiet)
+    say(stream, f"# drew {n_pairs} pair(s) from {model_label(model)} ({model.hypothesis}), seed {seed}")
+    say(stream, f"# wrote {path_a}, {path_b}, {path_t}")
+
+
+# --------------------------------------------------------------------------
+# info
+# --------------------------------------------------------------------------
+
+def _print_blocks(lines, blocks, limit):
+    for name, blk in blocks.items():
+        lines.append(f"{name}: {blk['n_atoms']} values (atoms), {blk['n_free']} free")
+        tied = blk["tied"]
+        if tied:
+            lines.append(f"  tied groups ({len(tied)}):")
+            for cells in tied[:limit]:
+                lines.append("    " + " = ".join(cells))
+            if len(tied) > limit:
+                lines.append(f"    ... {len(tied) - limit} more (--full shows all)")
+        fixed = blk["fixed"]
+        if fixed:
+            lines.append(f"  fixed cells ({len(fixed)}):")
+            for cell in fixed[:limit]:
+                lines.append("    " + cell)
+            if len(fixed) > limit:
+                lines.append(f"    ... {len(fixed) - limit} more (--full shows all)")
+
+
+@click.command(context_settings=CONTEXT_SETTINGS, epilog="""\b
+Examples:
+  hmmtie info 3state
+  hmmtie info 5state --alphabet protein --asymmetric-gaps
+  hmmtie info model.json --json""")
+@click.argument("model_name", metavar="MODEL")
+@click.option("--alphabet", type=click.Choice(ALPHABETS), default="dna", help="Alphabet of a preset.")
+@tying_options
+@click.option("--full", is_flag=True, help="List every tie group and fixed cell (default: the first 12 of each).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def info(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, full, as_json):
+    """Show a model's states, tie groups, fixed cells and free parameters.
+
+    MODEL is a pair-HMM preset (3state, 5state) or any model file (pair HMM,
+    CategoricalHMM, GaussianHMM, or an HMM spec for 'hmmtie hmm fit').
+    """
+    from hmmtie import seqio
+
+    if is_preset(model_name):
+        model = open_pair_model(ctx, model_name, alphabet, symmetric_gaps, symmetric_match)
+        symbols = None
+    elif not os.path.exists(model_name):
+        raise click.BadParameter(
+            f"{model_name!r} is neither a preset ({', '.join(PRESET_NAMES)}) nor an existing model file",
+            param_hint="'MODEL'")
+    else:
+        model, symbols, _ = seqio.load_hmm(model_name, allow_pair=True)
+        if type(model).__name__ == "PairHMM" and (explicit(ctx, "symmetric_gaps") or explicit(ctx, "symmetric_match")):
+            model = model.with_hypothesis(
+                symmetric_gaps=symmetric_gaps if explicit(ctx, "symmetric_gaps") else None,
+                symmetric_match=symmetric_match if explicit(ctx, "symmetric_match") else None)
+    d = seqio.describe_model(model)
+    if symbols is not None:
+        d["symbols"] = symbols
+    if as_json:
+        click.echo(json.dumps(d, indent=1))
+        return
+    limit = sys.maxsize if full else 12
+    lines = [f"model: {d['model']}" + (f" ({d['preset']}, {d['alphabet']})" if d.get("preset") else
+                                       (f" ({d['alphabet']})" if d.get("alphabet") else ""))]
+    if "hypothesis" in d:
+        lines.append(f"hypothesis: {d['hypothesis']}")
+    states = d["states"]
+    if states and isinstance(states[0], list):
+        lines.append("states: " + ", ".join(f"{n} ({k})" for n, k in states))
+    else:
+        lines.append("states: " + ", ".join(states))
+    if symbols is not None:
+        lines.append("symbols: " + " ".join(symbols))
+    for g in d.get("emission_groups", []):
+        extra = f", share {g['share']}" if g["share"] != "all" else ""
+        soft = f", soft {g['soft']:g}" if "soft" in g else ""
+        lines.append(f"emission group {g['name']}: {', '.join(g['states'])}{extra}{soft}")
+    _print_blocks(lines, d["blocks"], limit)
+    nfp = d["n_free_parameters"]
+    lines.append(f"free parameters: {nfp if nfp is not None else 'unknown until fit (n_features)'}")
+    click.echo("\n".join(lines))

@@ -1,0 +1,679 @@
+"""Sequence and result I/O: FASTA in, alignments and model files out.
+
+The layer between files and the models.  Everything here reports bad input
+as a one-line :class:`ValueError` that names the file, the record and the
+position, so a command line (or a pipeline) can show it as it is.
+
+Reading
+    :func:`read_fasta` (through ``Bio.SeqIO``), :func:`resolve_alphabet`
+    (guess or check the alphabet of several files at once),
+    :func:`pair_records` (which record goes with which),
+    :func:`read_hmm_data` (FASTA, whitespace-separated symbols or numeric
+    frames for the plain HMMs), :func:`load_hmm` (a model file or an
+    unfitted model spec).
+Writing
+    :func:`format_alignments` (every ``Bio.Align`` format that makes sense
+    for pairs, plus a plain-text view), :func:`alignment_to_dict` (JSON),
+    :func:`open_output` / :func:`write_text` (a temporary file renamed on
+    success; ``"-"`` is standard output), :func:`save_model`,
+    :func:`describe_model` (states, tie groups, fixed cells, free
+    parameters).
+
+Heavy imports (numpy, Biopython, the models) happen inside the functions
+that need them, so importing this module is cheap.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+
+__all__ = [
+    "ALIGNMENT_FORMATS",
+    "HMM_SPEC_KEYS",
+    "alignment_identity",
+    "alignment_to_dict",
+    "describe_model",
+    "format_alignments",
+    "load_hmm",
+    "open_output",
+    "pair_records",
+    "read_fasta",
+    "read_hmm_data",
+    "resolve_alphabet",
+    "save_model",
+    "write_fasta",
+    "write_text",
+]
+
+#: Alignment output formats: ``Bio.Align`` writers that hold a pairwise
+#: alignment, plus ``"text"`` (Biopython's readable view) and ``"json"``.
+ALIGNMENT_FORMATS = (
+    "text", "fasta", "clustal", "stockholm", "phylip", "nexus",
+    "maf", "sam", "psl", "bed", "chain", "exonerate", "json",
+)
+#: Formats that hold a single alignment per file.
+_SINGLE_ALIGNMENT = {"nexus"}
+
+#: Keys of an unfitted HMM spec document (see :func:`load_hmm`).
+HMM_SPEC_KEYS = ("model", "states", "n_states", "n_symbols", "symbols", "n_features", "tying", "settings")
+
+_OTHER_FORMATS = (
+    ("@", "FASTQ"), ("LOCUS", "GenBank"), ("ID ", "EMBL/SwissProt"), ("# STOCKHOLM", "Stockholm"),
+    ("CLUSTAL", "Clustal"), ("#NEXUS", "NEXUS"), ("##maf", "MAF"), ("{", "JSON"),
+)
+
+
+def _display(source) -> str:
+    if source in (None, "-"):
+        return "<stdin>"
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<input>")
+
+
+def _read_text(source, what: str = "file") -> tuple[str, str]:
+    """(text, display name) of a path, ``"-"`` (stdin) or an open text handle."""
+    name = _display(source)
+    if source in (None, "-"):
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            raise ValueError(f"{name}: is a directory, expected a {what}")
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            raise ValueError(f"{name}: {what} not found") from None
+        except OSError as exc:
+            raise ValueError(f"{name}: cannot read {what} ({exc.strerror or exc})") from None
+    else:
+        data = source.read()
+    if isinstance(data, bytes):
+        if b"\x00" in data[:4096]:
+            raise ValueError(f"{name}: binary data, expected a text {what}")
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ValueError(f"{name}: line {line}: not UTF-8 text, expected a text {what}") from None
+    return data, name
+
+
+# --------------------------------------------------------------------------
+# FASTA
+# --------------------------------------------------------------------------
+
+def read_fasta(source, *, name: str | None = None) -> list:
+    """Read every record of a FASTA file.
+
+    Parameters
+    ----------
+    source : path, ``"-"`` (standard input) or an open text handle
+    name : str, optional
+        The name used in error messages (default: the path).
+
+    Returns
+    -------
+    list of Bio.SeqRecord.SeqRecord
+        In file order, at least one, none empty.
+
+    Raises
+    ------
+    ValueError
+        One line naming the file (and the record or line): a missing or
+        unreadable file, an empty file, a file that is not FASTA, a file
+        with no records, a record of length zero.
+    """
+    text, shown = _read_text(source, "FASTA file")
+    shown = name or shown
+    if not text.strip():
+        raise ValueError(f"{shown}: file is empty; expected FASTA records ('>name' lines followed by sequence lines)")
+    lines = text.splitlines()
+    first = next(k for k, line in enumerate(lines) if line.strip())
+    head = lines[first].lstrip()
+    if not head.startswith(">"):
+        for prefix, fmt in _OTHER_FORMATS:
+            if head.startswith(prefix):
+                raise ValueError(f"{shown}: looks like {fmt}, not FASTA; expected records starting with '>'")
+        if ">" not in text:
+            raise ValueError(f"{shown}: no FASTA records (no line starts with '>')")
+        raise ValueError(
+            f"{shown}: line {first + 1}: not FASTA; expected a '>name' header before any sequence, "
+            f"got {lines[first].strip()[:30]!r}"
+        )
+    from Bio import SeqIO
+
+    try:
+        records = list(SeqIO.parse(io.StringIO(text), "fasta"))
+    except ValueError as exc:  # pragma: no cover - Biopython's own checks
+        raise ValueError(f"{shown}: not valid FASTA ({exc})") from None
+    if not records:
+        raise ValueError(f"{shown}: no FASTA records")
+    for k, rec in enumerate(records):
+        if len(rec.seq) == 0:
+            raise ValueError(f"{shown}: record {k + 1} ({rec.id!r}) is empty (zero length)")
+        if not rec.id:
+            rec.id = f"record{k + 1}"
+    return records
+
+
+def write_fasta(records, path) -> None:
+    """Write SeqRecords (or ``(id, sequence)`` pairs) as FASTA, 60 letters a line, atomically."""
+    chunks = []
+    for rec in records:
+        rid, seq = (rec.id, str(rec.seq)) if hasattr(rec, "seq") else (str(rec[0]), str(rec[1]))
+        chunks.append(f">{rid}\n")
+        chunks.extend(seq[k:k + 60] + "\n" for k in range(0, len(seq), 60))
+    write_text(path, "".join(chunks))
+
+
+def resolve_alphabet(sources, alphabet: str | None = None) -> str:
+    """Guess (or check) one alphabet for several FASTA files and validate every record.
+
+    Parameters
+    ----------
+    sources : list of (name, records)
+        File names (for messages) with their records from :func:`read_fasta`.
+    alphabet : {"dna", "rna", "protein"}, optional
+        Force an alphabet; guessed per file otherwise.
+
+    Returns
+    -------
+    str
+        The alphabet name.
+
+    Raises
+    ------
+    ValueError
+        When the files look like different alphabets (protein against
+        DNA), or a record holds a character the alphabet does not accept
+        (naming the file, the record and the position).
+    """
+    from . import alphabet as _alph
+
+    if alphabet is None:
+        guesses = []
+        for name, records in sources:
+            try:
+                guess = _alph.guess_alphabet([str(r.seq) for r in records]).name
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            guesses.append((name, guess))
+        kinds = {g for _, g in guesses}
+        if len(kinds) > 1:
+            shown = ", ".join(f"{n} looks like {g}" for n, g in guesses)
+            raise ValueError(f"sequence files differ in alphabet ({shown}); give matching files or force one with --alphabet")
+        alphabet = guesses[0][1]
+    alph = _alph.get_alphabet(alphabet)
+    for name, records in sources:
+        for rec in records:
+            _alph.encode(str(rec.seq), alph, record=rec.id, source=name)
+    return alph.name
+
+
+def pair_records(a: list, b: list, *, all_vs_all: bool = False, names=("A", "B")) -> list[tuple]:
+    """Which record goes with which.
+
+    Record ``i`` of ``a`` pairs with record ``i`` of ``b``; a file with one
+    record pairs with every record of the other; ``all_vs_all`` pairs every
+    record of ``a`` with every record of ``b``.
+
+    Returns
+    -------
+    list of (record_a, record_b)
+
+    Raises
+    ------
+    ValueError
+        When the record counts differ (and neither file has one record).
+    """
+    if all_vs_all:
+        return [(x, y) for x in a for y in b]
+    if len(a) == len(b):
+        return list(zip(a, b))
+    if len(a) == 1:
+        return [(a[0], y) for y in b]
+    if len(b) == 1:
+        return [(x, b[0]) for x in a]
+    raise ValueError(
+        f"{names[0]} has {len(a)} records but {names[1]} has {len(b)}; record i of one file pairs with "
+        "record i of the other, so give files with equal counts, one file with a single record, or --all-vs-all"
+    )
+
+
+# --------------------------------------------------------------------------
+# alignments out
+# --------------------------------------------------------------------------
+
+def _gapped(alignment) -> tuple[str, str]:
+    return str(alignment[0]), str(alignment[1])
+
+
+def alignment_identity(alignment) -> dict:
+    """Identity of a pairwise alignment.
+
+    Returns
+    -------
+    dict
+        ``identities`` (identical aligned pairs, case-insensitive),
+        ``aligned_pairs``, ``columns``, ``identity`` (identities / columns,
+        the EMBOSS convention; 0 for an empty alignment).
+    """
+    gx, gy = _gapped(alignment)
+    pairs = [(a.upper(), b.upper()) for a, b in zip(gx, gy) if a != "-" and b != "-"]
+    ident = sum(a == b for a, b in pairs)
+    cols = len(gx)
+    return {"identities": ident, "aligned_pairs": len(pairs), "columns": cols,
+            "identity": ident / cols if cols else 0.0}
+
+
+def alignment_to_dict(alignment, *, confidence: bool = True) -> dict:
+    """A pairwise ``Bio.Align.Alignment`` as plain JSON-able values.
+
+    Keys: ``ids``, ``aligned`` (the two gapped strings), ``coordinates``,
+    ``score``, and, when the alignment carries them (``PairHMM.align``),
+    ``mean_confidence`` and ``column_confidence`` (one value per column).
+    """
+    import numpy as np
+
+    out = {
+        "ids": [alignment.sequences[0].id if hasattr(alignment.sequences[0], "id") else "a",
+                alignment.sequences[1].id if hasattr(alignment.sequences[1], "id") else "b"],
+        "aligned": list(_gapped(alignment)),
+        "coordinates": np.asarray(alignment.coordinates).tolist(),
+    }
+    score = getattr(alignment, "score", None)
+    if score is not None:
+        out["score"] = float(score)
+    if confidence and getattr(alignment, "column_confidence", None) is not None:
+        out["mean_confidence"] = float(alignment.mean_confidence)
+        out["column_confidence"] = [round(float(c), 6) for c in alignment.column_confidence]
+    return out
+
+
+def _prepared(alignment, molecule_type: str | None):
+    """A copy-free tweak so every Biopython writer accepts a fresh alignment."""
+    if not hasattr(alignment, "column_annotations"):
+        alignment.column_annotations = {}
+    if molecule_type:
+        for rec in alignment.sequences:
+            if hasattr(rec, "annotations"):
+                rec.annotations.setdefault("molecule_type", molecule_type)
+    return alignment
+
+
+def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> str:
+    """Write pairwise alignments in one of :data:`ALIGNMENT_FORMATS` (not ``json``).
+
+    ``"text"`` is Biopython's readable view (``str(alignment)``), one block
+    per pair.  The other names are ``Bio.Align`` writers; formats that hold
+    several alignments per file (stockholm, maf, sam, psl, bed, chain,
+    exonerate) write them as one file, fasta, clustal and phylip write one
+    block after another, and nexus holds exactly one.
+
+    Parameters
+    ----------
+    alignments : list of Bio.Align.Alignment
+    fmt : str
+    alphabet : {"dna", "rna", "protein"}, optional
+        Sets the molecule type some writers need (nexus).
+    """
+    alignments = list(alignments)
+    if fmt not in ALIGNMENT_FORMATS or fmt == "json":
+        allowed = ", ".join(f for f in ALIGNMENT_FORMATS if f != "json")
+        raise ValueError(f"alignment format must be one of {allowed}, got {fmt!r}")
+    if fmt == "text":
+        return "\n".join(str(a) for a in alignments)
+    if fmt in _SINGLE_ALIGNMENT and len(alignments) != 1:
+        raise ValueError(f"format {fmt} holds one alignment per file, got {len(alignments)} pairs; "
+                         "use stockholm, maf or json for several pairs")
+    from Bio import Align
+
+    moltype = {"dna": "DNA", "rna": "RNA", "protein": "protein"}.get(alphabet or "", None)
+    handle = io.StringIO()
+    Align.write([_prepared(a, moltype) for a in alignments], handle, fmt)
+    return handle.getvalue()
+
+
+# --------------------------------------------------------------------------
+# writing files
+# --------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def open_output(path, *, binary: bool = False):
+    """A handle for ``path`` written to a temporary file beside it and renamed on success.
+
+    ``"-"`` or None is standard output (never closed).  If the block
+    raises, the temporary file is removed and ``path`` is left untouched.
+    """
+    if path in (None, "-"):
+        stream = sys.stdout.buffer if binary else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"{path}: cannot write, directory {directory} does not exist")
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        fh = open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with fh:
+            yield fh
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (``"-"``: standard output)."""
+    with open_output(path) as fh:
+        fh.write(text)
+
+
+# --------------------------------------------------------------------------
+# model files
+# --------------------------------------------------------------------------
+
+def save_model(model, path, *, symbols=None) -> None:
+    """Write a model file (versioned JSON) atomically; ``"-"`` is standard output.
+
+    ``symbols`` (the names of a categorical HMM's symbols, in code order)
+    are stored beside the model so that FASTA or named-symbol input maps to
+    the same codes when the file is used again.
+    """
+    from .modelio import model_to_json
+
+    doc = json.loads(model_to_json(model))
+    if symbols is not None:
+        doc["symbols"] = list(symbols)
+    write_text(path, json.dumps(doc, indent=1) + "\n")
+
+
+def _symbol_list(value, where: str) -> list[str]:
+    if isinstance(value, str):
+        from . import alphabet as _alph
+
+        if value in ("dna", "rna", "protein"):
+            return list(_alph.get_alphabet(value).letters)
+        return list(value)
+    if isinstance(value, list) and all(isinstance(s, (str, int)) for s in value):
+        out = [str(s) for s in value]
+        if len(set(out)) != len(out):
+            raise ValueError(f"{where}: \"symbols\" lists a symbol twice")
+        return out
+    raise ValueError(f"{where}: \"symbols\" must be a string of letters, an alphabet name or a list of names")
+
+
+def load_hmm(path, *, allow_pair: bool = False):
+    """Load an HMM from a model file or an unfitted spec.
+
+    A *model file* is what :func:`save_model` (or ``model.save``) writes.
+    A *spec* is a small JSON document that names the structure only::
+
+        {"model": "CategoricalHMM",            # or "GaussianHMM"
+         "states": ["fair", "loaded"],          # or "n_states": 2
+         "symbols": ["1", "2", "3", "4", "5", "6"],  # or "n_symbols": 6;
+                                                # a string "ACGT" or "dna"/"protein" also works
+         "n_features": 1,                       # GaussianHMM (optional)
+         "tying": {...},                        # hmmtie.tying.compile_hmm_spec
+         "settings": {"n_iter": 100, "tol": 1e-4, "random_state": 0}}
+
+    With ``allow_pair`` a pair-HMM model file is accepted too (for reports).
+
+    Returns
+    -------
+    model : CategoricalHMM or GaussianHMM (or PairHMM with ``allow_pair``)
+    symbols : list of str or None
+        Symbol names in code order (categorical), when known.
+    fitted : bool
+        Whether the document carries parameters.
+    """
+    text, shown = _read_text(path, "model file")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{shown}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{shown}: expected a JSON object (a model file or an HMM spec)")
+    symbols = _symbol_list(doc["symbols"], shown) if doc.get("symbols") is not None else None
+    if "format" in doc:
+        from .modelio import model_from_dict
+
+        model = model_from_dict(doc, source=shown)
+        if type(model).__name__ not in ("CategoricalHMM", "GaussianHMM") and not allow_pair:
+            raise ValueError(f"{shown}: holds a {type(model).__name__}; 'hmmtie hmm' works with CategoricalHMM "
+                             "and GaussianHMM (use 'hmmtie align' for pair HMMs)")
+        return model, symbols, True
+    unknown = sorted(set(doc) - set(HMM_SPEC_KEYS))
+    if unknown:
+        raise ValueError(f"{shown}: unknown key(s) {unknown} in HMM spec; allowed: {', '.join(HMM_SPEC_KEYS)}")
+    kind = doc.get("model")
+    if kind not in ("CategoricalHMM", "GaussianHMM"):
+        raise ValueError(f"{shown}: \"model\" must be \"CategoricalHMM\" or \"GaussianHMM\", got {kind!r}")
+    settings = doc.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ValueError(f"{shown}: \"settings\" must be an object")
+    from . import CategoricalHMM, GaussianHMM
+
+    kwargs = dict(settings)
+    kwargs.update(states=doc.get("states"), tying=doc.get("tying"))
+    n_states = doc.get("n_states")
+    try:
+        if kind == "CategoricalHMM":
+            n_symbols = doc.get("n_symbols")
+            if symbols is not None:
+                if n_symbols is not None and n_symbols != len(symbols):
+                    raise ValueError(f"\"n_symbols\" is {n_symbols} but \"symbols\" lists {len(symbols)}")
+                n_symbols = len(symbols)
+            if "n_features" in doc:
+                raise ValueError("\"n_features\" belongs to GaussianHMM specs")
+            model = CategoricalHMM(n_states, n_symbols=n_symbols, **kwargs)
+        else:
+            if symbols is not None or "n_symbols" in doc:
+                raise ValueError("\"symbols\"/\"n_symbols\" belong to CategoricalHMM specs")
+            model = GaussianHMM(n_states, n_features=doc.get("n_features"), **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{shown}: {str(exc).splitlines()[0]}") from None
+    return model, symbols, False
+
+
+# --------------------------------------------------------------------------
+# HMM data
+# --------------------------------------------------------------------------
+
+def read_hmm_data(source, *, kind: str = "categorical", symbols=None, input_format: str = "auto"):
+    """Sequences for the plain HMMs.
+
+    Three input forms:
+
+    ``fasta``
+        Categorical only; each letter is mapped to its index in
+        ``symbols`` (so the model must know its symbols).
+    ``symbols``
+        Categorical: one sequence per line, symbols separated by
+        whitespace: names from ``symbols`` when the model names its
+        symbols, integer codes ``0 .. n_symbols-1`` otherwise.
+    ``frames``
+        Gaussian: one frame per line (``n_features`` numbers separated by
+        whitespace); a blank line ends a sequence.
+
+    Lines starting with ``#`` are comments.  ``auto`` picks ``fasta`` when
+    the first line starts with ``>``, otherwise ``symbols`` or ``frames``
+    by ``kind``.
+
+    Returns
+    -------
+    sequences : list of arrays
+        Integer arrays of shape (n,) (categorical) or float arrays of shape
+        (n, n_features) (Gaussian).
+    ids : list of str
+        FASTA record ids, or ``seq1``, ``seq2``, ... (1-based line or block
+        numbers).
+    """
+    import numpy as np
+
+    if kind not in ("categorical", "gaussian"):
+        raise ValueError(f"kind must be 'categorical' or 'gaussian', got {kind!r}")
+    if input_format not in ("auto", "fasta", "symbols", "frames"):
+        raise ValueError(f"input format must be auto, fasta, symbols or frames, got {input_format!r}")
+    text, shown = _read_text(source, "sequence file")
+    if not text.strip():
+        raise ValueError(f"{shown}: file is empty; expected sequences")
+    if input_format == "auto":
+        first = text.lstrip()
+        input_format = "fasta" if first.startswith(">") else ("symbols" if kind == "categorical" else "frames")
+    if kind == "gaussian" and input_format != "frames":
+        raise ValueError(f"{shown}: a GaussianHMM reads numeric frames (one frame per line, blank line between "
+                         f"sequences), not {input_format}")
+    if kind == "categorical" and input_format == "frames":
+        raise ValueError(f"{shown}: a CategoricalHMM reads symbols or FASTA, not frames")
+    index = {s: k for k, s in enumerate(symbols)} if symbols is not None else None
+    if input_format == "fasta":
+        if index is None:
+            raise ValueError(f"{shown}: FASTA input needs the model's symbol names; add \"symbols\" "
+                             "(e.g. \"ACGT\") to the model spec")
+        records = read_fasta(io.StringIO(text), name=shown)
+        seqs, ids = [], []
+        for k, rec in enumerate(records):
+            codes = np.empty(len(rec.seq), dtype=np.int64)
+            for pos, ch in enumerate(str(rec.seq)):
+                code = index.get(ch, index.get(ch.upper()))
+                if code is None:
+                    raise ValueError(f"{shown}: record {k + 1} ({rec.id!r}), position {pos + 1}: symbol {ch!r} "
+                                     f"is not one of the model's symbols {''.join(symbols)!r}")
+                codes[pos] = code
+            seqs.append(codes)
+            ids.append(rec.id)
+        return seqs, ids
+    seqs, ids = [], []
+    if input_format == "symbols":
+        for lineno, line in enumerate(text.splitlines(), 1):
+            tokens = line.split()
+            if not tokens or tokens[0].startswith("#"):
+                continue
+            codes = np.empty(len(tokens), dtype=np.int64)
+            for pos, tok in enumerate(tokens):
+                if index is not None:
+                    if tok not in index:
+                        raise ValueError(f"{shown}: line {lineno}, symbol {pos + 1}: {tok!r} is not one of the "
+                                         f"model's symbols {' '.join(symbols)}")
+                    codes[pos] = index[tok]
+                    continue
+                try:
+                    codes[pos] = int(tok)
+                except ValueError:
+                    raise ValueError(f"{shown}: line {lineno}, symbol {pos + 1}: {tok!r} is not an integer code "
+                                     "(the model names no symbols)") from None
+                if codes[pos] < 0:
+                    raise ValueError(f"{shown}: line {lineno}, symbol {pos + 1}: code {tok} is negative")
+            seqs.append(codes)
+            ids.append(f"seq{len(seqs)}")
+        if not seqs:
+            raise ValueError(f"{shown}: no sequences (every line is blank or a comment)")
+        return seqs, ids
+    block: list = []
+    width = None
+
+    def flush():
+        if block:
+            seqs.append(np.array(block, dtype=float))
+            ids.append(f"seq{len(seqs)}")
+            block.clear()
+
+    for lineno, line in enumerate(text.splitlines(), 1):
+        tokens = line.split()
+        if tokens and tokens[0].startswith("#"):
+            continue
+        if not tokens:
+            flush()
+            continue
+        try:
+            frame = [float(t) for t in tokens]
+        except ValueError:
+            bad = next(t for t in tokens if not _is_float(t))
+            raise ValueError(f"{shown}: line {lineno}: {bad!r} is not a number") from None
+        if not all(np.isfinite(frame)):
+            raise ValueError(f"{shown}: line {lineno}: frames must be finite numbers (no nan or inf)")
+        if width is None:
+            width = len(frame)
+        elif len(frame) != width:
+            raise ValueError(f"{shown}: line {lineno}: {len(frame)} numbers, but earlier frames have {width}")
+        block.append(frame)
+    flush()
+    if not seqs:
+        raise ValueError(f"{shown}: no frames (every line is blank or a comment)")
+    return seqs, ids
+
+
+def _is_float(tok: str) -> bool:
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------
+# model reports
+# --------------------------------------------------------------------------
+
+def _block_summary(block, sep: str) -> dict:
+    import numpy as np
+
+    groups: dict[int, list[str]] = {}
+    for (r, c), a in np.ndenumerate(block.tie):
+        if a >= 0:
+            groups.setdefault(int(a), []).append(f"{block.row_labels[r]}{sep}{block.col_labels[c]}")
+    fixed = [f"{block.row_labels[r]}{sep}{block.col_labels[c]}={block.fixed[r, c]:g}"
+             for r, c in np.argwhere(block.tie == -1)]
+    return {"n_atoms": int(block.n_atoms), "n_free": int(block.n_free),
+            "tied": [cells for cells in groups.values() if len(cells) > 1], "fixed": fixed}
+
+
+def describe_model(model) -> dict:
+    """States, tie groups, fixed cells and free parameters of a model, as plain values.
+
+    Returns
+    -------
+    dict
+        ``model`` (class name), ``states``, ``blocks`` (per parameter block:
+        ``n_atoms``, ``n_free``, ``tied`` — lists of cells sharing one
+        value, ``fixed`` — cells with their fixed values),
+        ``n_free_parameters``; pair HMMs add ``alphabet``, ``preset`` and
+        ``hypothesis``; HMMs add ``emission_groups``.
+    """
+    kind = type(model).__name__
+    out: dict = {"model": kind}
+    if kind == "PairHMM":
+        out["states"] = [[s.name, s.kind] for s in model.states]
+        out["alphabet"] = model.alphabet if isinstance(model.alphabet, str) else str(model.alphabet)
+        out["preset"] = model.preset_name
+        out["hypothesis"] = model.hypothesis
+        out["blocks"] = model.tie_summary()
+        out["n_free_parameters"] = int(model.n_free_parameters)
+        return out
+    tie = model.tie_
+    out["states"] = list(tie.states)
+    blocks = {"start": _block_summary(tie.start, ":"), "transitions": _block_summary(tie.trans, "->")}
+    if tie.emission is not None:
+        blocks["emissions"] = _block_summary(tie.emission, ":")
+    out["blocks"] = blocks
+    out["emission_groups"] = [
+        {"name": g.name, "states": [tie.states[s] for s in g.states], "share": g.share,
+         **({"soft": g.soft} if g.soft is not None else {})}
+        for g in tie.emission_groups
+    ]
+    if kind == "GaussianHMM":
+        out["n_means"], out["n_covars"] = int(tie.n_means), int(tie.n_covars)
+    try:
+        out["n_free_parameters"] = int(model.n_free_parameters)
+    except ValueError:  # a Gaussian spec before its frame width is known
+        out["n_free_parameters"] = None
+    return out

@@ -1,0 +1,536 @@
+"""Tests for the command line (hmmtie.cli): CliRunner in process, and the installed script as a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from hmmtie.cli import cli
+from hmmtie.cli import _common
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
+EXAMPLES = os.path.join(ROOT, "data", "examples")
+COMMANDS = [[], ["align"], ["compare"], ["train"], ["simulate"], ["info"], ["hmm"],
+            ["hmm", "fit"], ["hmm", "decode"], ["hmm", "score"]]
+
+
+def _pair_ready() -> str | None:
+    try:
+        from hmmtie import PairHMM
+
+        PairHMM.preset("3state", alphabet="dna").score("ACGT", "ACG")
+    except Exception as exc:  # the pair-HMM layer is still being built
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+_PAIR_PROBLEM = _pair_ready()
+needs_pair = pytest.mark.skipif(_PAIR_PROBLEM is not None, reason=f"pair HMM not usable yet ({_PAIR_PROBLEM})")
+
+
+def invoke(*args, input=None, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env, catch_exceptions=True)
+
+
+def fasta(tmp_path, name, records):
+    path = tmp_path / name
+    path.write_text("".join(f">{rid}\n{seq}\n" for rid, seq in records))
+    return str(path)
+
+
+def assert_one_line_error(result, *needles, code=2):
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    err = result.stderr.strip()
+    assert err.count("\n") == 0, err
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err
+
+
+@pytest.fixture
+def dna(tmp_path):
+    a = fasta(tmp_path, "a.fa", [("a1", "ACGTACGTTAGC"), ("a2", "GGATCCAT")])
+    b = fasta(tmp_path, "b.fa", [("b1", "ACGTCGTTAGC"), ("b2", "GGATCAAT")])
+    return a, b
+
+
+# ---------------------------------------------------------------- help, version
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "hmmtie")
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_everywhere_with_examples(cmd, flag):
+    result = invoke(*cmd, flag)
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.stdout
+    assert "Examples:" in result.stdout
+    assert "[default:" in result.stdout or cmd in ([], ["hmm"])
+
+
+def test_version():
+    from hmmtie import __version__
+
+    for flag in ("--version", "-V"):
+        result = invoke(flag)
+        assert result.exit_code == 0 and result.stdout.strip() == f"hmmtie {__version__}"
+
+
+def test_help_and_version_import_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from hmmtie.cli import cli\n"
+        "for args in (['--help'], ['--version'], ['align', '--help'], ['hmm', 'fit', '-h']):\n"
+        "    cli.main(args, prog_name='hmmtie', standalone_mode=False)\n"
+        "heavy = sorted(m for m in ('numpy', 'numba', 'scipy', 'Bio') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------- usage errors: one line, exit 2
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["align"], ["Missing argument"]),
+        (["align", "x.fa", "y.fa", "--band", "-1"], ["'--band'", "-1"]),
+        (["align", "x.fa", "y.fa", "--threads", "0"], ["'--threads'"]),
+        (["align", "x.fa", "y.fa", "--method", "best"], ["'--method'", "best"]),
+        (["align", "x.fa", "y.fa", "--format", "pdf"], ["'--format'"]),
+        (["align", "x.fa", "y.fa", "--model", "7state"], ["7state", "preset", "3state"]),
+        (["compare", "x.fa", "y.fa", "--alpha", "1.5"], ["'--alpha'"]),
+        (["simulate", "-o", "s", "--pairs", "0"], ["'--pairs'"]),
+        (["info", "nostate"], ["nostate", "preset"]),
+        (["align", "--frobnicate"], ["--frobnicate"]),
+        (["nosuchcommand"], ["nosuchcommand"]),
+    ],
+)
+def test_usage_errors(args, needles):
+    err = assert_one_line_error(invoke(*args), *needles)
+    assert err.startswith("hmmtie")
+
+
+def test_stdin_twice_is_usage_error(dna):
+    assert_one_line_error(invoke("align", "-", "-"), "only one of A and B")
+
+
+# ---------------------------------------------------------------- input errors: one line, exit 2
+@pytest.mark.parametrize(
+    "content, needles",
+    [
+        (None, ["missing.fa", "not found"]),
+        ("", ["a.fa", "file is empty"]),
+        ("just text\n", ["a.fa", "no FASTA records"]),
+        ("LOCUS  X 10 bp\n", ["a.fa", "GenBank"]),
+        (">r1\nACGT\n>r2\n\n>r3\nAC\n", ["a.fa", "record 2", "'r2'", "zero length"]),
+        (">r1\nACGT\n>r2\nACGTJA\n", ["a.fa", "'r2'", "position 5", "'J'"]),
+    ],
+)
+def test_bad_fasta_input(tmp_path, content, needles):
+    b = fasta(tmp_path, "b.fa", [("b1", "ACGT")])
+    if content is None:
+        a = str(tmp_path / "missing.fa")
+    else:
+        a = str(tmp_path / "a.fa")
+        open(a, "w").write(content)
+    if "'J'" in needles:  # force the alphabet so the character check, not the guess, reports it
+        result = invoke("align", a, b, "--alphabet", "dna")
+    else:
+        result = invoke("align", a, b)
+    err = assert_one_line_error(result, *needles)
+    assert err.startswith("hmmtie: error: ")
+
+
+def test_protein_vs_dna_mismatch(tmp_path):
+    a = fasta(tmp_path, "a.fa", [("a1", "ACGTACGTAGCT")])
+    b = fasta(tmp_path, "b.fa", [("b1", "MKWVLLEHH")])
+    assert_one_line_error(invoke("align", a, b), "a.fa looks like dna", "b.fa looks like protein")
+
+
+def test_mismatched_record_counts(tmp_path):
+    a = fasta(tmp_path, "a.fa", [("a1", "ACGT"), ("a2", "ACGT")])
+    b = fasta(tmp_path, "b.fa", [("b1", "ACGT"), ("b2", "ACGT"), ("b3", "ACG")])
+    assert_one_line_error(invoke("align", a, b), "has 2 records", "has 3", "--all-vs-all")
+
+
+@pytest.mark.parametrize(
+    "doc, needles",
+    [
+        ("{not json", ["m.json", "not valid JSON"]),
+        ('{"format": "hmmtie-model", "version": 99, "model": "PairHMM"}', ["m.json", "version 99", "upgrade"]),
+        ('{"hello": 1}', ["m.json", "not an hmmtie model file"]),
+    ],
+)
+def test_bad_model_file(tmp_path, dna, doc, needles):
+    model = tmp_path / "m.json"
+    model.write_text(doc)
+    assert_one_line_error(invoke("align", *dna, "--model", str(model)), *needles)
+
+
+def test_unreadable_model_file(tmp_path, dna):
+    model = tmp_path / "m.json"
+    model.write_text("{}")
+    model.chmod(0)
+    if os.access(model, os.R_OK):  # running as root
+        pytest.skip("cannot make a file unreadable as root")
+    assert_one_line_error(invoke("align", *dna, "--model", str(model)), "m.json", "cannot read")
+
+
+def test_internal_error_exit_1_without_traceback(monkeypatch, dna):
+    import hmmtie.seqio
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("kaboom")
+
+    monkeypatch.setattr(hmmtie.seqio, "read_fasta", boom)
+    monkeypatch.delenv(_common.DEBUG_ENV, raising=False)
+    result = invoke("align", *dna)
+    err = assert_one_line_error(result, "internal error", "ZeroDivisionError", "kaboom", "HMMTIE_DEBUG", code=1)
+    assert err.startswith("hmmtie: internal error")
+    result = invoke("align", *dna, env={_common.DEBUG_ENV: "1"})
+    assert result.exit_code == 1 and isinstance(result.exception, ZeroDivisionError)
+
+
+def test_memory_error_is_input_error(monkeypatch, dna):
+    import hmmtie.seqio
+
+    def big(*a, **k):
+        raise MemoryError("pair of lengths 9 x 9 needs about 9 GiB; use a band")
+
+    monkeypatch.setattr(hmmtie.seqio, "read_fasta", big)
+    assert_one_line_error(invoke("align", *dna), "use a band")
+
+
+def test_progress_only_on_a_terminal(monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert not _common.progress_enabled(False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert _common.progress_enabled(False)
+    assert not _common.progress_enabled(True)
+
+
+# ---------------------------------------------------------------- align
+@needs_pair
+def test_align_text_summary(dna):
+    result = invoke("align", *dna)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.count("# pair ") == 2
+    for needle in ("log-likelihood", "log-odds", "identity", "mean posterior confidence",
+                   "symmetric gaps, symmetric match", "free parameters", "a1", "b2"):
+        assert needle in out
+    assert result.stderr == ""  # no progress bar: stderr is not a terminal
+
+
+@needs_pair
+def test_align_json_document(dna):
+    result = invoke("align", *dna, "--format", "json", "--asymmetric-gaps", "--method", "viterbi")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["method"] == "viterbi" and len(doc["pairs"]) == 2
+    assert doc["model"]["hypothesis"].startswith("asymmetric gaps")
+    assert doc["model"]["definition"]["symmetric_gaps"] is False
+    assert "tying" in doc["model"]["definition"]
+    p = doc["pairs"][0]
+    gx, gy = p["alignment"]["aligned"]
+    assert gx.replace("-", "") == "ACGTACGTTAGC" and gy.replace("-", "") == "ACGTCGTTAGC"
+    assert p["log_likelihood"] < 0 and 0 <= p["identity"] <= 1
+    assert p["log_likelihood"] - p["log_odds"] < 0  # the null model's log-probability is negative
+
+
+@needs_pair
+def test_align_hypothesis_changes_free_parameters(dna):
+    counts = []
+    for flag in ("--symmetric-gaps", "--asymmetric-gaps"):
+        doc = json.loads(invoke("align", *dna, flag, "--format", "json").stdout)
+        counts.append(doc["model"]["n_free_parameters"])
+    assert counts[1] > counts[0]
+
+
+@needs_pair
+@pytest.mark.parametrize("fmt", ["fasta", "clustal", "stockholm", "maf", "sam", "psl", "bed", "phylip"])
+def test_align_biopython_formats_to_file(tmp_path, dna, fmt):
+    out = tmp_path / f"aln.{fmt}"
+    result = invoke("align", *dna, "--format", fmt, "-o", out)
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "a1" in text and "b1" in text[:2000] + text
+    assert "# pair 1" in result.stdout  # summary goes to stdout when the data goes to a file
+    assert sorted(os.listdir(tmp_path)) == sorted(["a.fa", "b.fa", f"aln.{fmt}"])  # no temp files left
+    result = invoke("align", *dna, "--format", fmt, "-q", "-o", out)
+    assert result.stdout == "" and result.stderr == ""
+
+
+@needs_pair
+def test_align_fasta_to_stdout_keeps_summary_off_stdout(dna):
+    from Bio import Align
+    import io
+
+    result = invoke("align", dna[0], dna[1], "--format", "fasta")
+    assert result.exit_code == 0
+    assert "# pair" not in result.stdout and "# pair 1" in result.stderr
+    first = next(iter(Align.parse(io.StringIO(result.stdout.split(">a2")[0]), "fasta")))
+    assert str(first[0]).replace("-", "") == "ACGTACGTTAGC"
+
+
+@needs_pair
+def test_align_pairing_rules(tmp_path, dna):
+    one = fasta(tmp_path, "one.fa", [("q", "ACGTAC")])
+    doc = json.loads(invoke("align", one, dna[1], "--format", "json").stdout)
+    assert [(p["a"], p["b"]) for p in doc["pairs"]] == [("q", "b1"), ("q", "b2")]
+    doc = json.loads(invoke("align", *dna, "--all-vs-all", "--format", "json").stdout)
+    assert [(p["a"], p["b"]) for p in doc["pairs"]] == [("a1", "b1"), ("a1", "b2"), ("a2", "b1"), ("a2", "b2")]
+
+
+@needs_pair
+def test_align_stdin(dna):
+    text = open(dna[0]).read()
+    result = invoke("align", "-", dna[1], "--format", "json", input=text)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["pairs"][0]["a"] == "a1"
+
+
+@needs_pair
+def test_align_failure_leaves_existing_output(tmp_path, dna):
+    out = tmp_path / "keep.txt"
+    out.write_text("previous")
+    bad = fasta(tmp_path, "bad.fa", [("x", "ACGT"), ("y", "AC"), ("z", "A")])
+    result = invoke("align", dna[0], bad, "-o", out)
+    assert result.exit_code == 2
+    assert out.read_text() == "previous"
+
+
+@needs_pair
+def test_align_fit_and_threads_reach_the_model(monkeypatch, dna):
+    from hmmtie import PairHMM
+
+    seen = {}
+    original = PairHMM.fit
+
+    def spy(self, pairs, **kw):
+        seen.update(kw, n_threads=self.n_threads, n_pairs=len(pairs))
+        return original(self, pairs, **kw)
+
+    monkeypatch.setattr(PairHMM, "fit", spy)
+    result = invoke("align", *dna, "--fit", "transitions", "--n-iter", "2", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert seen["params"] == "transitions" and seen["n_iter"] == 2 and seen["n_threads"] == 1
+    assert seen["n_pairs"] == 2
+    assert "fitted by EM (transitions" in result.stdout
+
+
+@needs_pair
+def test_align_band_out_of_memory_message(monkeypatch, dna):
+    from hmmtie import PairHMM
+
+    original = PairHMM.align
+
+    def tiny(self, a, b, method="mea"):
+        self.memory_limit = 1
+        return original(self, a, b, method=method)
+
+    monkeypatch.setattr(PairHMM, "align", tiny)
+    err = assert_one_line_error(invoke("align", *dna), "band")
+    assert "MemoryError" not in err
+
+
+# ---------------------------------------------------------------- train, info, compare, simulate
+@needs_pair
+def test_train_then_align_with_model(tmp_path, dna):
+    model = tmp_path / "model.json"
+    result = invoke("train", *dna, "-o", model, "--params", "transitions", "--n-iter", "3")
+    assert result.exit_code == 0, result.output
+    assert "# trained 3state dna" in result.stdout
+    doc = json.loads(model.read_text())
+    assert doc["model"] == "PairHMM" and doc["format"] == "hmmtie-model"
+    result = invoke("align", *dna, "--model", model, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"]["source"] == str(model)
+    result = invoke("info", model)
+    assert result.exit_code == 0 and "free parameters" in result.stdout
+    # a DNA model refuses protein sequences, in one line
+    p = fasta(tmp_path, "p.fa", [("p", "MKWLLEHHQ")])
+    assert_one_line_error(invoke("align", p, p, "--model", model), "dna model")
+
+
+@needs_pair
+def test_train_asymmetric_flags_override_file_model(tmp_path, dna):
+    model = tmp_path / "m.json"
+    assert invoke("train", *dna, "-o", model, "--n-iter", "1", "--params", "transitions").exit_code == 0
+    doc = json.loads(invoke("align", *dna, "--model", model, "--asymmetric-gaps", "--format", "json").stdout)
+    assert doc["model"]["hypothesis"].startswith("asymmetric gaps")
+
+
+@needs_pair
+def test_info_preset():
+    result = invoke("info", "3state", "--alphabet", "dna")
+    assert result.exit_code == 0, result.output
+    for needle in ("model: PairHMM (3state, dna)", "states: M (match), X (insert_x), Y (insert_y)",
+                   "tied groups", "fixed cells", "free parameters: "):
+        assert needle in result.stdout
+    doc = json.loads(invoke("info", "3state", "--json", "--asymmetric-gaps").stdout)
+    assert doc["hypothesis"].startswith("asymmetric gaps") and doc["n_free_parameters"] > 0
+
+
+@needs_pair
+def test_compare_table_and_json(dna):
+    result = invoke("compare", *dna, "--n-iter", "3")
+    assert result.exit_code == 0, result.output
+    for needle in ("log-likelihood", "free parameters", "AIC", "BIC", "LRT statistic", "p-value", "verdict:"):
+        assert needle in result.stdout
+    doc = json.loads(invoke("compare", *dna, "--n-iter", "3", "--json").stdout)
+    assert doc["untied"]["n_free_parameters"] > doc["tied"]["n_free_parameters"]
+    assert doc["lrt"]["df"] == doc["untied"]["n_free_parameters"] - doc["tied"]["n_free_parameters"]
+    assert 0 <= doc["lrt"]["p_value"] <= 1 and doc["verdict"]
+
+
+@needs_pair
+def test_simulate_then_align(tmp_path):
+    prefix = tmp_path / "sim"
+    result = invoke("simulate", "--pairs", 3, "--seed", 5, "-o", prefix)
+    assert result.exit_code == 0, result.output
+    truth = json.loads((tmp_path / "sim.true.json").read_text())
+    assert len(truth["pairs"]) == 3 and truth["seed"] == 5
+    first = (tmp_path / "sim.a.fa").read_text()
+    assert invoke("simulate", "--pairs", 3, "--seed", 5, "-o", tmp_path / "again", "-q").exit_code == 0
+    assert (tmp_path / "again.a.fa").read_text() == first
+    result = invoke("align", tmp_path / "sim.a.fa", tmp_path / "sim.b.fa", "--format", "json")
+    doc = json.loads(result.stdout)
+    assert [p["a"] for p in doc["pairs"]] == [p["a"] for p in truth["pairs"]]
+    gx = truth["pairs"][0]["alignment"]["aligned"][0]
+    assert gx.replace("-", "") == doc["pairs"][0]["alignment"]["aligned"][0].replace("-", "")
+
+
+@needs_pair
+def test_simulate_stockholm(tmp_path):
+    from Bio import Align
+
+    result = invoke("simulate", "--pairs", 2, "--seed", 1, "-o", tmp_path / "s", "--format", "stockholm")
+    assert result.exit_code == 0, result.output
+    assert len(list(Align.parse(str(tmp_path / "s.true.stockholm"), "stockholm"))) == 2
+
+
+# ---------------------------------------------------------------- plain HMMs
+@pytest.fixture
+def casino(tmp_path):
+    for name in ("casino_spec.json", "rolls.txt"):
+        shutil.copy(os.path.join(EXAMPLES, name), tmp_path / name)
+    return tmp_path
+
+
+def test_hmm_fit_decode_score(casino):
+    spec, rolls, model = casino / "casino_spec.json", casino / "rolls.txt", casino / "model.json"
+    result = invoke("hmm", "fit", spec, rolls, "-o", model, "--n-iter", "20")
+    assert result.exit_code == 0, result.output
+    assert "free parameters" in result.stdout and "log-likelihood" in result.stdout
+    doc = json.loads(model.read_text())
+    assert doc["symbols"] == ["1", "2", "3", "4", "5", "6"] and doc["model"] == "CategoricalHMM"
+    result = invoke("hmm", "decode", model, rolls)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "#id\tlogprob\tstates" and len(lines) == 6
+    assert set(lines[1].split("\t")[2].split()) <= {"fair", "loaded1", "loaded2"}
+    assert len(lines[1].split("\t")[2].split()) == 200
+    doc = json.loads(invoke("hmm", "decode", model, rolls, "--algorithm", "map", "--json").stdout)
+    assert doc["algorithm"] == "map" and len(doc["sequences"]) == 5
+    post = invoke("hmm", "decode", model, rolls, "--posteriors").stdout.splitlines()
+    assert post[0] == "#id\tposition\tfair\tloaded1\tloaded2" and len(post) == 1 + 5 * 200
+    assert abs(sum(float(v) for v in post[1].split("\t")[2:]) - 1) < 1e-5
+    result = invoke("hmm", "score", model, rolls)
+    assert result.exit_code == 0
+    rows = [line.split("\t") for line in result.stdout.splitlines()[1:6]]
+    total = json.loads(invoke("hmm", "score", model, rolls, "--json").stdout)["total"]["log_likelihood"]
+    assert abs(sum(float(r[2]) for r in rows) - total) < 1e-4
+    assert "AIC" in result.stdout and "BIC" in result.stdout
+
+
+def test_hmm_fit_continues_from_model_and_reads_stdin(casino):
+    spec, rolls, model = casino / "casino_spec.json", casino / "rolls.txt", casino / "m.json"
+    assert invoke("hmm", "fit", spec, rolls, "-o", model, "--n-iter", "5", "-q").exit_code == 0
+    again = casino / "m2.json"
+    result = invoke("hmm", "fit", model, "-", "-o", again, "--n-iter", "5", input=rolls.read_text())
+    assert result.exit_code == 0, result.output
+    h1 = json.loads(model.read_text())["fit"]["history"]
+    h2 = json.loads(again.read_text())["fit"]["history"]
+    assert h2[0] >= h1[-1] - 1e-6  # continued, not restarted
+
+
+def test_hmm_fasta_input(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"model": "CategoricalHMM", "states": ["at", "gc"], "symbols": "ACGT",
+                                "settings": {"random_state": 0, "n_iter": 5}}))
+    seqs = fasta(tmp_path, "s.fa", [("s1", "ATATATGCGCGCAT"), ("s2", "GGGCCCATAT")])
+    assert invoke("hmm", "fit", spec, seqs, "-o", tmp_path / "m.json").exit_code == 0
+    result = invoke("hmm", "decode", tmp_path / "m.json", seqs)
+    assert result.stdout.splitlines()[1].startswith("s1\t")
+    bad = fasta(tmp_path, "bad.fa", [("s1", "ACGU")])
+    assert_one_line_error(invoke("hmm", "score", tmp_path / "m.json", bad), "bad.fa", "position 4", "'U'")
+
+
+def test_hmm_gaussian_frames(tmp_path):
+    spec = tmp_path / "g.json"
+    spec.write_text(json.dumps({"model": "GaussianHMM", "states": ["lo", "hi"],
+                                "settings": {"random_state": 1, "n_iter": 10}}))
+    frames = tmp_path / "f.txt"
+    frames.write_text("0.1\n0.2\n5.1\n4.9\n\n0.0\n5.2\n")
+    assert invoke("hmm", "fit", spec, frames, "-o", tmp_path / "gm.json", "-q").exit_code == 0
+    result = invoke("hmm", "decode", tmp_path / "gm.json", frames)
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 3
+    result = invoke("info", tmp_path / "gm.json")
+    assert result.exit_code == 0 and "GaussianHMM" in result.stdout
+
+
+def test_hmm_errors(casino, tmp_path):
+    spec, rolls = casino / "casino_spec.json", casino / "rolls.txt"
+    assert_one_line_error(invoke("hmm", "decode", spec, rolls), "spec without parameters", "hmm fit")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2 3\n1 7 2\n")
+    assert_one_line_error(invoke("hmm", "fit", spec, bad, "-o", tmp_path / "x.json"), "bad.txt", "line 2", "'7'")
+    assert not (tmp_path / "x.json").exists()
+    future = tmp_path / "future.json"
+    future.write_text('{"format": "hmmtie-model", "version": 42, "model": "CategoricalHMM"}')
+    assert_one_line_error(invoke("hmm", "score", future, rolls), "future.json", "version 42")
+    assert_one_line_error(invoke("hmm", "score", tmp_path / "nope.json", rolls), "nope.json", "not found")
+    assert_one_line_error(invoke("hmm", "fit", spec, rolls, "-o", tmp_path / "x.json", "--n-iter", "-3"), "'--n-iter'")
+
+
+# ---------------------------------------------------------------- the installed script, as a subprocess
+def run_script(*args, input=None, cwd=None):
+    exe = shutil.which("hmmtie")
+    cmd = [exe] if exe else [sys.executable, "-m", "hmmtie.cli"]
+    return subprocess.run(cmd + [str(a) for a in args], input=input, capture_output=True, text=True, cwd=cwd)
+
+
+def test_script_help_version_and_errors(tmp_path):
+    proc = run_script("--help")
+    assert proc.returncode == 0 and "align" in proc.stdout and "hmm" in proc.stdout
+    assert run_script("--version").stdout.startswith("hmmtie ")
+    proc = run_script("align", tmp_path / "nope.fa", tmp_path / "nope2.fa")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "nope.fa" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run_script("align", "a.fa", "b.fa", "--band", "x")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+def test_script_hmm_pipeline_through_stdout(casino):
+    proc = run_script("hmm", "fit", "casino_spec.json", "rolls.txt", "-o", "-", "--n-iter", "3", cwd=casino)
+    assert proc.returncode == 0, proc.stderr
+    model = json.loads(proc.stdout)
+    assert model["format"] == "hmmtie-model"
+    assert "log-likelihood" in proc.stderr  # the summary moves to stderr when the model goes to stdout
+    (casino / "m.json").write_text(proc.stdout)
+    proc = run_script("hmm", "score", "m.json", "-", input=(casino / "rolls.txt").read_text(), cwd=casino)
+    assert proc.returncode == 0 and proc.stdout.startswith("#id\tlength\tlog_likelihood")
+
+
+@needs_pair
+def test_script_align_stdin_pipe(tmp_path):
+    a = fasta(tmp_path, "a.fa", [("x", "ACGTACGT")])
+    b = fasta(tmp_path, "b.fa", [("y", "ACGTCGT")])
+    proc = run_script("align", "-", b, "--format", "fasta", "-q", input=open(a).read())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(">x\n") and proc.stderr == ""
