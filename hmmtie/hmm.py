@@ -301,7 +301,7 @@ class _BaseHMM:
         return -2 * self.score(X, lengths) + self.n_free_parameters * math.log(data["offsets"][-1])
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, lengths=None):
+    def fit(self, X, lengths=None, callback=None):
         """Estimate parameters by EM (Baum–Welch) under the tie spec.
 
         The M-step is exact for every tie spec (:class:`hmmtie.tying.ProbBlock`),
@@ -316,6 +316,9 @@ class _BaseHMM:
         ----------
         X : array of shape (n_samples, n_features) or list of sequences
         lengths : array of int, optional
+        callback : callable, optional
+            Called as ``callback(iteration, objective)`` after each E-step
+            (progress reporting).
 
         Returns
         -------
@@ -345,6 +348,8 @@ class _BaseHMM:
                 self.history_.append(objective)
                 if self.verbose:
                     print(f"iteration {it}: objective {objective:.6f}")
+                if callback is not None:
+                    callback(it, objective)
                 if it > 0 and objective - self.history_[-2] < tol:
                     self.converged_ = True
                     break

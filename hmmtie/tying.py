@@ -207,9 +207,6 @@ class ProbBlock:
         self.free_mass = np.clip(1.0 - fixed_mass, 0.0, 1.0)
 
     def _build_components(self):
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
         n_rows = self.tie.shape[0]
         m = np.zeros((n_rows, self.n_atoms))
         for r in range(n_rows):
@@ -217,43 +214,38 @@ class ProbBlock:
             np.add.at(m[r], t[t != FIXED], 1.0)
         self.m = m
         free_rows = np.flatnonzero(m.sum(axis=1) > 0)
+        # Rows and atoms joined through shared atoms (union-find on the bipartite graph).
+        uf = _UnionFind(n_rows + self.n_atoms)
+        for r, a in zip(*np.nonzero(m)):
+            uf.union(int(r), n_rows + int(a))
+        label = np.array([uf.find(i) for i in range(n_rows + self.n_atoms)])
         comps: list[_Component] = []
-        if self.n_atoms:
-            rr, aa = np.nonzero(m)
-            graph = coo_matrix(
-                (np.ones(rr.size), (rr, n_rows + aa)), shape=(n_rows + self.n_atoms,) * 2
+        for lab in np.unique(label[n_rows:]):
+            atoms = np.flatnonzero(label[n_rows:] == lab)
+            rows = free_rows[label[free_rows] == lab]
+            sub = np.column_stack([m[np.ix_(rows, atoms)], self.free_mass[rows]])
+            uniq = np.unique(sub, axis=0)
+            comps.append(
+                _Component(rows=rows, atoms=atoms, m=uniq[:, :-1], c=uniq[:, -1], closed_form=uniq.shape[0] == 1)
             )
-            _, label = connected_components(graph, directed=False)
-            for lab in np.unique(label[n_rows:]):
-                atoms = np.flatnonzero(label[n_rows:] == lab)
-                rows = free_rows[label[free_rows] == lab]
-                sub = np.column_stack([m[np.ix_(rows, atoms)], self.free_mass[rows]])
-                uniq = np.unique(sub, axis=0)
-                comps.append(
-                    _Component(
-                        rows=rows,
-                        atoms=atoms,
-                        m=uniq[:, :-1],
-                        c=uniq[:, -1],
-                        closed_form=uniq.shape[0] == 1,
-                    )
-                )
         self.components = comps
         # Free parameters: atoms minus independent row constraints.
         self.n_free = int(
             sum(
-                comp.atoms.size - np.linalg.matrix_rank(np.atleast_2d(comp.m))
+                comp.atoms.size - (1 if comp.closed_form else np.linalg.matrix_rank(np.atleast_2d(comp.m)))
                 for comp in comps
             )
         )
 
     def _check_feasible(self):
         """Every coupled component must admit p >= 0 with M p = c."""
-        from scipy.optimize import linprog
-
         for comp in self.components:
             if comp.closed_form:
                 continue
+            if _dual_newton(np.ones(comp.atoms.size), comp.m, comp.c) is not None:
+                continue  # an interior feasible point exists (the usual case)
+            from scipy.optimize import linprog  # decide boundary cases exactly
+
             res = linprog(
                 np.zeros(comp.atoms.size),
                 A_eq=comp.m,
