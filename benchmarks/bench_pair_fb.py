@@ -3,8 +3,11 @@
 Prints MCUPS (lattice cells per microsecond, single thread, median of a few
 runs) for forward, posterior (forward + backward + posterior) and
 expected_counts on DNA and protein pairs with the 3-state and 5-state
-models, the CPU model, first-call compile times and the peak memory of a
-5k x 5k posterior.  Run: ``python benchmarks/bench_pair_fb.py [--quick]``.
+models, the CPU model, first-call compile times (all six public kernels),
+the peak memory of a 5k x 5k posterior and the time of one EM E-step
+(batch_expected_counts) over 200 related protein pairs of ~300 residues.
+Run: ``python benchmarks/bench_pair_fb.py [--quick]``; for cold compile
+times point NUMBA_CACHE_DIR at an empty directory.
 """
 import argparse
 import platform
@@ -114,14 +117,26 @@ def main():
     S = 3
     acc = [np.zeros(S), np.zeros((S, S)), np.zeros(S), np.zeros(model[5].shape),
            np.zeros(model[6].shape)]
+    xo = np.array([0, len(x)], np.int64)
+    yo = np.array([0, len(y)], np.int64)
+    t_all = time.perf_counter()
     for name, fn in [("forward", lambda: pf.forward(*model, x, y, -1)),
                      ("posterior", lambda: pf.posterior(*model, x, y, -1)),
                      ("expected_counts",
-                      lambda: pf.expected_counts(*model, x, y, *acc, -1))]:
+                      lambda: pf.expected_counts(*model, x, y, *acc, -1)),
+                     ("forward_constrained",
+                      lambda: pf.forward_constrained(
+                          *model, x, y, np.zeros(len(x), np.uint8), -1)),
+                     ("batch_forward",
+                      lambda: pf.batch_forward(*model, x, xo, y, yo, -1)),
+                     ("batch_expected_counts",
+                      lambda: pf.batch_expected_counts(*model, x, xo, y, yo,
+                                                       -1))]:
         t = time.perf_counter()
         fn()
         print(f"first call {name}: {time.perf_counter() - t:.2f} s "
               "(compile, or cache load when cached)")
+    print(f"first calls in all: {time.perf_counter() - t_all:.2f} s")
 
     # before the big timings: a child inherits its parent's ru_maxrss
     if not args.quick:
@@ -153,13 +168,34 @@ def main():
                 acc = [np.zeros(ns), np.zeros((ns, ns)), np.zeros(ns),
                        np.zeros(model[5].shape), np.zeros(model[6].shape)]
                 te = median_time(
-                    lambda: pf.expected_counts(*model, x, y, *acc, -1),
-                    1 if n >= 1000 else r)
+                    lambda: pf.expected_counts(*model, x, y, *acc, -1), r)
                 ec = f"{cells / te / 1e6:10.0f}"
             else:
                 ec = f"{'-':>10}"
             print(f"{alpha:8} {f'{n}x{n}':>11} {f'{ns}st':>6} "
                   f"{cells / tf / 1e6:9.0f} {cells / tp / 1e6:9.0f} {ec}")
+
+    # one EM E-step over a batch of protein pairs
+    n_pairs = 200
+    print()
+    for ns in (3, 5):
+        model, q = make_model(ns, 20, rng)
+        xs, ys = [], []
+        for _ in range(n_pairs):
+            x, y = related_pair(int(rng.integers(250, 350)), 20, q, rng)
+            xs.append(x)
+            ys.append(y)
+        cells = sum(len(x) * len(y) for x, y in zip(xs, ys))
+        xo = np.concatenate([[0], np.cumsum([len(v) for v in xs])]).astype(np.int64)
+        yo = np.concatenate([[0], np.cumsum([len(v) for v in ys])]).astype(np.int64)
+        xc, yc = np.concatenate(xs), np.concatenate(ys)
+        for nt in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(nt)
+            t = median_time(lambda: pf.batch_expected_counts(
+                *model, xc, xo, yc, yo, -1), 3)
+            print(f"E-step {n_pairs} protein pairs ~300 aa, {ns}-state, "
+                  f"{nt} thread(s): {t:.2f} s ({cells / t / 1e6:.0f} MCUPS)")
+        numba.set_num_threads(1)
 
 
 if __name__ == "__main__":

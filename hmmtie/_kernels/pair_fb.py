@@ -48,18 +48,40 @@ whose segment products leave the range.
   is overwritten in place by the posteriors; plus O(S * M) rows, an (A, M)
   gathered match-emission table and O(N) row scales.  Models with several
   match states keep one extra (N, M) lattice per further match state.
-* ``expected_counts``: forward rows checkpointed every ``K = ceil(sqrt(N+1))``
-  rows and recomputed block by block during the backward pass:
-  O(S * M * 2 * sqrt(N)) memory for one extra forward pass.
+* ``expected_counts``: forward rows (every state) checkpointed every
+  ``K = ceil(sqrt(N+1))`` rows and recomputed block by block during the
+  backward pass: O(S * M * 2 * sqrt(N)) memory for one extra forward pass.
+  On the fast path a pair whose forward rows of all five slots fit in 4 MiB
+  (a 300 x 300 protein pair) keeps every row instead and skips the
+  recomputation.
 * ``forward_constrained``: O(S).
 
 Fast path: one match state, at most two insert-x and two insert-y states, and
 every insert state moves only to itself, to the match state or to End (the
 3-state and 5-state presets).  Its rows are vectorised; the serial insert-y
 chain along a row is split into four segments run side by side and joined by
-a vectorised carry fix-up.  Every other model takes a per-cell general path.
+a vectorised carry fix-up.  Forward, posterior and expected counts share one
+forward row routine and one backward row routine.  Expected counts on the
+fast path are per-row vector products: transitions into the match and
+insert-x cells of row r+1 are dot products of forward row r with backward
+row r+1, transitions into insert-y cells dot products within row r, and the
+emission posteriors are accumulated as vectors (match by (x_i, column),
+insert-y by column) and scattered by residue once per pair.  Every other
+model takes a per-cell general path.
+
+Entry points and batches: ``forward``, ``posterior``, ``expected_counts``
+and the two batch kernels are plain Python functions over a few compiled
+kernels (compile time: see the note under "Public kernels"), so they cannot
+be called from compiled code (compiled callers use the chunk kernels); the
+general path is compiled only when a model needs it.  A batch is split into
+64 fixed chunks of pairs run on ``numba.get_num_threads()`` Python threads
+by the same chunk kernels that serve single pairs (they release the GIL; no
+parallel=True driver to compile); per-chunk counts are summed in chunk
+order, so results are identical for any thread count and the log-odds equal,
+bit for bit, the single-pair results.
 """
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -68,6 +90,9 @@ import numpy as np
 _FM = {"reassoc", "contract"}
 
 _NF = 5  # fast-path row slots: 0 = match, 1, 2 = insert-x, 3, 4 = insert-y
+# expected counts keep every forward row (no recomputation) when the rows of
+# all five slots take at most this many float64 (4 MiB)
+_FULL_STORE = 1 << 19
 
 
 @numba.njit(cache=True)
@@ -168,12 +193,6 @@ def _fixup(Y, P, carry):
     if carry != 0.0:
         for l in range(Y.shape[0]):
             Y[l] += carry * P[l]
-
-
-@numba.njit(cache=True, fastmath=_FM)
-def _vmul(a, b, out):
-    for l in range(out.shape[0]):
-        out[l] = a[l] * b[l]
 
 
 @numba.njit(cache=True, fastmath=_FM)
@@ -389,33 +408,35 @@ def _fwd_pass(Er, pMa, pX1a, pX2a, pY1a, pY2a, pMb, pX1b, pX2b, cM, cX1, cX2,
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _bwd_pass(Er, nMb, nX1a, nX2a, gY1b, gY2b, bMr, cM, cX1, cX2, e1, e2,
-              kMM, kMX1, kMX2, kMY1, kMY2, kX1M, kX1X1, kX2M, kX2X2, two):
+def _bwd_pass(Er, nMb, nX1a, nX2a, wY1b, Y1b, wY2b, Y2b, bMr, cM, cX1, cX2,
+              kMM, kMX1, kMX2, kX1M, kX1X1, kX2M, kX2X2, two):
     """Vectorised part of a fast backward row.  ``b`` arrays are read at
-    column c+1, ``a`` arrays at column c.  Writes b_M (bMr) and the
-    emission-weighted g values of match and insert-x; returns the b sum."""
+    column c+1, ``a`` arrays at column c.  Writes b_M (bMr), g_M = e_M * b_M
+    (cM) and b of the insert-x states (cX1, cX2); returns the b sum.  The
+    insert-x emission of the next row is folded into the k coefficients and
+    the insert-y emission into the w rows."""
     n = cM.shape[0]
     tot = 0.0
     if two:
         for l in range(n):
             bm = (kMM * nMb[l] + kMX1 * nX1a[l] + kMX2 * nX2a[l]
-                  + kMY1 * gY1b[l] + kMY2 * gY2b[l])
+                  + wY1b[l] * Y1b[l] + wY2b[l] * Y2b[l])
             bMr[l] = bm
             tot += bm
         for l in range(n):
             bx = kX2M * nMb[l] + kX2X2 * nX2a[l]
-            cX2[l] = e2 * bx
+            cX2[l] = bx
             tot += bx
     else:
         for l in range(n):
-            bm = kMM * nMb[l] + kMX1 * nX1a[l] + kMY1 * gY1b[l]
+            bm = kMM * nMb[l] + kMX1 * nX1a[l] + wY1b[l] * Y1b[l]
             bMr[l] = bm
             tot += bm
     for l in range(n):
         cM[l] = Er[l] * bMr[l]
     for l in range(n):
         bx = kX1M * nMb[l] + kX1X1 * nX1a[l]
-        cX1[l] = e1 * bx
+        cX1[l] = bx
         tot += bx
     return tot
 
@@ -425,13 +446,11 @@ def _bwd_pass(Er, nMb, nX1a, nX2a, gY1b, gY2b, bMr, cM, cX1, cX2, e1, e2,
 # --------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, fastmath=_FM)
-def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
-                  band, store, L, logf):
-    """Fast-path forward.  If ``store``, writes the scaled match values of row
-    i into L[i-1, :] (in-band cells only) and the log scale of row i into
-    logf[i] (so true F = stored * exp(logf[i])).  Returns log-odds."""
-    N = x.shape[0]
+@numba.njit(cache=True)
+def _fast_setup(slots, etab, start, trans, end, match_odds, ins_odds, y):
+    """Row-independent tables of the fast path: 5-slot coefficients, gathered
+    match emissions E (A, M+2), insert-y odds ey (2, M+2), insert-x odds ex
+    (2, A) and the insert-y chain rows aY = ey * t(Y, Y), bY = ey * t(M, Y)."""
     M = y.shape[0]
     st, tr, en = _fast_coefs(slots, start, trans, end)
     E, ey = _fast_tables(slots, etab, match_odds, ins_odds, y, M)
@@ -440,29 +459,161 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
         s = slots[1 + k]
         if s >= 0:
             ex[k, :] = ins_odds[etab[s]]
-    # insert-y chain coefficients, row independent
     aY = np.empty((2, M + 2))
     bY = np.empty((2, M + 2))
     for k in range(2):
         for c in range(M + 2):
             aY[k, c] = ey[k, c] * tr[3 + k, 3 + k]
             bY[k, c] = ey[k, c] * tr[0, 3 + k]
-    R = np.zeros((2, _NF, M + 2))
-    tmp = np.empty(M + 2)
-    # row 0: Begin (value 1) plus insert-y states
-    lo, hi = band_limits(0, N, M, band)
-    cur = R[0]
+    return st, tr, en, E, ey, ex, aY, bY
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _ffwd_row0(cur, hi, st, ey, aY):
+    """Forward row 0: Begin (value 1, counted in the sum) and insert-y."""
     tot = 1.0
-    for k in range(2):
-        Yk = cur[3 + k]
-        if hi >= 1:
-            Yk[1] = st[3 + k] * ey[k, 1]
-            tot += Yk[1]
-            yv = Yk[1]
+    if hi >= 1:
+        for k in range(2):
+            Yk = cur[3 + k]
+            yv = st[3 + k] * ey[k, 1]
+            Yk[1] = yv
+            tot += yv
             for c in range(2, hi + 1):
                 yv = aY[k, c] * yv
                 Yk[c] = yv
                 tot += yv
+    return tot
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _ffwd_row(i, lo, hi, xi, prev, cur, inv, slots, st, tr, E, ex, aY, bY,
+              tmp):
+    """Forward row i >= 1 over columns [lo, hi] from row ``prev`` scaled by
+    ``inv``; every slot row of ``cur`` is written on [lo, hi] (the caller
+    keeps the cells the next row reads outside that range at zero).
+    Returns the row sum."""
+    Er = E[xi]
+    pM = prev[0]
+    pX1 = prev[1]
+    pX2 = prev[2]
+    pY1 = prev[3]
+    pY2 = prev[4]
+    cM = cur[0]
+    cX1 = cur[1]
+    cX2 = cur[2]
+    cY1 = cur[3]
+    cY2 = cur[4]
+    e1 = ex[0, xi] * inv
+    e2 = ex[1, xi] * inv
+    tot = 0.0
+    if lo == 0:
+        v1 = e1 * tr[1, 1] * pX1[0]
+        v2 = e2 * tr[2, 2] * pX2[0]
+        if i == 1:
+            v1 += e1 * st[1]
+            v2 += e2 * st[2]
+        cM[0] = 0.0
+        cX1[0] = v1
+        cX2[0] = v2
+        cY1[0] = 0.0
+        cY2[0] = 0.0
+        tot += v1 + v2
+    c0 = lo if lo > 1 else 1
+    if hi >= c0:
+        tot += _fwd_pass(Er[c0:hi + 1], pM[c0 - 1:hi], pX1[c0 - 1:hi],
+                         pX2[c0 - 1:hi], pY1[c0 - 1:hi], pY2[c0 - 1:hi],
+                         pM[c0:hi + 1], pX1[c0:hi + 1], pX2[c0:hi + 1],
+                         cM[c0:hi + 1], cX1[c0:hi + 1], cX2[c0:hi + 1],
+                         tr[0, 0] * inv, tr[1, 0] * inv, tr[2, 0] * inv,
+                         tr[3, 0] * inv, tr[4, 0] * inv, e1 * tr[0, 1],
+                         e1 * tr[1, 1], e2 * tr[0, 2], e2 * tr[2, 2],
+                         slots[2] >= 0 or slots[4] >= 0)
+        if i == 1 and c0 == 1:
+            v = Er[1] * st[0] * inv
+            cM[1] += v
+            tot += v
+    for k in range(2):  # one call site: one inlined copy of the chain
+        if slots[3 + k] >= 0:
+            tot += _chain_fwd(bY[k], cM, aY[k], cur[3 + k], tmp, c0, hi)
+    return tot
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _fbwd_row(i, N, M, lo, hi, xi, e1n, e2n, nxt, cur, bMr, inv, slots, tr,
+              en, E, aY, bY, tmp):
+    """Backward row i over [lo, hi] from row ``nxt`` (row i+1, scaled by
+    ``inv``; all zeros for i == N).  Slot rows of ``cur``: 0 = g_M (match
+    odds times b_M), 1, 2 = b of insert-x, 3, 4 = b of insert-y; ``bMr``
+    gets b_M.  ``e1n``, ``e2n``: insert-x odds of x_{i+1}.  Row 0 has only
+    its insert-y cells.  Returns the sum of the b values."""
+    nM = nxt[0]
+    cY1 = cur[3]
+    cY2 = cur[4]
+    tot = 0.0
+    if i == N:
+        cY1[M] = en[3]
+        cY2[M] = en[4]
+        tot += en[3] + en[4]
+        top = M - 1
+    else:
+        top = hi
+        cY1[hi + 1] = 0.0
+        cY2[hi + 1] = 0.0
+    for k in range(2):  # one call site: one inlined copy of the chain
+        if slots[3 + k] >= 0:
+            tot += _chain_bwd(tr[3 + k, 0] * inv, nM, aY[k], cur[3 + k], tmp,
+                              lo, top)
+    if i == 0:
+        return tot
+    nX1 = nxt[1]
+    nX2 = nxt[2]
+    cM = cur[0]
+    cX1 = cur[1]
+    cX2 = cur[2]
+    Er = E[xi]
+    tot += _bwd_pass(Er[lo:hi + 1], nM[lo + 1:hi + 2], nX1[lo:hi + 1],
+                     nX2[lo:hi + 1], bY[0, lo + 1:hi + 2], cY1[lo + 1:hi + 2],
+                     bY[1, lo + 1:hi + 2], cY2[lo + 1:hi + 2], bMr[lo:hi + 1],
+                     cM[lo:hi + 1], cX1[lo:hi + 1], cX2[lo:hi + 1],
+                     tr[0, 0] * inv, tr[0, 1] * inv * e1n,
+                     tr[0, 2] * inv * e2n, tr[1, 0] * inv,
+                     tr[1, 1] * inv * e1n, tr[2, 0] * inv,
+                     tr[2, 2] * inv * e2n, slots[2] >= 0 or slots[4] >= 0)
+    if i == N:
+        # End follows (N, M); the next row is all zeros here
+        bMr[M] += en[0]
+        cM[M] = Er[M] * bMr[M]
+        cX1[M] += en[1]
+        cX2[M] += en[2]
+        tot += en[0] + en[1] + en[2]
+    return tot
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
+                  band, L, tots, ck, K):
+    """Fast-path forward; returns the log-odds.  Optional outputs (skipped
+    when empty): L (N, M) gets the scaled match values of row i in L[i-1]
+    (in-band cells), tots (N+1,) the row sums (row i is scaled by
+    1 / tots[i-1], so its log scale is sum(log(tots[:i]))), ck (nb, 5, M+2)
+    every row i = b*K (whole rows, zero outside the band; with K == 1 the
+    rows are computed in place in ck, which must then be all zeros)."""
+    N = x.shape[0]
+    M = y.shape[0]
+    st, tr, en, E, ey, ex, aY, bY = _fast_setup(slots, etab, start, trans,
+                                                end, match_odds, ins_odds, y)
+    store = L.shape[0] > 0
+    keep = tots.shape[0] > 0
+    nck = ck.shape[0]
+    inplace = nck > 0 and K == 1
+    R = ck if inplace else np.zeros((2, _NF, M + 2))
+    tmp = np.empty(M + 2)
+    lo, hi = band_limits(0, N, M, band)
+    tot = _ffwd_row0(R[0], hi, st, ey, aY)
+    if keep:
+        tots[0] = tot
+    if nck > 0 and not inplace:
+        ck[0] = R[0]
     logscale = 0.0
     lo_pp = 0
     lo_p = lo
@@ -471,72 +622,29 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
             return -np.inf
         inv = 1.0 / tot
         logscale += math.log(tot)
-        prev = R[(i - 1) & 1]
-        cur = R[i & 1]
         lo, hi = band_limits(i, N, M, band)
-        for c in range(lo_pp, lo):
-            for s in range(_NF):
-                cur[s, c] = 0.0
-        xi = x[i - 1]
-        Er = E[xi]
-        pM = prev[0]
-        pX1 = prev[1]
-        pX2 = prev[2]
-        pY1 = prev[3]
-        pY2 = prev[4]
-        cM = cur[0]
-        cX1 = cur[1]
-        cX2 = cur[2]
-        cY1 = cur[3]
-        cY2 = cur[4]
-        kMM = tr[0, 0] * inv
-        kX1M = tr[1, 0] * inv
-        kX2M = tr[2, 0] * inv
-        kY1M = tr[3, 0] * inv
-        kY2M = tr[4, 0] * inv
-        e1 = ex[0, xi] * inv
-        e2 = ex[1, xi] * inv
-        a1 = e1 * tr[0, 1]
-        b1 = e1 * tr[1, 1]
-        a2 = e2 * tr[0, 2]
-        b2 = e2 * tr[2, 2]
-        tot = 0.0
-        if lo == 0:
-            v1 = b1 * pX1[0]
-            v2 = b2 * pX2[0]
-            if i == 1:
-                v1 += e1 * st[1]
-                v2 += e2 * st[2]
-            cM[0] = 0.0
-            cX1[0] = v1
-            cX2[0] = v2
-            cY1[0] = 0.0
-            cY2[0] = 0.0
-            tot += v1 + v2
-        c0 = lo if lo > 1 else 1
-        if hi >= c0:
-            tot += _fwd_pass(Er[c0:hi + 1], pM[c0 - 1:hi], pX1[c0 - 1:hi],
-                             pX2[c0 - 1:hi], pY1[c0 - 1:hi], pY2[c0 - 1:hi],
-                             pM[c0:hi + 1], pX1[c0:hi + 1], pX2[c0:hi + 1],
-                             cM[c0:hi + 1], cX1[c0:hi + 1], cX2[c0:hi + 1],
-                             kMM, kX1M, kX2M, kY1M, kY2M, a1, b1, a2, b2,
-                             slots[2] >= 0 or slots[4] >= 0)
-        if i == 1 and c0 == 1 and hi >= 1:
-            v = Er[1] * st[0] * inv
-            cM[1] += v
-            tot += v
+        if inplace:
+            cur = R[i]
+            prev = R[i - 1]
+        else:
+            cur = R[i & 1]
+            prev = R[(i - 1) & 1]
+            for c in range(lo_pp, lo):
+                for s in range(_NF):
+                    cur[s, c] = 0.0
+        tot = _ffwd_row(i, lo, hi, x[i - 1], prev, cur, inv, slots, st, tr,
+                        E, ex, aY, bY, tmp)
+        if keep:
+            tots[i] = tot
         if store:
-            Lr = L[i - 1]
+            c0 = lo if lo > 1 else 1
             if hi >= c0:
-                _vcopy(cM[c0:hi + 1], Lr[c0 - 1:hi])
-            logf[i] = logscale
-        if slots[3] >= 0:
-            tot += _chain_fwd(bY[0], cM, aY[0], cY1, tmp, c0, hi)
-        if slots[4] >= 0:
-            tot += _chain_fwd(bY[1], cM, aY[1], cY2, tmp, c0, hi)
+                _vcopy(cur[0, c0:hi + 1], L[i - 1, c0 - 1:hi])
+        if nck > 0 and not inplace and i % K == 0:
+            ck[i // K] = cur
         lo_pp = lo_p
         lo_p = lo
-    cur = R[N & 1]
+    cur = R[N] if inplace else R[N & 1]
     z = 0.0
     for s in range(_NF):
         z += cur[s, M] * en[s]
@@ -545,31 +653,37 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     return logscale + math.log(z)
 
 
-@numba.njit(cache=True, fastmath=_FM)
-def _fast_backward_post(slots, etab, start, trans, end, match_odds, ins_odds,
-                        x, y, band, P, logf, logz):
-    """Fast-path backward; P holds the scaled forward match lattice on entry
-    and the posterior match probabilities on exit."""
+@numba.njit(cache=True)
+def _log_scales(tots):
+    """logf[i] = sum(log(tots[:i])), accumulated as the forward does."""
+    n = tots.shape[0]
+    logf = np.zeros(n)
+    s = 0.0
+    for i in range(1, n):
+        s += math.log(tots[i - 1])
+        logf[i] = s
+    return logf
+
+
+@numba.njit(cache=True)
+def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
+                    y, band, P):
+    """Fast-path posterior into P (N, M); returns the log-odds.  P holds the
+    scaled forward match lattice until the backward pass overwrites it."""
     N = x.shape[0]
     M = y.shape[0]
-    st, tr, en = _fast_coefs(slots, start, trans, end)
-    E, ey = _fast_tables(slots, etab, match_odds, ins_odds, y, M)
-    ex = np.zeros((2, ins_odds.shape[1]))
-    for k in range(2):
-        s = slots[1 + k]
-        if s >= 0:
-            ex[k, :] = ins_odds[etab[s]]
-    aY = np.empty((2, M + 2))
-    for k in range(2):
-        for c in range(M + 2):
-            aY[k, c] = ey[k, c] * tr[3 + k, 3 + k]
-    # rows: g values for match/insert-x (emission times backward), b values
-    # for insert-y (the chain runs on b); slot layout as in forward.
+    tots = np.empty(N + 1)
+    logz = _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds,
+                         x, y, band, P, tots, np.zeros((0, _NF, 1)), 1)
+    if not math.isfinite(logz):
+        P[:, :] = 0.0
+        return logz
+    logf = _log_scales(tots)
+    st, tr, en, E, ey, ex, aY, bY = _fast_setup(slots, etab, start, trans,
+                                                end, match_odds, ins_odds, y)
     G = np.zeros((2, _NF, M + 2))
     tmp = np.empty(M + 2)
     bMr = np.zeros(M + 2)
-    gY1 = np.zeros(M + 2)
-    gY2 = np.zeros(M + 2)
     logb = 0.0
     tot = 1.0
     hi_pp = M
@@ -577,81 +691,270 @@ def _fast_backward_post(slots, etab, start, trans, end, match_odds, ins_odds,
     for i in range(N, 0, -1):
         if tot == 0.0 or not math.isfinite(tot):
             # cannot happen for a pair with a finite forward; be safe
-            for r in range(i):
-                P[r, :] = 0.0
-            return 0.0
+            P[:i, :] = 0.0
+            return logz
         inv = 1.0 / tot
+        e1n = 0.0
+        e2n = 0.0
         if i < N:
             logb += math.log(tot)
-        nxt = G[(i + 1) & 1]
+            e1n = ex[0, x[i]]
+            e2n = ex[1, x[i]]
         cur = G[i & 1]
         lo, hi = band_limits(i, N, M, band)
         for c in range(hi + 1, hi_pp + 1):
             for s in range(_NF):
                 cur[s, c] = 0.0
-        nM = nxt[0]
-        nX1 = nxt[1]
-        nX2 = nxt[2]
-        cM = cur[0]
-        cX1 = cur[1]
-        cX2 = cur[2]
-        cY1 = cur[3]
-        cY2 = cur[4]
-        tot = 0.0
-        # insert-y chains (b values), seeded by End at (N, M)
-        if i == N:
-            cY1[M] = en[3]
-            cY2[M] = en[4]
-            tot += en[3] + en[4]
-            top = M - 1
-        else:
-            top = hi
-            cY1[hi + 1] = 0.0
-            cY2[hi + 1] = 0.0
-        if slots[3] >= 0:
-            tot += _chain_bwd(tr[3, 0] * inv, nM, aY[0], cY1, tmp, lo, top)
-        if slots[4] >= 0:
-            tot += _chain_bwd(tr[4, 0] * inv, nM, aY[1], cY2, tmp, lo, top)
-        xi = x[i - 1]
-        Er = E[xi]
-        e1 = ex[0, xi]
-        e2 = ex[1, xi]
-        kMM = tr[0, 0] * inv
-        kMX1 = tr[0, 1] * inv
-        kMX2 = tr[0, 2] * inv
-        kMY1 = tr[0, 3]
-        kMY2 = tr[0, 4]
-        kX1M = tr[1, 0] * inv
-        kX1X1 = tr[1, 1] * inv
-        kX2M = tr[2, 0] * inv
-        kX2X2 = tr[2, 2] * inv
-        two = slots[2] >= 0 or slots[4] >= 0
-        _vmul(ey[0, lo + 1:hi + 2], cY1[lo + 1:hi + 2], gY1[lo + 1:hi + 2])
-        if two:
-            _vmul(ey[1, lo + 1:hi + 2], cY2[lo + 1:hi + 2], gY2[lo + 1:hi + 2])
-        tot += _bwd_pass(Er[lo:hi + 1], nM[lo + 1:hi + 2], nX1[lo:hi + 1],
-                         nX2[lo:hi + 1], gY1[lo + 1:hi + 2],
-                         gY2[lo + 1:hi + 2], bMr[lo:hi + 1], cM[lo:hi + 1],
-                         cX1[lo:hi + 1], cX2[lo:hi + 1], e1, e2, kMM, kMX1,
-                         kMX2, kMY1, kMY2, kX1M, kX1X1, kX2M, kX2X2, two)
-        if i == N:
-            # End follows (N, M); the next row is all zeros here
-            bMr[M] += en[0]
-            cM[M] = Er[M] * bMr[M]
-            cX1[M] += e1 * en[1]
-            cX2[M] += e2 * en[2]
-            tot += en[0] + en[1] + en[2]
-        fac = logf[i] + logb - logz
-        if fac > 700.0:
-            fac = 700.0
-        f = math.exp(fac)
-        Pr = P[i - 1]
+        tot = _fbwd_row(i, N, M, lo, hi, x[i - 1], e1n, e2n, G[(i + 1) & 1],
+                        cur, bMr, inv, slots, tr, en, E, aY, bY, tmp)
+        f = math.exp(min(logf[i] + logb - logz, 700.0))
         c0 = lo if lo > 1 else 1
         if hi >= c0:
-            _vpost(Pr[c0 - 1:hi], bMr[c0:hi + 1], f)
+            _vpost(P[i - 1, c0 - 1:hi], bMr[c0:hi + 1], f)
         hi_pp = hi_p
         hi_p = hi
-    return tot
+    return logz
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _cnt_into_m(g, f0, f1, f2, f3, f4, two):
+    """Sums of f_s[l] * g[l]: transitions into the match cells of a row."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    s4 = 0.0
+    if two:
+        for l in range(g.shape[0]):
+            gl = g[l]
+            s0 += f0[l] * gl
+            s1 += f1[l] * gl
+            s2 += f2[l] * gl
+            s3 += f3[l] * gl
+            s4 += f4[l] * gl
+    else:
+        for l in range(g.shape[0]):
+            gl = g[l]
+            s0 += f0[l] * gl
+            s1 += f1[l] * gl
+            s3 += f3[l] * gl
+    return s0, s1, s2, s3, s4
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _dot(a, b):
+    t = 0.0
+    for l in range(b.shape[0]):
+        t += a[l] * b[l]
+    return t
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _cnt_pair(fa, fb, b):
+    """sum(fa * b), sum(fb * b)."""
+    s0 = 0.0
+    s1 = 0.0
+    for l in range(b.shape[0]):
+        s0 += fa[l] * b[l]
+        s1 += fb[l] * b[l]
+    return s0, s1
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _cnt_y(fM, fY, wM, wY, b):
+    """sum(fM * wM * b), sum(fY * wY * b): match -> insert-y and
+    insert-y -> insert-y along a row."""
+    s0 = 0.0
+    s1 = 0.0
+    for l in range(b.shape[0]):
+        s0 += fM[l] * wM[l] * b[l]
+        s1 += fY[l] * wY[l] * b[l]
+    return s0, s1
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _axpy3(acc, f, a, b):
+    """acc += f * a * b."""
+    for l in range(acc.shape[0]):
+        acc[l] += f * a[l] * b[l]
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _fast_counts(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
+                 band, n_start, n_trans, n_end, n_match, n_ins, full_store):
+    """Fast-path expected counts (see :func:`expected_counts`).
+
+    Forward rows (all five slots) are checkpointed every K = ceil(sqrt(N+1))
+    rows and recomputed block by block (with the same row routine, so bit for
+    bit) while the backward pass runs down the rows: O(5 * M * 2 * sqrt(N))
+    memory.  When all rows take at most ``full_store`` float64 (4 MiB from
+    the public kernels; a 300 x 300 pair takes 3.6 MiB) every row is kept
+    instead (K = 1) and nothing is recomputed.
+
+    At row r the transitions within row r (into insert-y) and the emissions
+    of row r use F(r) and B(r); the transitions into row r+1 (into match and
+    insert-x) use F(r) and B(r+1), the previous backward row.  Match
+    emissions go to an (A, M+2) table by (x_r, column), insert-y emissions
+    to a per-column vector; both are scattered by y at the end."""
+    N = x.shape[0]
+    M = y.shape[0]
+    if _NF * (N + 1) * (M + 2) <= full_store:
+        K = 1  # small pair: keep every forward row, nothing recomputed
+    else:
+        K = int(math.ceil(math.sqrt(N + 1.0)))
+    nb = N // K + 1
+    ck = np.zeros((nb, _NF, M + 2))
+    tots = np.empty(N + 1)
+    logz = _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds,
+                         x, y, band, np.zeros((0, 1)), tots, ck, K)
+    if not math.isfinite(logz):
+        return logz
+    logf = _log_scales(tots)
+    st, tr, en, E, ey, ex, aY, bY = _fast_setup(slots, etab, start, trans,
+                                                end, match_odds, ins_odds, y)
+    two = slots[2] >= 0 or slots[4] >= 0
+    A = E.shape[0]
+    blk = np.zeros((K if K > 1 else 0, _NF, M + 2))
+    G = np.zeros((2, _NF, M + 2))
+    bMr = np.zeros(M + 2)
+    tmp = np.empty(M + 2)
+    accM = np.zeros((A, M + 2))  # match posteriors by (x_r, column)
+    accY = np.zeros((2, M + 2))  # insert-y posteriors by column
+    accX = np.zeros((2, A))      # insert-x posteriors by residue
+    cs = np.zeros(_NF)
+    ct = np.zeros((_NF, _NF))
+    ce = np.zeros(_NF)
+    logb = 0.0
+    lb_next = 0.0
+    tot = 1.0
+    hi_pp = M
+    hi_p = M
+    for b in range(nb - 1, -1, -1):
+        i0 = b * K
+        i1 = min(i0 + K - 1, N)
+        if K > 1:
+            blk[0] = ck[b]
+        for i in range(i0 + 1, i1 + 1):
+            lo, hi = band_limits(i, N, M, band)
+            hn = M
+            if i < N:
+                hn = band_limits(i + 1, N, M, band)[1]
+            row = blk[i - i0]
+            # the cells read outside [lo, hi] by this row's consumers
+            for s in range(_NF):
+                for c in range(max(lo - 1, 0), hn + 1):
+                    row[s, c] = 0.0
+            _ffwd_row(i, lo, hi, x[i - 1], blk[i - 1 - i0], row,
+                      1.0 / tots[i - 1], slots, st, tr, E, ex, aY, bY, tmp)
+        for r in range(i1, i0 - 1, -1):
+            if tot == 0.0 or not math.isfinite(tot):
+                return logz  # cannot happen for a finite forward
+            e1n = 0.0
+            e2n = 0.0
+            if r < N:
+                lb_next = logb
+                logb += math.log(tot)
+                e1n = ex[0, x[r]]
+                e2n = ex[1, x[r]]
+            inv = 1.0 / tot
+            nxt = G[(r + 1) & 1]
+            cur = G[r & 1]
+            lo, hi = band_limits(r, N, M, band)
+            for c in range(hi + 1, hi_pp + 1):
+                for s in range(_NF):
+                    cur[s, c] = 0.0
+            xr = x[r - 1] if r > 0 else 0
+            tot = _fbwd_row(r, N, M, lo, hi, xr, e1n, e2n, nxt, cur, bMr, inv,
+                            slots, tr, en, E, aY, bY, tmp)
+            F = ck[r] if K == 1 else blk[r - i0]
+            sb = math.exp(min(logf[r] + logb - logz, 700.0))
+            c0 = lo if lo > 1 else 1
+            if hi >= c0:
+                # within row r: match / insert-y -> insert-y, and the
+                # emissions of row r
+                for k in range(2):
+                    if slots[3 + k] >= 0:
+                        d0, d1 = _cnt_y(F[0, c0 - 1:hi], F[3 + k, c0 - 1:hi],
+                                        bY[k, c0:hi + 1], aY[k, c0:hi + 1],
+                                        cur[3 + k, c0:hi + 1])
+                        ct[0, 3 + k] += sb * d0
+                        ct[3 + k, 3 + k] += sb * d1
+                        _axpy3(accY[k, c0:hi + 1], sb, F[3 + k, c0:hi + 1],
+                               cur[3 + k, c0:hi + 1])
+                if r > 0:
+                    _axpy3(accM[xr, c0:hi + 1], sb, F[0, c0:hi + 1],
+                           bMr[c0:hi + 1])
+            if r > 0:
+                for k in range(2):
+                    if slots[1 + k] >= 0:
+                        accX[k, xr] += sb * _dot(F[1 + k, lo:hi + 1],
+                                                 cur[1 + k, lo:hi + 1])
+            if r < N:
+                # into row r+1: -> match at (r+1, c) from (r, c-1), and
+                # -> insert-x at (r+1, c) from (r, c)
+                sa = math.exp(min(logf[r] + lb_next - logz, 700.0))
+                lo1, hi1 = band_limits(r + 1, N, M, band)
+                d1 = lo1 if lo1 > 1 else 1
+                if hi1 >= d1:
+                    q0, q1, q2, q3, q4 = _cnt_into_m(
+                        nxt[0, d1:hi1 + 1], F[0, d1 - 1:hi1],
+                        F[1, d1 - 1:hi1], F[2, d1 - 1:hi1], F[3, d1 - 1:hi1],
+                        F[4, d1 - 1:hi1], two)
+                    ct[0, 0] += sa * tr[0, 0] * q0
+                    ct[1, 0] += sa * tr[1, 0] * q1
+                    ct[2, 0] += sa * tr[2, 0] * q2
+                    ct[3, 0] += sa * tr[3, 0] * q3
+                    ct[4, 0] += sa * tr[4, 0] * q4
+                for k in range(2):
+                    if slots[1 + k] >= 0:
+                        q0, q1 = _cnt_pair(F[0, lo1:hi1 + 1],
+                                           F[1 + k, lo1:hi1 + 1],
+                                           nxt[1 + k, lo1:hi1 + 1])
+                        e = ex[k, x[r]] * sa
+                        ct[0, 1 + k] += e * tr[0, 1 + k] * q0
+                        ct[1 + k, 1 + k] += e * tr[1 + k, 1 + k] * q1
+                if r == 0:
+                    # Begin -> match at (1, 1), -> insert-x at (1, 0)
+                    if lo1 <= 1 and hi1 >= 1:
+                        cs[0] += sa * st[0] * nxt[0, 1]
+                    if lo1 == 0:
+                        for k in range(2):
+                            cs[1 + k] += (sa * st[1 + k] * ex[k, x[0]]
+                                          * nxt[1 + k, 0])
+            if r == 0 and hi >= 1:
+                # Begin -> insert-y at (0, 1)
+                for k in range(2):
+                    cs[3 + k] += sb * st[3 + k] * ey[k, 1] * cur[3 + k, 1]
+            if r == N:
+                for s in range(_NF):
+                    ce[s] += sb * F[s, M] * en[s]
+            hi_pp = hi_p
+            hi_p = hi
+    # scatter into the caller's (state-indexed) accumulators
+    for a in range(_NF):
+        sa_ = slots[a]
+        if sa_ < 0:
+            continue
+        n_start[sa_] += cs[a]
+        n_end[sa_] += ce[a]
+        for c in range(_NF):
+            sc = slots[c]
+            if sc >= 0:
+                n_trans[sa_, sc] += ct[a, c]
+    tm = etab[slots[0]]
+    for a in range(A):
+        for c in range(1, M + 1):
+            n_match[tm, a, y[c - 1]] += accM[a, c]
+    for k in range(2):
+        s = slots[1 + k]
+        if s >= 0:
+            for a in range(A):
+                n_ins[etab[s], a] += accX[k, a]
+        s = slots[3 + k]
+        if s >= 0:
+            for c in range(1, M + 1):
+                n_ins[etab[s], y[c - 1]] += accY[k, c]
+    return logz
 
 
 # --------------------------------------------------------------------------
@@ -831,8 +1134,8 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
 
 
 @numba.njit(cache=True)
-def _expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
-                     n_start, n_trans, n_end, n_match, n_ins, band):
+def _gen_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                n_start, n_trans, n_end, n_match, n_ins, band):
     N = x.shape[0]
     M = y.shape[0]
     S = kind.shape[0]
@@ -936,6 +1239,17 @@ def _expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
 # --------------------------------------------------------------------------
 # Public kernels
 # --------------------------------------------------------------------------
+#
+# The compiled bodies that hold a whole pair computation are few on purpose:
+# numba links every callee into each compiled caller and optimises and emits
+# it again there, so a thin compiled wrapper costs as much compile time as
+# what it wraps.  ``forward``, ``posterior``, ``expected_counts`` and the two
+# batch kernels are therefore plain Python functions that pick the fast or
+# the general path and call one compiled chunk kernel (shared by the
+# single-pair and the batch entry points); the general path is compiled
+# only when a model needs it.  They take the same arguments as before but
+# cannot be called from inside other compiled code; compiled callers use
+# the ``_*_chunk_*`` kernels or ``_fast_posterior`` / ``_gen_posterior``.
 
 
 @numba.njit(cache=True)
@@ -957,56 +1271,131 @@ def _transpose_model(kind, match_odds):
     return kt, mt
 
 
-@numba.njit(cache=True)
-def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
-    """Log-odds likelihood of the pair (x, y); O(S * min(N, M)) memory."""
-    if y.shape[0] > x.shape[0]:
-        kind, match_odds = _transpose_model(kind, match_odds)
-        x, y = y, x
+# Chunk kernels: pairs p0..p1-1 of (xs[x_off[p]:x_off[p+1]], ys[...]).  One
+# per path, so that a model on the fast path never compiles the general one.
+# Forward transposes a pair with M > N (``*_t``: the transposed model).
+
+
+@numba.njit(cache=True, nogil=True)
+def _fwd_chunk_fast(slots, slots_t, etab, start, trans, end, match_odds,
+                    match_t, ins_odds, xs, x_off, ys, y_off, band, p0, p1,
+                    out):
+    for p in range(p0, p1):
+        x = xs[x_off[p]:x_off[p + 1]]
+        y = ys[y_off[p]:y_off[p + 1]]
+        sl = slots
+        mo = match_odds
+        if y.shape[0] > x.shape[0]:
+            sl = slots_t
+            mo = match_t
+            x, y = y, x
+        out[p] = _fast_forward(sl, etab, start, trans, end, mo, ins_odds, x,
+                               y, band, np.zeros((0, 1)), np.zeros(0),
+                               np.zeros((0, _NF, 1)), 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fwd_chunk_gen(kind, kind_t, etab, start, trans, end, match_odds, match_t,
+                   ins_odds, xs, x_off, ys, y_off, band, p0, p1, out):
+    S = kind.shape[0]
+    for p in range(p0, p1):
+        x = xs[x_off[p]:x_off[p + 1]]
+        y = ys[y_off[p]:y_off[p + 1]]
+        k = kind
+        mo = match_odds
+        if y.shape[0] > x.shape[0]:
+            k = kind_t
+            mo = match_t
+            x, y = y, x
+        out[p] = _gen_forward(k, etab, start, trans, end, mo, ins_odds, x, y,
+                              band, np.full(S, -1, np.int64),
+                              np.zeros((0, 1, 1)), np.zeros(0), np.zeros(0),
+                              1, np.zeros((0, S, 1)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _ec_chunk_fast(slots, etab, start, trans, end, match_odds, ins_odds, xs,
+                   x_off, ys, y_off, band, p0, p1, out, n_start, n_trans,
+                   n_end, n_match, n_ins):
+    for p in range(p0, p1):
+        out[p] = _fast_counts(slots, etab, start, trans, end, match_odds,
+                              ins_odds, xs[x_off[p]:x_off[p + 1]],
+                              ys[y_off[p]:y_off[p + 1]], band, n_start,
+                              n_trans, n_end, n_match, n_ins, _FULL_STORE)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ec_chunk_gen(kind, etab, start, trans, end, match_odds, ins_odds, xs,
+                  x_off, ys, y_off, band, p0, p1, out, n_start, n_trans, n_end,
+                  n_match, n_ins):
+    for p in range(p0, p1):
+        out[p] = _gen_counts(kind, etab, start, trans, end, match_odds,
+                             ins_odds, xs[x_off[p]:x_off[p + 1]],
+                             ys[y_off[p]:y_off[p + 1]], n_start, n_trans,
+                             n_end, n_match, n_ins, band)
+
+
+def _fwd_plan(kind, trans, match_odds, transposed):
+    """(chunk kernel, its two leading arguments, transposed match odds); the
+    transposed model is built only if some pair needs it."""
+    slots = _fast_layout(kind, trans)
+    if transposed:
+        kt, mt = _transpose_model(kind, match_odds)
+    else:
+        kt, mt = kind, match_odds
+    if slots[0] >= 0:
+        return (_fwd_chunk_fast, slots,
+                _fast_layout(kt, trans) if transposed else slots, mt)
+    return _fwd_chunk_gen, kind, kt, mt
+
+
+def _ec_plan(kind, trans):
+    """(chunk kernel, its leading argument)."""
     slots = _fast_layout(kind, trans)
     if slots[0] >= 0:
-        return _fast_forward(slots, etab, start, trans, end, match_odds,
-                             ins_odds, x, y, band, False,
-                             np.zeros((1, 1)), np.zeros(1))
-    S = kind.shape[0]
-    return _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds,
-                        x, y, band, np.full(S, -1, np.int64),
-                        np.zeros((0, 1, 1)), np.zeros(0), np.zeros(0), 1,
-                        np.zeros((0, S, 1)))
+        return _ec_chunk_fast, slots
+    return _ec_chunk_gen, kind
 
 
-@numba.njit(cache=True)
+def _one_pair(x, y):
+    return (np.array([0, x.shape[0]], np.int64),
+            np.array([0, y.shape[0]], np.int64), np.empty(1))
+
+
+def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
+    """Log-odds likelihood of the pair (x, y); O(S * min(N, M)) memory."""
+    kern, a, a_t, mt = _fwd_plan(kind, trans, match_odds,
+                                 y.shape[0] > x.shape[0])
+    xo, yo, out = _one_pair(x, y)
+    kern(a, a_t, etab, start, trans, end, match_odds, mt, ins_odds, x, xo, y,
+         yo, band, 0, 1, out)
+    return float(out[0])
+
+
 def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
     """Returns (log-odds, P) with P (N, M) the posterior probability that x_i
     is aligned to y_j (summed over match states)."""
-    N = x.shape[0]
-    M = y.shape[0]
-    P = np.zeros((N, M))
+    P = np.zeros((x.shape[0], y.shape[0]))
     slots = _fast_layout(kind, trans)
     if slots[0] >= 0:
-        logf = np.zeros(N + 1)
-        logz = _fast_forward(slots, etab, start, trans, end, match_odds,
-                             ins_odds, x, y, band, True, P, logf)
-        if not math.isfinite(logz):
-            P[:, :] = 0.0
-            return logz, P
-        _fast_backward_post(slots, etab, start, trans, end, match_odds,
-                            ins_odds, x, y, band, P, logf, logz)
-        return logz, P
-    logz = _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds,
-                          x, y, band, P)
+        logz = _fast_posterior(slots, etab, start, trans, end, match_odds,
+                               ins_odds, x, y, band, P)
+    else:
+        logz = _gen_posterior(kind, etab, start, trans, end, match_odds,
+                              ins_odds, x, y, band, P)
     return logz, P
 
 
-@numba.njit(cache=True)
 def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
                     n_start, n_trans, n_end, n_match, n_ins, band):
     """E-step: adds the expected counts given (x, y) into n_start (S,),
     n_trans (S, S), n_end (S,), n_match (n_m, A, A), n_ins (n_i, A); returns
     the log-odds (nothing is added when it is -inf)."""
-    return _expected_counts(kind, etab, start, trans, end, match_odds,
-                            ins_odds, x, y, n_start, n_trans, n_end, n_match,
-                            n_ins, band)
+    kern, a = _ec_plan(kind, trans)
+    xo, yo, out = _one_pair(x, y)
+    kern(a, etab, start, trans, end, match_odds, ins_odds, x, xo, y, yo, band,
+         0, 1, out, n_start, n_trans, n_end, n_match, n_ins)
+    return float(out[0])
 
 
 @numba.njit(cache=True)
@@ -1067,47 +1456,67 @@ def forward_constrained(kind, etab, start, trans, end, match_odds, ins_odds,
     return logscale + math.log(z)
 
 
-@numba.njit(cache=True, parallel=True)
+_CHUNKS = 64  # fixed chunks of pairs: results do not depend on threads
+
+
+def _run_chunks(work, nch):
+    """Runs work(ch) for ch in range(nch) on numba.get_num_threads() Python
+    threads (the compiled chunk kernels release the GIL)."""
+    nt = min(numba.get_num_threads(), nch)
+    if nt <= 1:
+        for ch in range(nch):
+            work(ch)
+        return
+    with ThreadPoolExecutor(max_workers=nt) as ex:
+        for _ in ex.map(work, range(nch)):
+            pass
+
+
 def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                   x_off, ys, y_off, band):
-    """Log-odds (P,) of pairs p = (xs[x_off[p]:x_off[p+1]], ys[...])."""
+    """Log-odds (P,) of pairs p = (xs[x_off[p]:x_off[p+1]], ys[...]), on
+    ``numba.get_num_threads()`` threads."""
     n = x_off.shape[0] - 1
-    out = np.empty(n)
-    for p in numba.prange(n):
-        out[p] = forward(kind, etab, start, trans, end, match_odds, ins_odds,
-                         xs[x_off[p]:x_off[p + 1]], ys[y_off[p]:y_off[p + 1]],
-                         band)
+    nch = max(1, min(n, _CHUNKS))
+    out = np.full(n, -np.inf)
+
+    kern, a, a_t, mt = _fwd_plan(
+        kind, trans, match_odds,
+        bool(np.any(np.diff(y_off) > np.diff(x_off))))
+
+    def work(ch):
+        kern(a, a_t, etab, start, trans, end, match_odds, mt, ins_odds, xs,
+             x_off, ys, y_off, band, (n * ch) // nch, (n * (ch + 1)) // nch,
+             out)
+
+    _run_chunks(work, nch)
     return out
 
 
-_CHUNKS = 64  # fixed partial-sum chunks: results do not depend on threads
-
-
-@numba.njit(cache=True, parallel=True)
 def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
                           xs, x_off, ys, y_off, band):
     """Returns (logodds (P,), n_start, n_trans, n_end, n_match, n_ins): the
     counts summed over pairs with finite log-odds, reduced in a fixed order
-    (identical for any thread count)."""
+    (identical for any thread count).  Runs on ``numba.get_num_threads()``
+    threads."""
     n = x_off.shape[0] - 1
     S = kind.shape[0]
-    nch = min(n, _CHUNKS)
-    if nch < 1:
-        nch = 1
+    nch = max(1, min(n, _CHUNKS))
     out = np.full(n, -np.inf)
     ps = np.zeros((nch, S))
     pt = np.zeros((nch, S, S))
     pe = np.zeros((nch, S))
     pm = np.zeros((nch,) + match_odds.shape)
     pi = np.zeros((nch,) + ins_odds.shape)
-    for ch in numba.prange(nch):
-        p0 = (n * ch) // nch
-        p1 = (n * (ch + 1)) // nch
-        for p in range(p0, p1):
-            out[p] = _expected_counts(
-                kind, etab, start, trans, end, match_odds, ins_odds,
-                xs[x_off[p]:x_off[p + 1]], ys[y_off[p]:y_off[p + 1]],
-                ps[ch], pt[ch], pe[ch], pm[ch], pi[ch], band)
+
+    kern, a = _ec_plan(kind, trans)
+
+    def work(ch):
+        kern(a, etab, start, trans, end, match_odds, ins_odds, xs, x_off, ys,
+             y_off, band, (n * ch) // nch, (n * (ch + 1)) // nch, out,
+             ps[ch], pt[ch], pe[ch], pm[ch], pi[ch])
+
+    _run_chunks(work, nch)
     n_start = np.zeros(S)
     n_trans = np.zeros((S, S))
     n_end = np.zeros(S)
