@@ -14,6 +14,7 @@ import pytest
 import hmmtie
 from hmmtie import PairHMM, compare_pairs
 from hmmtie.pair import alignment_to_ops
+from naive_pair import all_alignments
 
 
 def _randomize(model, rng, concentration=2.0):
@@ -29,21 +30,7 @@ def _randomize(model, rng, concentration=2.0):
 
 def _all_ops(n, m):
     """Every global alignment of lengths n and m as column ops (0 pair, 1 x only, 2 y only)."""
-    out = []
-
-    def rec(i, j, ops):
-        if i == n and j == m:
-            out.append(tuple(ops))
-            return
-        if i < n and j < m:
-            rec(i + 1, j + 1, ops + [0])
-        if i < n:
-            rec(i + 1, j, ops + [1])
-        if j < m:
-            rec(i, j + 1, ops + [2])
-
-    rec(0, 0, [])
-    return out
+    return all_alignments(n, m)
 
 
 def _brute_alignment_prob(model, x, y, ops):
