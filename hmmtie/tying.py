@@ -389,6 +389,8 @@ def _dual_newton(n: NDArray, m: NDArray, c: NDArray, tol: float = 1e-13, max_ite
             step = -np.linalg.lstsq(hess, grad, rcond=None)[0]
         t = 1.0
         dec = grad @ step
+        if -dec <= 1e-14 * max(1.0, abs(val)):
+            break  # the Newton decrement is below float resolution: converged
         while True:
             new_val, new_s = g(lam + t * step)
             if new_val <= val + 1e-4 * t * dec or t < 1e-12:
