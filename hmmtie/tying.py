@@ -323,6 +323,8 @@ class ProbBlock:
                 continue
             sol = _dual_newton(nc, comp.m, comp.c)
             if sol is None:
+                sol = _solve_with_slack_rows(nc, comp.m, comp.c, old_atoms[comp.atoms] if old_atoms is not None else None)
+            if sol is None:
                 warnings.warn(
                     f"{self.name}: M-step for tied rows "
                     f"{[self.row_labels[i] for i in comp.rows]} has no interior solution "
@@ -344,6 +346,48 @@ class ProbBlock:
     def uniform_atoms(self) -> NDArray:
         """Atom values spreading each row's free mass evenly over its cells."""
         return self.mstep(np.where(self.tie == FIXED, 0.0, 1.0))
+
+
+def _solve_with_slack_rows(n: NDArray, m: NDArray, c: NDArray, old: NDArray | None):
+    """The M-step when some rows were never used (typically unvisited states).
+
+    A row all of whose *own* atoms (held by no other row) have zero counts
+    constrains nothing: its own atoms take up whatever mass the shared atoms
+    leave (``c_r - sum m p``).  Such rows are dropped, the rest is solved
+    exactly, and the slack is spread over the row's own atoms (in proportion
+    to their previous values, else evenly).  Returns None when that does not
+    apply or leaves a negative slack.
+    """
+    holders = (m > 0).sum(axis=0)
+    own = (m > 0) & (holders == 1)[None, :]
+    slack_rows = [r for r in range(m.shape[0]) if own[r].any() and np.all(n[own[r]] == 0)]
+    if not slack_rows:
+        return None
+    keep = [r for r in range(m.shape[0]) if r not in slack_rows]
+    p = np.zeros(n.size)
+    if keep:
+        atoms = np.flatnonzero((m[keep] > 0).any(axis=0))
+        sub_m, sub_c, sub_n = m[np.ix_(keep, atoms)], c[keep], n[atoms]
+        if sub_n.sum() <= 0:
+            return None
+        uniq = np.unique(np.column_stack([sub_m, sub_c]), axis=0)
+        if uniq.shape[0] == 1:
+            sub = uniq[0, -1] * sub_n / (sub_n.sum() * uniq[0, :-1])
+        else:
+            sub = _dual_newton(sub_n, uniq[:, :-1], uniq[:, -1])
+            if sub is None:
+                return None
+        p[atoms] = sub
+    for r in slack_rows:
+        mine = np.flatnonzero(own[r])
+        slack = c[r] - m[r] @ p
+        if slack < -1e-12:
+            return None
+        weights = old[mine] if old is not None and old[mine].sum() > 0 else np.ones(mine.size)
+        p[mine] = max(slack, 0.0) * weights / (weights * m[r, mine]).sum()
+    if np.max(np.abs(m @ p - c)) > 1e-8:
+        return None
+    return p
 
 
 def _uniform_feasible(comp: _Component) -> NDArray:

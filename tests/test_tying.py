@@ -1,4 +1,6 @@
 """Tests for hmmtie.tying: index maps, exact M-step, spec validation, counts."""
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -188,3 +190,17 @@ def test_atoms_from_full_names_violated_tie():
     block = compile_block("transmat", ["A", "B"], ["A", "B"], cell_groups={"stay": [("A", "A"), ("B", "B")]})
     with pytest.raises(ValueError, match=r"tied cells \(A, A\) = 0.9 and \(B, B\) = 0.8 differ"):
         block.atoms_from_full(np.array([[0.9, 0.1], [0.2, 0.8]]))
+
+
+def test_unvisited_row_sharing_an_atom_takes_the_slack():
+    # tau (atom 2) is shared; row 1 was never visited (its own atoms have no counts)
+    block = ProbBlock("trans", np.array([[0, 1, 2], [3, 4, 2]]))
+    old = np.array([0.5, 0.4, 0.1, 0.6, 0.3])
+    counts = np.array([[6.0, 3.0, 1.0], [0.0, 0.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = block.mstep(counts, old)
+    full = block.expand(p)
+    assert np.allclose(full[0], [0.6, 0.3, 0.1])  # row 0 alone decides tau
+    assert np.allclose(full.sum(axis=1), 1.0)
+    assert full[1, 0] / full[1, 1] == pytest.approx(2.0)  # slack spread as before (0.6 : 0.3)
