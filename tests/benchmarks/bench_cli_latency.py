@@ -1,6 +1,6 @@
 """Wall-clock latency of the command line, as a user's pipeline sees it.
 
-    python benchmarks/bench_cli_latency.py [--repeats 5]
+    python tests/benchmarks/bench_cli_latency.py [--repeats 5]
 
 Runs the installed ``hmmtie`` console script as a subprocess:
 
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "data" / "examples"
 TARGET_S = 0.8
 PEERS_IDLE_S = 0.22  # the import peers' wall time on the idle 2-core reference machine

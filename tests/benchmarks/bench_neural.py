@@ -1,6 +1,6 @@
 """Benchmark: Conv1D forward + backward against NumPy / scipy.signal baselines.
 
-Run:  python benchmarks/bench_neural.py [--quick]
+Run:  python tests/benchmarks/bench_neural.py [--quick]
 
 Prints the CPU, the median time of each implementation measured in the same
 run, and ratios against the baselines; then times the N = 2048 sample-

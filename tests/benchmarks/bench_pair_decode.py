@@ -8,7 +8,7 @@ exists, times ``probcons -c 0 -ir 0`` and default ProbCons on a 1k x 1k
 protein pair (CPU from getrusage of the child) against hmmtie's posterior +
 MEA, and the peak memory of ProbCons at 5k x 5k DNA.
 
-Usage: python benchmarks/bench_pair_decode.py [--repeats 3] [--quick]
+Usage: python tests/benchmarks/bench_pair_decode.py [--repeats 3] [--quick]
 """
 import argparse
 import os

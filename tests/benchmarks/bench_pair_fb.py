@@ -6,7 +6,7 @@ expected_counts on DNA and protein pairs with the 3-state and 5-state
 models, the CPU model, first-call compile times (all six public kernels),
 the peak memory of a 5k x 5k posterior and the time of one EM E-step
 (batch_expected_counts) over 200 related protein pairs of ~300 residues.
-Run: ``python benchmarks/bench_pair_fb.py [--quick]``; for cold compile
+Run: ``python tests/benchmarks/bench_pair_fb.py [--quick]``; for cold compile
 times point NUMBA_CACHE_DIR at an empty directory.
 """
 import argparse
