@@ -116,6 +116,10 @@ def _stack(*decorators):
 threads_option = click.option(
     "--threads", "-t", type=click.IntRange(min=1), default=None, metavar="N",
     help="Threads for the numba kernels (default: numba's setting, NUMBA_NUM_THREADS).")
+scheduler_option = click.option(
+    "--scheduler", metavar="local|ADDRESS", default=None,
+    help="Run the work on Dask: 'local' starts a LocalCluster of one worker process per core; "
+         "an address (tcp://host:8786) joins a running cluster. Needs pip install 'hmmtie[dask]'.")
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="No progress bar and no summary lines on stderr.")
 alphabet_option = click.option(
@@ -194,3 +198,23 @@ def version_message() -> str:
     from hmmtie import __version__
 
     return f"hmmtie {__version__} (Python {sys.version.split()[0]})"
+
+
+@contextlib.contextmanager
+def dask_client(scheduler):
+    """A Dask client for ``--scheduler`` (None: no client), closed at the end."""
+    if scheduler is None:
+        yield None
+        return
+    from hmmtie import distributed
+
+    try:
+        client, cluster = distributed.connect(scheduler)
+    except ImportError as exc:
+        raise InputError(one_line(exc)) from None
+    try:
+        yield client
+    except distributed.DistributedError as exc:
+        raise InputError(one_line(exc)) from None
+    finally:
+        distributed.close(client, cluster)

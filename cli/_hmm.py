@@ -5,7 +5,17 @@ import json
 
 import click
 
-from ._common import CONTEXT_SETTINGS, HmmtieGroup, explicit, quiet_option, say, summary_stream, threads_option
+from ._common import (
+    CONTEXT_SETTINGS,
+    HmmtieGroup,
+    dask_client,
+    explicit,
+    quiet_option,
+    say,
+    scheduler_option,
+    summary_stream,
+    threads_option,
+)
 
 SPEC_HELP = """\b
 Examples:
@@ -75,9 +85,10 @@ Examples:
               help="Random seed of the initial parameters (overrides the spec's random_state).")
 @input_format_option
 @threads_option
+@scheduler_option
 @quiet_option
 @click.pass_context
-def fit(ctx, model_path, data, output, n_iter, tol, seed, input_format, threads, quiet):
+def fit(ctx, model_path, data, output, n_iter, tol, seed, input_format, threads, scheduler, quiet):
     """Fit an HMM (spec or model file) to SEQUENCES by EM and save it.
 
     MODEL is a spec (structure and tie spec, see 'hmmtie hmm -h') or a
@@ -98,7 +109,11 @@ def fit(ctx, model_path, data, output, n_iter, tol, seed, input_format, threads,
         model.random_state = seed
     if threads is not None:
         model.n_threads = threads
-    model.fit(X)
+    with dask_client(scheduler) as client:
+        if client is None:
+            model.fit(X)
+        else:
+            model.fit(X, client=client)
     seqio.save_model(model, output, symbols=symbols)
     stream = summary_stream(output, quiet)
     n_obs = sum(len(x) for x in X)

@@ -23,7 +23,9 @@ from ._common import (
     model_option,
     progress,
     quiet_option,
+    dask_client,
     say,
+    scheduler_option,
     summary_stream,
     threads_option,
     tying_options,
@@ -109,13 +111,14 @@ def model_label(model) -> str:
     return f"{name} {model_alphabet(model)}"
 
 
-def run_fit(model, pairs, params, n_iter, tol, tp, ep, quiet, label="EM"):
+def run_fit(model, pairs, params, n_iter, tol, tp, ep, quiet, label="EM", client=None):
     """EM on the pairs with a progress bar; returns the model (fitted in place)."""
     with progress(n_iter + 1, label, quiet) as step:
         def callback(iteration, objective):
             step(1, label=f"{label} (log-lik {objective:.2f})")
+        kw = {"client": client} if client is not None else {}
         model.fit(pairs, n_iter=n_iter, tol=tol, params=params, transition_pseudocount=tp,
-                  emission_pseudocount=ep, callback=callback)
+                  emission_pseudocount=ep, callback=callback, **kw)
     return model
 
 
@@ -161,61 +164,97 @@ text and json output; with other formats they go to stderr (stdout with -o).""")
 @alphabet_option
 @em_options(emission_pseudocount=1.0)
 @threads_option
+@scheduler_option
+@click.option("--chunk-size", type=click.IntRange(min=1), default=256, metavar="N",
+              help="Pairs read, aligned and written at a time (memory is bounded by this, not by the input).")
 @quiet_option
 @click.pass_context
 def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, fit, method, band, fmt, output,
-          all_vs_all, alphabet, n_iter, tol, transition_pseudocount, emission_pseudocount, threads, quiet):
+          all_vs_all, alphabet, n_iter, tol, transition_pseudocount, emission_pseudocount, threads, scheduler,
+          chunk_size, quiet):
     """Align record pairs of A.fa and B.fa with a pair HMM.
 
     Prints, for each pair, the alignment and a summary: log-likelihood and
     log-odds (natural log, against independent residues), identity, mean
     posterior confidence, the tie hypothesis and the number of free
-    parameters.
+    parameters.  Results are written as they come, in input order (formats
+    clustal, maf, psl, exonerate and nexus are written at the end).  Inputs
+    over 16 MiB and standard input are read lazily, --chunk-size pairs at a
+    time; a bad record deep in such a stream stops the run with the pairs
+    before it written (kept in OUTPUT.partial with -o) and an error naming
+    the record.  Smaller inputs are checked whole before any output.
     """
     check_model_name(model_name)
     from hmmtie import __version__, seqio
 
+    if a == "-" and b == "-":
+        raise click.UsageError("only one of A and B can be '-' (standard input)")
     file_model = not is_preset(model_name)
     model = None
     if file_model:
         model = open_pair_model(ctx, model_name, None, symmetric_gaps, symmetric_match, band, threads)
-    pairs, alph = load_pairs(a, b, alphabet, all_vs_all,
-                             model_alphabet(model) if model is not None else None, model_name)
-    if model is None:
-        model = open_pair_model(ctx, model_name, alph, symmetric_gaps, symmetric_match, band, threads)
-    if fit != "none":
-        run_fit(model, pairs, fit, n_iter, tol, transition_pseudocount, emission_pseudocount, quiet,
-                label=f"EM on {len(pairs)} pair(s)")
-    results = []
-    with progress(len(pairs), "aligning", quiet) as step:
-        for x, y in pairs:
-            aln = model.align(x, y, method=method)
-            ident = seqio.alignment_identity(aln)
-            results.append({
-                "a": x.id, "b": y.id, "alignment": aln,
-                "log_likelihood": model.score(x, y), "log_odds": model.log_odds(x, y),
-                "identity": ident, "mean_confidence": float(getattr(aln, "mean_confidence", float("nan"))),
-            })
-            step()
+    with dask_client(scheduler) as client:
+        if fit != "none":  # EM needs every pair in memory
+            pairs, alph = load_pairs(a, b, alphabet, all_vs_all,
+                                     model_alphabet(model) if model is not None else None, model_name)
+            if model is None:
+                model = open_pair_model(ctx, model_name, alph, symmetric_gaps, symmetric_match, band, threads)
+            run_fit(model, pairs, fit, n_iter, tol, transition_pseudocount, emission_pseudocount, quiet,
+                    label=f"EM on {len(pairs)} pair(s)", client=client)
+            source = pairs
+        else:
+            source, alph = stream_pairs(a, b, alphabet, all_vs_all,
+                                        model_alphabet(model) if model is not None else None, model_name)
+            if model is None:
+                model = open_pair_model(ctx, model_name, alph, symmetric_gaps, symmetric_match, band, threads)
+        write_alignments(model, source, method, client, chunk_size, fmt, output, alph, quiet,
+                         header=dict(hmmtie=__version__, fit=fit, band=band, model_name=model_name))
+
+
+#: Input files up to this size (both together) are read whole before any
+#: output, so every input error comes first and nothing is half-written;
+#: larger files and standard input are streamed.
+EAGER_READ_BYTES = 16 * 2**20
+
+
+def _small_files(a, b) -> bool:
+    if a == "-" or b == "-":
+        return False
+    try:
+        return os.path.getsize(a) + os.path.getsize(b) <= EAGER_READ_BYTES
+    except OSError:
+        return True  # let the reader report it
+
+
+def stream_pairs(a, b, alphabet, all_vs_all, model_alphabet=None, model_source=None):
+    """Pairs of the two FASTA files and the alphabet: read whole when small,
+    otherwise lazily (the alphabet guessed from the first records)."""
+    from hmmtie import seqio
+
+    if _small_files(a, b):
+        return load_pairs(a, b, alphabet, all_vs_all, model_alphabet, model_source)
+    name_a, name_b = ("<stdin>" if a == "-" else a), ("<stdin>" if b == "-" else b)
+    forced = None if alphabet == "auto" else alphabet
+    stream = seqio.iter_pairs(a, b, all_vs_all=all_vs_all, alphabet=forced, names=(name_a, name_b))
+    alph = stream.alphabet
+    if model_alphabet is not None and alph != model_alphabet:
+        hint = "" if forced else f"; pass --alphabet {model_alphabet} to use it anyway"
+        raise ValueError(f"{model_source} is a {model_alphabet} model but the sequences "
+                         f"{'are' if forced else 'look like'} {alph}{hint}")
+    return stream, alph
+
+
+def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph, quiet, header):
+    """Align (streaming) and write each pair as it comes; see ``align``."""
+    from hmmtie import seqio
+
     n_free = int(model.n_free_parameters)
+    fit = header["fit"]
     fit_note = ""
     if fit != "none":
         fit_note = (f"; fitted by EM ({fit}, {model.n_iter_} iterations, "
                     f"{'converged' if model.converged_ else 'not converged'})")
-    if fmt == "json":
-        doc = {
-            "hmmtie": __version__, "command": "align", "method": method, "fit": fit, "band": band,
-            "model": {"source": model_name, "label": model_label(model), "hypothesis": model.hypothesis,
-                      "n_free_parameters": n_free, "definition": model.to_dict()},
-            "pairs": [
-                {"index": k + 1, "a": r["a"], "b": r["b"], "log_likelihood": r["log_likelihood"],
-                 "log_odds": r["log_odds"], **r["identity"], "mean_confidence": r["mean_confidence"],
-                 "alignment": seqio.alignment_to_dict(r["alignment"])}
-                for k, r in enumerate(results)
-            ],
-        }
-        seqio.write_text(output, json.dumps(doc, indent=1, allow_nan=True) + "\n")
-        return
+    label = model_label(model)
 
     def summary(k, r):
         i = r["identity"]
@@ -225,21 +264,71 @@ def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, fit, method, b
             f"# log-likelihood {fmt_num(r['log_likelihood'])}  log-odds {fmt_num(r['log_odds'])}  (natural log)",
             f"# identity {i['identities']}/{i['columns']} columns ({pct:.1f}%)  "
             f"mean posterior confidence {fmt_num(r['mean_confidence'])}  ({method})",
-            f"# model {model_label(model)}: {model.hypothesis}; {n_free} free parameters{fit_note}",
+            f"# model {label}: {model.hypothesis}; {n_free} free parameters{fit_note}",
         ]
 
-    if fmt == "text":
-        blocks = []
-        for k, r in enumerate(results):
-            blocks.append("\n".join(summary(k, r)) + "\n" + str(r["alignment"]))
-        seqio.write_text(output, "\n".join(blocks))
-        return
-    text = seqio.format_alignments([r["alignment"] for r in results], fmt, alphabet=alph)
-    seqio.write_text(output, text)
+    def results():
+        for aln in model.align_many(pairs, method=method, client=client, chunk_size=chunk_size, scores=True):
+            step()
+            yield {"a": aln.sequences[0].id, "b": aln.sequences[1].id, "alignment": aln,
+                   "log_likelihood": aln.log_likelihood, "log_odds": aln.log_odds,
+                   "identity": seqio.alignment_identity(aln),
+                   "mean_confidence": float(getattr(aln, "mean_confidence", float("nan")))}
+
     stream = summary_stream(output, quiet)
-    for k, r in enumerate(results):
-        for line in summary(k, r):
-            say(stream, line)
+    done = 0
+    out = seqio.StreamOutput(output)
+    n_known = len(pairs) if hasattr(pairs, "__len__") else 0  # no bar while streaming (length unknown)
+    try:
+        with out, progress(n_known, "aligning", quiet) as step:
+            if fmt == "json":
+                doc = {"hmmtie": header["hmmtie"], "command": "align", "method": method, "fit": fit,
+                       "band": header["band"],
+                       "model": {"source": header["model_name"], "label": label, "hypothesis": model.hypothesis,
+                                 "n_free_parameters": n_free, "definition": model.to_dict()},
+                       "pairs": []}
+                head = json.dumps(doc, indent=1, allow_nan=True)
+                assert head.endswith('"pairs": []\n}')
+                out.write(head[:-len("[]\n}")] + "[")
+                for k, r in enumerate(results()):
+                    item = {"index": k + 1, "a": r["a"], "b": r["b"], "log_likelihood": r["log_likelihood"],
+                            "log_odds": r["log_odds"], **r["identity"], "mean_confidence": r["mean_confidence"],
+                            "alignment": seqio.alignment_to_dict(r["alignment"])}
+                    text = json.dumps(item, indent=1, allow_nan=True).replace("\n", "\n  ")
+                    out.write(("," if k else "") + "\n  " + text)
+                    done += 1
+                out.write(("\n ]" if done else "]") + "\n}\n")
+            elif fmt == "text":
+                for k, r in enumerate(results()):
+                    out.write(("\n" if k else "") + "\n".join(summary(k, r)) + "\n" + str(r["alignment"]))
+                    done += 1
+            elif fmt in seqio.STREAMABLE_FORMATS:
+                for k, r in enumerate(results()):
+                    out.write(seqio.format_alignments([r["alignment"]], fmt, alphabet=alph))
+                    done += 1
+                    for line in summary(k, r):
+                        say(stream, line)
+            else:  # formats that are not a concatenation of one file per alignment: written at the end
+                kept = []
+                for r in results():
+                    kept.append(r)
+                text = seqio.format_alignments([r["alignment"] for r in kept], fmt, alphabet=alph)
+                out.write(text)
+                done = len(kept)
+                for k, r in enumerate(kept):
+                    for line in summary(k, r):
+                        say(stream, line)
+    except (ValueError, MemoryError) as exc:
+        if not done:
+            raise
+        where = (f"{out.partial} holds pairs 1-{done}" if out.partial else
+                 f"pairs 1-{done} were written" if output in (None, "-") else "nothing kept")
+        raise type(exc)(f"{one_line_text(exc)}; output stopped after pair {done} ({where})") from None
+
+
+def one_line_text(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------
@@ -277,10 +366,11 @@ difference in free parameters, counted from the tie maps.""")
 @alphabet_option
 @em_options(emission_pseudocount=0.0, n_iter=100, tol=1e-6)
 @threads_option
+@scheduler_option
 @quiet_option
 @click.pass_context
 def compare(ctx, a, b, model_name, test, params, alpha, as_json, output, band, all_vs_all, alphabet,
-            n_iter, tol, transition_pseudocount, emission_pseudocount, threads, quiet):
+            n_iter, tol, transition_pseudocount, emission_pseudocount, threads, scheduler, quiet):
     """Test a tied (symmetric) against an untied pair-HMM hypothesis on the pairs of A.fa and B.fa.
 
     Prints log-likelihood, free parameters, AIC and BIC of each fit, the
@@ -298,11 +388,13 @@ def compare(ctx, a, b, model_name, test, params, alpha, as_json, output, band, a
         model = open_pair_model(ctx, model_name, alph, True, True, band, threads)
     if params == "auto":
         params = "transitions" if test == "gaps" else "all"
-    with progress(2 * (n_iter + 1), f"EM, tied and untied, {len(pairs)} pair(s)", quiet) as step:
+    with dask_client(scheduler) as client, \
+            progress(2 * (n_iter + 1), f"EM, tied and untied, {len(pairs)} pair(s)", quiet) as step:
+        kw = {"client": client} if client is not None else {}
         result = compare_pairs(pairs, model=model, test=test, params=params, n_iter=n_iter, tol=tol,
                                transition_pseudocount=transition_pseudocount,
                                emission_pseudocount=emission_pseudocount, n_threads=threads,
-                               callback=lambda it, obj: step())
+                               callback=lambda it, obj: step(), **kw)
     verdict = result.verdict(alpha)
     d = result.as_dict()
     if as_json:
@@ -351,10 +443,11 @@ Examples:
 @alphabet_option
 @em_options(emission_pseudocount=1.0, n_iter=100, tol=1e-4)
 @threads_option
+@scheduler_option
 @quiet_option
 @click.pass_context
 def train(ctx, a, b, output, model_name, symmetric_gaps, symmetric_match, params, band, all_vs_all, alphabet,
-          n_iter, tol, transition_pseudocount, emission_pseudocount, threads, quiet):
+          n_iter, tol, transition_pseudocount, emission_pseudocount, threads, scheduler, quiet):
     """Fit a pair HMM by EM on the (unaligned) pairs of A.fa and B.fa and save it.
 
     Starts from --model (a preset's defaults or a model file) under the
@@ -370,8 +463,9 @@ def train(ctx, a, b, output, model_name, symmetric_gaps, symmetric_match, params
                              model_alphabet(model) if model is not None else None, model_name)
     if model is None:
         model = open_pair_model(ctx, model_name, alph, symmetric_gaps, symmetric_match, band, threads)
-    run_fit(model, pairs, params, n_iter, tol, transition_pseudocount, emission_pseudocount, quiet,
-            label=f"EM on {len(pairs)} pair(s)")
+    with dask_client(scheduler) as client:
+        run_fit(model, pairs, params, n_iter, tol, transition_pseudocount, emission_pseudocount, quiet,
+                label=f"EM on {len(pairs)} pair(s)", client=client)
     seqio.save_model(model, output)
     stream = summary_stream(output, quiet)
     say(stream, f"# trained {model_label(model)} ({model.hypothesis}) on {len(pairs)} pair(s): "

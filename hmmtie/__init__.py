@@ -25,7 +25,7 @@ _EXPORTS = {
     "compare_pairs": "stats",
     "lrt": "stats",
 }
-_SUBMODULES = {"tying", "neural", "alphabet", "stats", "hmm", "pair", "modelio", "seqio"}
+_SUBMODULES = {"tying", "neural", "alphabet", "stats", "hmm", "pair", "modelio", "seqio", "distributed"}
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

@@ -147,12 +147,23 @@ def check_prob_array(name, arr, shape, axis=-1, atol=1e-8):
     return np.ascontiguousarray(arr)
 
 
+#: Below this much work (DP cells or T * K^2) a job runs on one thread by
+#: default: thread start-up costs more than it saves, badly so on busy machines.
+SMALL_WORK = 2_000_000
+
+
 @contextlib.contextmanager
-def numba_threads(n_threads):
-    """Temporarily set numba's thread count (None keeps the current one)."""
+def numba_threads(n_threads, work=None):
+    """Temporarily set numba's thread count.
+
+    ``None`` keeps the current setting, except that a job smaller than
+    :data:`SMALL_WORK` (when ``work`` is given) runs on one thread.
+    """
     if n_threads is None:
-        yield
-        return
+        if work is None or work >= SMALL_WORK:
+            yield
+            return
+        n_threads = 1
     import numba
 
     n = check_int("n_threads", n_threads, low=1)

@@ -205,8 +205,12 @@ class _BaseHMM:
     def _score_each(self, X, lengths):
         self._check_params()
         data = self._prepare(X, lengths)
-        with numba_threads(self.n_threads):
+        with numba_threads(self.n_threads, self._work(data)):
             return self._loglik(data)
+
+    def _work(self, data) -> int:
+        """Size of a job (T * K^2): small jobs run on one thread unless n_threads is set."""
+        return int(data["offsets"][-1]) * self.n_components ** 2
 
     def _loglik(self, data):
         fp, off = self._frames(data)
@@ -222,7 +226,7 @@ class _BaseHMM:
         """
         self._check_params()
         data = self._prepare(X, lengths)
-        with numba_threads(self.n_threads):
+        with numba_threads(self.n_threads, self._work(data)):
             fp, off = self._frames(data)
             logprob, gamma = _k.posteriors(self.startprob_, self.transmat_, fp, off, data["offsets"])
         return float(logprob.sum()), gamma
@@ -256,7 +260,7 @@ class _BaseHMM:
             return logprob, states
         self._check_params()
         data = self._prepare(X, lengths)
-        with numba_threads(self.n_threads):
+        with numba_threads(self.n_threads, self._work(data)):
             logprob, path = self._viterbi(data)
         return float(logprob.sum()), path
 
@@ -301,7 +305,7 @@ class _BaseHMM:
         return -2 * self.score(X, lengths) + self.n_free_parameters * math.log(data["offsets"][-1])
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, lengths=None, callback=None):
+    def fit(self, X, lengths=None, callback=None, client=None):
         """Estimate parameters by EM (Baum–Welch) under the tie spec.
 
         The M-step is exact for every tie spec (:class:`hmmtie.tying.ProbBlock`),
@@ -319,11 +323,19 @@ class _BaseHMM:
         callback : callable, optional
             Called as ``callback(iteration, objective)`` after each E-step
             (progress reporting).
+        client : dask.distributed.Client, optional
+            Run the E-step on the cluster's workers, over partitions of
+            about :data:`hmmtie.distributed.OBS_PER_PARTITION` observations
+            (the M-step runs here).  Without a client the same partitions
+            are summed in the same order, so the results are identical.
 
         Returns
         -------
         self
         """
+        from . import distributed as _dist
+
+        _dist.check_client(client)
         n_iter = check_int("n_iter", self.n_iter, low=0)
         tol = float(self.tol)
         if not tol >= 0:
@@ -335,9 +347,11 @@ class _BaseHMM:
         atoms = self._atoms_from_params(tie)
         self.history_ = []
         self.converged_ = False
-        with numba_threads(self.n_threads):
+        parts = _dist._Partitions(_dist.hmm_partitions(data), client)
+        n_threads = _dist.worker_threads(self.n_threads, client)
+        with numba_threads(self.n_threads), _dist.releasing(parts):
             for it in range(n_iter):
-                logprob, stats = self._estep(data)
+                logprob, stats = _dist.hmm_estep(parts, self, n_threads)
                 if not np.all(np.isfinite(logprob)):
                     bad = int(np.flatnonzero(~np.isfinite(logprob))[0])
                     raise ValueError(

@@ -741,10 +741,47 @@ class PairHMM:
             raise ValueError("pairs is empty; give at least one pair of sequences")
         return _concat(xs), _concat(ys)
 
+    def align_many(self, pairs, method: str = "mea", client=None, chunk_size: int | None = None,
+                   scores: bool = False):
+        """Align many pairs; an iterator of ``Bio.Align.Alignment`` in input order.
+
+        Streaming: ``pairs`` may be any iterable (a generator over FASTA
+        files, :func:`hmmtie.seqio.iter_pairs`); it is consumed ``chunk_size``
+        pairs at a time and results are yielded chunk by chunk, so memory is
+        bounded by the chunk size, not by the input.
+
+        Parameters
+        ----------
+        pairs : iterable of (a, b)
+        method : {"mea", "viterbi"}
+            As :meth:`align`; every alignment equals ``align(a, b, method)``.
+        client : dask.distributed.Client, optional
+            Align the chunks on the cluster's workers (a bounded number of
+            chunks in flight); without one, in this process.
+        chunk_size : int, optional
+            Pairs per chunk (default :data:`hmmtie.distributed.DEFAULT_CHUNK_SIZE`).
+        scores : bool, default False
+            Also set ``.log_odds`` and ``.log_likelihood`` on every alignment
+            (as :meth:`log_odds` and :meth:`score`).
+
+        Raises
+        ------
+        ValueError, MemoryError
+            For a bad pair, naming its number (1-based); the alignments of
+            the pairs before it have already been yielded.
+        """
+        from . import distributed as _dist
+
+        check_choice("method", method, ("mea", "viterbi"))
+        _dist.check_client(client)
+        size = _dist.DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
+        return _dist.align_stream(self, pairs, method, client, size, scores,
+                                  _dist.worker_threads(self.n_threads, client))
+
     def score_pairs(self, pairs) -> NDArray:
         """``log P(a, b)`` for every pair, array of shape (n_pairs,), in parallel."""
         (xs, xo), (ys, yo) = self._encode_pairs(pairs)
-        with numba_threads(self.n_threads):
+        with numba_threads(self.n_threads, work=int(np.sum(np.diff(xo) * np.diff(yo)))):
             lo = _kf.batch_forward(*self._kargs(), xs, xo, ys, yo, self._band())
         bg = _segment_sums(self._log_q_codes[xs], xo) + _segment_sums(self._log_q_codes[ys], yo)
         return lo + bg
@@ -762,7 +799,7 @@ class PairHMM:
 
     def fit(self, pairs, n_iter: int = 50, tol: float = 1e-4, params: str = "all",
             transition_pseudocount: float = 0.0, emission_pseudocount: float = 0.0,
-            verbose: bool = False, callback=None) -> "PairHMM":
+            verbose: bool = False, callback=None, client=None) -> "PairHMM":
         """Estimate parameters by EM over unaligned pairs.
 
         Parameters
@@ -781,11 +818,20 @@ class PairHMM:
             expected count.
         callback : callable, optional
             Called as ``callback(iteration, objective)`` after each E-step.
+        client : dask.distributed.Client, optional
+            Run the E-step on the cluster's workers (partitions of
+            :data:`hmmtie.distributed.PAIRS_PER_PARTITION` pairs; the M-step
+            runs here).  The pairs are cut into the same partitions and
+            summed in the same order without a client, so the results are
+            identical either way.
 
         Returns
         -------
         self
         """
+        from . import distributed as _dist
+
+        _dist.check_client(client)
         check_choice("params", params, ("all", "transitions"))
         n_iter = check_int("n_iter", n_iter, low=0)
         for name, v in (("transition_pseudocount", transition_pseudocount), ("emission_pseudocount", emission_pseudocount)):
@@ -797,10 +843,12 @@ class PairHMM:
         self.history_ = []
         self.converged_ = False
         band = self._band()
-        with numba_threads(self.n_threads):
+        parts = _dist._Partitions(_dist.pair_partitions(xs, xo, ys, yo), client)
+        n_threads = _dist.worker_threads(self.n_threads, client)
+        with numba_threads(self.n_threads), _dist.releasing(parts):
             for it in range(n_iter + 1):
-                lo, n_start, n_trans, n_end, n_match, n_ins = _kf.batch_expected_counts(
-                    *self._kargs(), xs, xo, ys, yo, band)
+                lo, n_start, n_trans, n_end, n_match, n_ins = _dist.pair_estep(
+                    parts, self._kargs(), band, n_threads)
                 if not np.all(np.isfinite(lo)):
                     bad = int(np.flatnonzero(~np.isfinite(lo))[0])
                     raise ValueError(f"pair {bad} has probability 0 under the current parameters; cannot fit")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import sys
@@ -37,6 +38,11 @@ __all__ = [
     "alignment_to_dict",
     "describe_model",
     "format_alignments",
+    "iter_fasta",
+    "iter_pairs",
+    "PairStream",
+    "StreamError",
+    "StreamOutput",
     "load_hmm",
     "open_output",
     "pair_records",
@@ -157,6 +163,269 @@ def read_fasta(source, *, name: str | None = None) -> list:
         if not rec.id:
             rec.id = f"record{k + 1}"
     return records
+
+
+class StreamError(ValueError):
+    """A bad record met while streaming (:func:`iter_fasta`, :class:`PairStream`).
+
+    ``record`` is its 1-based number in its file, ``pairs_done`` how many
+    pairs were complete before it (set by :class:`PairStream`).
+    """
+
+    def __init__(self, message, record=None, pairs_done=None):
+        super().__init__(message)
+        self.record = record
+        self.pairs_done = pairs_done
+
+
+def _open_lines(source, shown):
+    """(line iterator, closer) of a path, ``"-"`` or a text handle; utf-8, lazy."""
+    if source in (None, "-"):
+        fh = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline=None) \
+            if hasattr(sys.stdin, "buffer") else sys.stdin
+        return fh, (lambda: None)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            raise ValueError(f"{shown}: is a directory, expected a FASTA file")
+        try:
+            fh = open(path, "r", encoding="utf-8")
+        except FileNotFoundError:
+            raise ValueError(f"{shown}: FASTA file not found") from None
+        except OSError as exc:
+            raise ValueError(f"{shown}: cannot read FASTA file ({exc.strerror or exc})") from None
+        return fh, fh.close
+    return source, (lambda: None)
+
+
+def iter_fasta(source, *, name: str | None = None, alphabet=None):
+    """Read FASTA records lazily, one at a time (``Bio.SeqIO``'s FASTA parser).
+
+    Memory is one record, whatever the file size.  The same checks as
+    :func:`read_fasta`, but a problem deep in the file surfaces only when
+    the reader gets there: a :class:`StreamError` naming the file and the
+    record number (records before it have been yielded).
+
+    Parameters
+    ----------
+    source : path, ``"-"`` (standard input) or an open text handle
+    name : str, optional
+        Name used in messages.
+    alphabet : str, optional
+        Also check every record's letters against this alphabet.
+
+    Yields
+    ------
+    Bio.SeqRecord.SeqRecord
+    """
+    from Bio.Seq import Seq
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+    from Bio.SeqRecord import SeqRecord
+
+    shown = name or _display(source)
+    alph = None
+    if alphabet is not None:
+        from . import alphabet as _alph
+
+        alph = _alph.get_alphabet(alphabet)
+    lines, close = _open_lines(source, shown)
+    k = 0
+    try:
+        it = iter(lines)
+        try:
+            first = None
+            n_line = 0
+            for line in it:
+                n_line += 1
+                if line.strip():
+                    first = line
+                    break
+        except UnicodeDecodeError:
+            raise StreamError(f"{shown}: line {n_line + 1}: not UTF-8 text, expected a text FASTA file", 1) from None
+        if first is None:
+            raise StreamError(f"{shown}: file is empty; expected FASTA records ('>name' lines followed by "
+                              "sequence lines)", 1)
+        head = first.lstrip()
+        if not head.startswith(">"):
+            for prefix, fmt in _OTHER_FORMATS:
+                if head.startswith(prefix):
+                    raise StreamError(f"{shown}: looks like {fmt}, not FASTA; expected records starting with '>'", 1)
+            raise StreamError(f"{shown}: line {n_line}: no FASTA records here; expected a '>name' header "
+                              f"before any sequence, got {first.strip()[:30]!r}", 1)
+        parser = SimpleFastaParser(itertools.chain([head], it))
+        while True:
+            try:
+                item = next(parser, None)
+            except UnicodeDecodeError:
+                raise StreamError(f"{shown}: record {k + 1}: not UTF-8 text (output stopped before it)", k + 1) from None
+            except ValueError as exc:
+                raise StreamError(f"{shown}: record {k + 1}: not valid FASTA ({exc})", k + 1) from None
+            if item is None:
+                break
+            k += 1
+            title, seq = item
+            rid = title.split(None, 1)[0] if title.strip() else f"record{k}"
+            if not seq:
+                raise StreamError(f"{shown}: record {k} ({rid!r}) is empty (zero length)", k)
+            if alph is not None:
+                try:
+                    _alph.encode(seq, alph, record=rid, source=shown)
+                except ValueError as exc:
+                    raise StreamError(f"record {k}: {exc}", k) from None
+            yield SeqRecord(Seq(seq), id=rid, name=rid, description=title)
+    finally:
+        close()
+
+
+def iter_pairs(a, b, *, all_vs_all: bool = False, alphabet: str | None = None, names=None,
+               guess_records: int = 1000) -> "PairStream":
+    """Pair the records of two FASTA files lazily, in order: a :class:`PairStream`."""
+    return PairStream(a, b, all_vs_all=all_vs_all, alphabet=alphabet, names=names, guess_records=guess_records)
+
+
+class PairStream:
+    """Pair the records of two FASTA files lazily, in order (for streaming).
+
+    The pairing rules of :func:`pair_records`: record ``i`` with record
+    ``i``; a file with one record pairs with every record of the other;
+    ``all_vs_all`` pairs everything (B is then held in memory, A streams).
+    Only the first ``guess_records`` records of each file are read up front
+    (to guess the alphabet when none is given and to see whether a file
+    holds a single record); memory stays one record per file otherwise.
+
+    Iterate to get ``(record_a, record_b)`` tuples.  A bad record deep in a
+    file raises :class:`StreamError` naming the file and record number, with
+    ``pairs_done`` the number of pairs yielded before it.
+
+    Attributes
+    ----------
+    alphabet : str
+        The alphabet (given, or guessed from the first records).
+    n_pairs : int
+        Pairs yielded so far.
+    """
+
+    def __init__(self, a, b, *, all_vs_all: bool = False, alphabet: str | None = None,
+                 names=None, guess_records: int = 1000):
+        from . import alphabet as _alph
+
+        if a == "-" and b == "-":
+            raise ValueError("only one of A and B can be standard input ('-')")
+        self.names = tuple(names) if names else (_display(a), _display(b))
+        self.all_vs_all = all_vs_all
+        self.n_pairs = 0
+        raw = [iter_fasta(src, name=nm) for src, nm in zip((a, b), self.names)]
+        heads, self._head_errors, complete = [], [], []
+        limit = max(2, guess_records)
+        for it in raw:
+            head, error = [], None
+            try:
+                for rec in itertools.islice(it, limit):
+                    head.append(rec)
+            except StreamError as exc:  # raised when the pairs reach it, unless nothing came before
+                error = exc
+            if error is not None and not head:
+                for r in raw:
+                    r.close()
+                raise error
+            heads.append(head)
+            self._head_errors.append(error)
+            complete.append(error is None and len(head) < limit)
+        if all(complete) and not all_vs_all:  # both files read whole: check the pairing now
+            try:
+                pair_records(heads[0], heads[1], names=self.names)
+            except ValueError:
+                for r in raw:
+                    r.close()
+                raise
+        if alphabet is None:
+            guesses = []
+            for nm, recs in zip(self.names, heads):
+                try:
+                    guesses.append((nm, _alph.guess_alphabet([str(r.seq) for r in recs]).name))
+                except ValueError as exc:
+                    raise ValueError(f"{nm}: {exc}") from None
+            if len({g for _, g in guesses}) > 1:
+                shown = ", ".join(f"{n} looks like {g}" for n, g in guesses)
+                raise ValueError(f"sequence files differ in alphabet ({shown}); give matching files or "
+                                 "force one with --alphabet")
+            alphabet = guesses[0][1]
+        self.alphabet = _alph.get_alphabet(alphabet).name
+        self._heads = heads
+        self._raw = raw
+
+    def _checked(self, side):
+        """Records of one file: the peeked head, then the rest, all alphabet-checked."""
+        from . import alphabet as _alph
+
+        alph = _alph.get_alphabet(self.alphabet)
+        nm = self.names[side]
+        k = 0
+        for rec in self._heads[side]:
+            k += 1
+            try:
+                _alph.encode(str(rec.seq), alph, record=rec.id, source=nm)
+            except ValueError as exc:
+                raise StreamError(f"record {k}: {exc}", k) from None
+            yield rec
+        if self._head_errors[side] is not None:
+            raise self._head_errors[side]
+        for rec in self._raw[side]:
+            k += 1
+            try:
+                _alph.encode(str(rec.seq), alph, record=rec.id, source=nm)
+            except ValueError as exc:
+                raise StreamError(f"record {k}: {exc}", k) from None
+            yield rec
+
+    def _pairs(self):
+        ha, hb = self._heads
+        if self.all_vs_all:
+            b_all = list(self._checked(1))
+            for x in self._checked(0):
+                for y in b_all:
+                    yield x, y
+            return
+        single_a = len(ha) == 1 and self._head_errors[0] is None
+        single_b = len(hb) == 1 and self._head_errors[1] is None
+        if single_a and not single_b:
+            x = next(self._checked(0))
+            for y in self._checked(1):
+                yield x, y
+            return
+        if single_b and not single_a:
+            y = next(self._checked(1))
+            for x in self._checked(0):
+                yield x, y
+            return
+        ia, ib = self._checked(0), self._checked(1)
+        k = 0
+        while True:
+            x = next(ia, None)
+            y = next(ib, None)
+            if x is None and y is None:
+                return
+            k += 1
+            if x is None or y is None:
+                short, long_ = (0, 1) if x is None else (1, 0)
+                n_long = k + sum(1 for _ in (ib if x is None else ia))  # count the rest (streamed)
+                raise StreamError(
+                    f"{self.names[short]} has {k - 1} records but {self.names[long_]} has {n_long}; "
+                    "record i of one file pairs with record i of the other, so give files with equal counts, "
+                    "one file with a single record, or --all-vs-all", k)
+            yield x, y
+
+    def __iter__(self):
+        try:
+            for pair in self._pairs():
+                yield pair
+                self.n_pairs += 1
+        except StreamError as exc:
+            exc.pairs_done = self.n_pairs
+            raise
+        finally:
+            for it in self._raw:
+                it.close()
 
 
 def write_fasta(records, path) -> None:
@@ -369,6 +638,49 @@ def open_output(path, *, binary: bool = False):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+#: Alignment formats whose files are the concatenation of one file per
+#: alignment, so they can be written while alignments stream in.
+STREAMABLE_FORMATS = ("text", "json", "fasta", "stockholm", "phylip", "sam", "bed", "chain")
+
+
+class StreamOutput:
+    """Output for streamed results: a temporary file renamed on success.
+
+    Unlike :func:`open_output`, a failure after some results were written
+    keeps them: the temporary file becomes ``PATH.partial`` (``path`` itself
+    is left untouched), and :attr:`partial` names it.  ``"-"`` is standard
+    output, written as results come.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.partial = None
+        self.wrote = False
+        self._cm = None
+
+    def __enter__(self):
+        self._cm = open_output(self.path)
+        self.fh = self._cm.__enter__()
+        return self
+
+    def write(self, text: str) -> None:
+        if text:
+            self.fh.write(text)
+            self.wrote = True
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None or self.path in (None, "-") or not self.wrote:
+            return self._cm.__exit__(exc_type, exc, tb)
+        # keep what was written beside the output, then let open_output clean up
+        self.fh.flush()
+        partial = os.fspath(self.path) + ".partial"
+        tmp = self.fh.name
+        self.fh.close()
+        os.replace(tmp, partial)
+        self.partial = partial
+        return self._cm.__exit__(exc_type, exc, tb)
 
 
 def write_text(path, text: str) -> None:

@@ -220,6 +220,7 @@ def compare_pairs(
     emission_pseudocount: float = 0.0,
     n_threads: int | None = None,
     callback=None,
+    client=None,
 ) -> PairComparison:
     """Fit the tied and the untied pair-HMM hypotheses on the same pairs and test them.
 
@@ -246,6 +247,8 @@ def compare_pairs(
         emission tables (and the match table).
     n_iter, tol, transition_pseudocount, emission_pseudocount, n_threads
         Passed to :meth:`PairHMM.fit`.
+    client : dask.distributed.Client, optional
+        Run both fits' E-steps on the cluster (:meth:`PairHMM.fit`).
 
     Returns
     -------
@@ -274,6 +277,8 @@ def compare_pairs(
     tied.n_threads = n_threads
     fit_kw = dict(n_iter=n_iter, tol=tol, params=params, transition_pseudocount=transition_pseudocount,
                   emission_pseudocount=emission_pseudocount, callback=callback)
+    if client is not None:
+        fit_kw["client"] = client
     tied.fit(pairs, **fit_kw)
     untied = tied.with_hypothesis(
         symmetric_gaps=False if test in ("gaps", "both") else tied_gaps,
