@@ -168,7 +168,10 @@ def test_zero_probability_sequence(n_seqs):
                              [len(s) for s in seqs])
 
 
-@pytest.mark.parametrize("n_states,n_seqs", [(2, 7), (5, 12), (40, 6), (3, 2)])
+# (12, 9): lanes layout with per-step transition sums (K >= 8) and lanes
+# Viterbi; (14, 5): lanes forward-backward, per-sequence Viterbi
+@pytest.mark.parametrize("n_states,n_seqs",
+                         [(2, 7), (5, 12), (40, 6), (3, 2), (12, 9), (14, 5)])
 def test_against_hmmlearn(n_states, n_seqs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -274,7 +277,8 @@ def test_stability_gaussian_like(n_seqs):
     np.testing.assert_allclose(gamma.sum(axis=1), 1.0, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("n_states,n_seqs", [(3, 30), (6, 9), (40, 7)])
+@pytest.mark.parametrize("n_states,n_seqs",
+                         [(3, 30), (6, 9), (12, 40), (40, 7)])
 def test_thread_count_invariance(n_states, n_seqs):
     rng = np.random.default_rng(3)
     startprob, transmat, emissionprob = _random_model(rng, n_states, 7,

@@ -6,17 +6,25 @@ Emissions reach the kernels as a *table* and an *index*: the emission
 likelihood of position ``p`` in state ``k`` is ``table[index[p], k]``. A generic
 emission family passes its (T, K) ``frameprob`` with ``index = arange(T)``; a
 categorical model passes ``emissionprob.T`` (M, K) with ``index = symbols``, so
-no T x K likelihood array is ever built. Summing posteriors onto table rows then
-gives the posteriors themselves (generic) or the emission counts (categorical):
-one kernel serves both.
+no T x K likelihood array is ever built (not even for the categorical
+posteriors). Emission counts are posteriors summed onto table rows.
+
+Every operation goes through one driver, `_run`, with an operation code: one
+parallel loop over chunks (`_run_chunks`) calling one chunk kernel
+(`_run_chunk`), compiled once for all operations and both layouts. Only what
+the operation needs is computed and allocated: no transition counts for
+posteriors; the posteriors are written over the stored forward variables
+(per-sequence layout), so posteriors need a single T x K array.
 
 Two loop layouts are used, picked by ``_use_lanes``:
 
-* *lanes* (few states, several sequences): a chunk of sequences is stepped
+* *lanes* (K <= 16, or K <= 12 for Viterbi, and several sequences): a chunk of sequences is stepped
   together, state-major with the sequence ("lane") index innermost, so the inner
   loops run contiguously across sequences and vectorise even for K = 2..8.
   Sequences in a chunk are sorted by decreasing length, so the sequences still
   running at step t are always a prefix of the lanes; unequal lengths are exact.
+  The forward variables of a chunk are stored packed per step in the same
+  layout, so forward and backward passes stream through them contiguously.
 * *per sequence* (many states or few sequences): each sequence on its own with
   the state index innermost (transition rows, or rows of the transposed
   transition matrix, read contiguously).
@@ -31,6 +39,12 @@ its posteriors are all zero and it adds nothing to the expected counts.
 Viterbi runs in log space, with the same operation order as hmmlearn
 (``max_i(delta[i] + log_transmat[i, j]) + log_frameprob[j]``); ties are broken
 toward the lowest state index, both for the predecessor and for the final state.
+The sweep computes maxima only (plain vector max, see `_max_plus1`) and stores
+the T x K score lattice; the backtrack re-derives each predecessor from the
+same sums (contiguous rows of the transposed log_transmat), K operations per
+position. (Tracking argmax indices in the sweep instead would add a compare
+and a blend to each of its K^2 terms per position.) Sums of products in the inner loops
+(`_lin_comb`) combine four terms per pass but keep the order of a plain loop.
 
 Determinism: sequences are split into chunks by a rule that does not depend on
 the thread count; each chunk accumulates its own partial statistics, and the
@@ -52,9 +66,14 @@ _TINY = 2.2250738585072014e-308
 _FLUSH = 1e200
 _DIRECT = 1e100
 
-# Lanes layout when K is at most this and there are at least _LANE_MIN_SEQS
-# sequences; chunks hold at most _LANE_WIDTH sequences.
-_LANE_MAX_STATES = 32
+# Lanes layout when K is at most this (_LANE_MAX_STATES_VITERBI for Viterbi)
+# and there are at least _LANE_MIN_SEQS sequences; chunks hold at most
+# _LANE_WIDTH sequences. (Measured: beyond these K the per-sequence layout,
+# whose inner loops run over K contiguous states, is as fast or faster.)
+_LANE_MAX_STATES = 16
+_LANE_MAX_STATES_VITERBI = 12
+# Lanes layout, expected transitions: per-lane partial sums below this K.
+_XACC_PER_LANE_BELOW = 8
 _LANE_MIN_SEQS = 4
 _LANE_WIDTH = 32
 # Per-sequence layout: at most this many chunks (partial statistics).
@@ -62,12 +81,16 @@ _SEQ_MAX_CHUNKS = 64
 
 _jit = numba.njit(cache=True, nogil=True)
 _pjit = numba.njit(cache=True, nogil=True, parallel=True)
+# Small helpers called in inner loops: inlined at the Numba IR level (numba
+# does not inline separately compiled functions, and a call costs more than a
+# short loop).
+_ijit = numba.njit(cache=True, nogil=True, inline="always")
 
 
 # ---------------------------------------------------------------- helpers
 
 
-@_jit
+@_ijit
 def _scale_step(c, prod, acc):
     """Return (reciprocal, prod, acc) after folding scale factor ``c`` in."""
     if c < _TINY:
@@ -82,18 +105,79 @@ def _scale_step(c, prod, acc):
     return 1.0 / c, prod, acc
 
 
+# Inner kernels over a row of n values (lanes, or states in the per-sequence
+# layout). Four terms per pass, so that each pass over y does four
+# multiply-adds (or max-adds) per load/store of y; terms are still combined in
+# order of the row index, as a plain loop would.
+
+
+@_ijit
+def _lin_comb(y, x, coef, n, add):
+    """y[:n] = sum_r x[r, :n] * coef[r] (+ y[:n] if ``add``), summed in order
+    of r (after y)."""
+    m = coef.shape[0]
+    if not add:
+        for l in range(n):
+            y[l] = 0.0
+    r = 0
+    while r + 4 <= m:
+        c0 = coef[r]
+        c1 = coef[r + 1]
+        c2 = coef[r + 2]
+        c3 = coef[r + 3]
+        x0 = x[r]
+        x1 = x[r + 1]
+        x2 = x[r + 2]
+        x3 = x[r + 3]
+        for l in range(n):
+            y[l] = y[l] + x0[l] * c0 + x1[l] * c1 + x2[l] * c2 + x3[l] * c3
+        r += 4
+    while r < m:
+        c0 = coef[r]
+        x0 = x[r]
+        for l in range(n):
+            y[l] = y[l] + x0[l] * c0
+        r += 1
+
+
+@_ijit
+def _max_plus1(dst, src, x, c, n):
+    """dst[:n] = max(src[:n], x[:n] + c), src kept on ties.
+
+    Reading one buffer and writing another lets this compile to a plain
+    vector max; updating a single buffer in place lets LLVM turn the select
+    into a conditional store, which vectorises as a masked store (vmaskmovpd),
+    several times slower on some x86 cores.
+    """
+    for l in range(n):
+        v = x[l] + c
+        cur = src[l]
+        dst[l] = v if v > cur else cur
+
+
+@_ijit
+def _max_plus(y, buf_a, buf_b, x, coef, n):
+    """y[:n] = max_r (x[r, :n] + coef[r]) (buf_a, buf_b: scratch)."""
+    m = coef.shape[0]
+    c0 = coef[0]
+    x0 = x[0]
+    for l in range(n):
+        buf_a[l] = x0[l] + c0
+    r = 1
+    while r + 1 < m:
+        _max_plus1(buf_b, buf_a, x[r], coef[r], n)
+        _max_plus1(buf_a, buf_b, x[r + 1], coef[r + 1], n)
+        r += 2
+    if r < m:
+        _max_plus1(buf_b, buf_a, x[r], coef[r], n)
+        for l in range(n):
+            y[l] = buf_b[l]
+    else:
+        for l in range(n):
+            y[l] = buf_a[l]
+
+
 # ------------------------------------------------------- lanes layout
-
-
-# 'reassoc' lets this lane reduction vectorise (partial sums); it keeps
-# inf/NaN semantics, and the summation order depends only on n, never on the
-# thread count.
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _dot_prefix(x, y, n):
-    s = 0.0
-    for i in range(n):
-        s += x[i] * y[i]
-    return s
 
 
 @_jit
@@ -110,11 +194,15 @@ def _lanes_setup(offsets, seqs):
 
 @_jit
 def _lanes_forward(startprob, transmat, table, index, offsets, seqs,
-                   logprob, alpha_store, rc_store, store):
+                   logprob, alpha_buf, rc_buf, store):
     """Scaled forward pass over one chunk (lanes sorted by decreasing length).
 
     Writes logprob[seq] (without log_offset); if ``store``, the scaled forward
-    variables and reciprocal scale factors per position.
+    variables and reciprocal scale factors of each step, packed in the lanes
+    layout: step t (n_t lanes running) appends an (n_states, n_t) block to
+    ``alpha_buf`` and n_t values to ``rc_buf`` (each of size sum of lengths
+    times n_states, resp. 1), so both passes stream through them
+    contiguously.
     """
     n_states = startprob.shape[0]
     n_lanes = seqs.shape[0]
@@ -125,6 +213,8 @@ def _lanes_forward(startprob, transmat, table, index, offsets, seqs,
     prod = np.ones(n_lanes)
     acc = np.zeros(n_lanes)
     rows = np.empty(n_lanes, np.int64)
+    s_off = 0
+    r_off = 0
 
     for lane in range(n_lanes):
         row = index[base[lane]]
@@ -148,23 +238,20 @@ def _lanes_forward(startprob, transmat, table, index, offsets, seqs,
                 alpha[k, lane] *= recip[lane]
         if store:
             for lane in range(n):
-                pos = base[lane] + t
-                rc_store[pos] = recip[lane]
-                for k in range(n_states):
-                    alpha_store[pos, k] = alpha[k, lane]
+                rc_buf[r_off + lane] = recip[lane]
+            for k in range(n_states):
+                o = s_off + k * n
+                for lane in range(n):
+                    alpha_buf[o + lane] = alpha[k, lane]
+            r_off += n
+            s_off += n_states * n
         t += 1
         while n > 0 and lens[n - 1] <= t:
             n -= 1
         if n == 0:
             break
         for j in range(n_states):
-            for lane in range(n):
-                nxt[j, lane] = 0.0
-        for i in range(n_states):
-            for j in range(n_states):
-                a_ij = transmat[i, j]
-                for lane in range(n):
-                    nxt[j, lane] += alpha[i, lane] * a_ij
+            _lin_comb(nxt[j], alpha, transmat[:, j], n, False)
         for lane in range(n):
             rows[lane] = index[base[lane] + t]
         for j in range(n_states):
@@ -177,23 +264,41 @@ def _lanes_forward(startprob, transmat, table, index, offsets, seqs,
 
 
 @_jit
-def _lanes_backward(transmat, table, index, offsets, seqs, alpha_store,
-                    rc_store, n_table, n_start, n_trans):
-    """Backward pass over one chunk; adds posteriors onto ``n_table`` rows,
-    the t = 0 posteriors onto ``n_start`` and expected transitions onto
-    ``n_trans`` (all for this chunk only)."""
+def _lanes_backward(transmat, table, index, offsets, seqs, alpha_buf, rc_buf,
+                    gamma, n_table, n_start, n_trans, want_trans, want_gamma,
+                    want_emit):
+    """Backward pass over one chunk, reading the forward variables that
+    `_lanes_forward` packed into ``alpha_buf`` / ``rc_buf`` (overwritten).
+
+    Adds the t = 0 posteriors onto ``n_start``; if ``want_trans``, the
+    expected transitions onto ``n_trans``; if ``want_emit``, the posteriors
+    onto ``n_table`` rows; if ``want_gamma``, writes the posteriors into the
+    rows of ``gamma`` (n_samples, n_states).
+    """
     n_states = transmat.shape[0]
     n_lanes = seqs.shape[0]
     base, lens = _lanes_setup(offsets, seqs)
     beta = np.empty((n_states, n_lanes))
     w = np.empty((n_states, n_lanes))
-    abuf = np.empty((n_states, n_lanes))
     norm = np.empty(n_lanes)
     rows = np.empty(n_lanes, np.int64)
     xacc = np.zeros((n_states, n_states))
+    # expected transitions: with few states, per-lane sums (vectorised over
+    # lanes, added up at the end); otherwise one matrix row per pass
+    per_lane = n_states < _XACC_PER_LANE_BELOW
+    x_lane = np.zeros((n_states * n_states if want_trans and per_lane else 0,
+                       n_lanes))
+    w_t = np.empty((n_lanes, n_states))
+    s_off = 0
+    r_off = 0
+    for lane in range(n_lanes):
+        s_off += lens[lane]
+    r_off = s_off
+    s_off *= n_states
 
     t = lens[0] - 1
     n_prev = 0  # lanes running at t + 1
+    r_prev = 0  # their offset in rc_buf
     n = 0
     while n < n_lanes and lens[n] > t:
         n += 1
@@ -202,73 +307,97 @@ def _lanes_backward(transmat, table, index, offsets, seqs, alpha_store,
         if n_prev > 0:
             for lane in range(n_prev):
                 rows[lane] = index[base[lane] + t + 1]
-                norm[lane] = rc_store[base[lane] + t + 1]
+                norm[lane] = rc_buf[r_prev + lane]
             for j in range(n_states):
                 for lane in range(n_prev):
                     w[j, lane] = table[rows[lane], j] * beta[j, lane] * norm[lane]
             for i in range(n_states):
-                for lane in range(n_prev):
-                    beta[i, lane] = 0.0
-            for i in range(n_states):
-                for j in range(n_states):
-                    a_ij = transmat[i, j]
-                    for lane in range(n_prev):
-                        beta[i, lane] += a_ij * w[j, lane]
+                _lin_comb(beta[i], w, transmat[i], n_prev, False)
         for k in range(n_states):
             for lane in range(n_prev, n):
                 beta[k, lane] = 1.0
-        for lane in range(n):
-            pos = base[lane] + t
-            for k in range(n_states):
-                abuf[k, lane] = alpha_store[pos, k]
-        if n_prev > 0:
+        s_off -= n_states * n
+        r_off -= n
+        abuf = alpha_buf[s_off:s_off + n_states * n].reshape((n_states, n))
+        if want_trans and n_prev > 0 and per_lane:
             for i in range(n_states):
+                a_i = abuf[i]
                 for j in range(n_states):
-                    xacc[i, j] += _dot_prefix(abuf[i], w[j], n_prev)
+                    x_ij = x_lane[i * n_states + j]
+                    w_j = w[j]
+                    for lane in range(n_prev):
+                        x_ij[lane] += a_i[lane] * w_j[lane]
+        elif want_trans and n_prev > 0:
+            # xacc += alpha(t) w(t+1)^T, lane by lane (contiguous rows)
+            for lane in range(n_prev):
+                for j in range(n_states):
+                    w_t[lane, j] = w[j, lane]
+            for i in range(n_states):
+                _lin_comb(xacc[i], w_t[:n_prev], abuf[i, :n_prev], n_states,
+                          True)
         # posteriors
         for lane in range(n):
             norm[lane] = 0.0
         for k in range(n_states):
             for lane in range(n):
-                abuf[k, lane] *= beta[k, lane]
-                norm[lane] += abuf[k, lane]
+                g = abuf[k, lane] * beta[k, lane]
+                abuf[k, lane] = g
+                norm[lane] += g
         for lane in range(n):
             s = norm[lane]
             norm[lane] = 1.0 / s if s > 0.0 else 0.0
-        for lane in range(n):
-            row = index[base[lane] + t]
-            r = norm[lane]
-            for k in range(n_states):
-                n_table[row, k] += abuf[k, lane] * r
+        for k in range(n_states):
+            for lane in range(n):
+                abuf[k, lane] *= norm[lane]
+        if want_gamma:
+            for lane in range(n):
+                pos = base[lane] + t
+                for k in range(n_states):
+                    gamma[pos, k] = abuf[k, lane]
+        if want_emit:
+            for lane in range(n):
+                row = index[base[lane] + t]
+                for k in range(n_states):
+                    n_table[row, k] += abuf[k, lane]
         if t == 0:
+            for k in range(n_states):
+                for lane in range(n):
+                    n_start[k] += abuf[k, lane]
             break
         t -= 1
         n_prev = n
+        r_prev = r_off
         while n < n_lanes and lens[n] > t:
             n += 1
 
-    for lane in range(n_lanes):
-        r = norm[lane]
-        for k in range(n_states):
-            n_start[k] += abuf[k, lane] * r
-    for i in range(n_states):
-        for j in range(n_states):
-            n_trans[i, j] += xacc[i, j] * transmat[i, j]
+    if want_trans:
+        if per_lane:
+            for i in range(n_states):
+                for j in range(n_states):
+                    x_ij = x_lane[i * n_states + j]
+                    acc = 0.0
+                    for lane in range(n_lanes):
+                        acc += x_ij[lane]
+                    xacc[i, j] = acc
+        for i in range(n_states):
+            for j in range(n_states):
+                n_trans[i, j] += xacc[i, j] * transmat[i, j]
 
 
 @_jit
-def _backtrack(log_transmat, lattice, start, stop, last, path):
+def _backtrack(log_transmat_t, lattice, start, stop, last, path):
     """Recover the path from the stored lattice, re-deriving each predecessor
-    as the lowest-index argmax of lattice[t - 1, i] + log_transmat[i, next]
-    (the same sums the forward sweep maximised)."""
-    n_states = log_transmat.shape[0]
+    of state k as the lowest index i maximising lattice[t - 1, i] +
+    log_transmat[i, k] (the same sums the forward sweep maximised; column k
+    of log_transmat is row k of log_transmat_t)."""
+    n_states = log_transmat_t.shape[0]
     k = last
     for pos in range(stop - 1, start, -1):
         path[pos] = k
         best = -np.inf
         kbest = 0
         for i in range(n_states):
-            v = lattice[pos - 1, i] + log_transmat[i, k]
+            v = lattice[pos - 1, i] + log_transmat_t[k, i]
             if v > best:
                 best = v
                 kbest = i
@@ -277,13 +406,15 @@ def _backtrack(log_transmat, lattice, start, stop, last, path):
 
 
 @_jit
-def _lanes_viterbi(log_startprob, log_transmat, log_table, index, offsets,
-                   seqs, logprob, path, lattice):
+def _lanes_viterbi(log_startprob, log_transmat, log_transmat_t, log_table,
+                   index, offsets, seqs, logprob, path, lattice):
     n_states = log_startprob.shape[0]
     n_lanes = seqs.shape[0]
     base, lens = _lanes_setup(offsets, seqs)
     delta = np.empty((n_states, n_lanes))
     nxt = np.empty((n_states, n_lanes))
+    buf_a = np.empty(n_lanes)
+    buf_b = np.empty(n_lanes)
     rows = np.empty(n_lanes, np.int64)
     last = np.zeros(n_lanes, np.int64)
 
@@ -314,27 +445,18 @@ def _lanes_viterbi(log_startprob, log_transmat, log_table, index, offsets,
             last[lane] = kbest
         if n == 0:
             break
-        # max only (no argmax): a plain select that vectorises over lanes
-        for j in range(n_states):
-            for lane in range(n):
-                nxt[j, lane] = -np.inf
-        for i in range(n_states):
-            for j in range(n_states):
-                la = log_transmat[i, j]
-                for lane in range(n):
-                    v = delta[i, lane] + la
-                    cur = nxt[j, lane]
-                    nxt[j, lane] = v if v > cur else cur
         for lane in range(n):
             rows[lane] = index[base[lane] + t]
+        # max only (the argmax is re-derived when backtracking)
         for j in range(n_states):
+            _max_plus(nxt[j], buf_a, buf_b, delta, log_transmat_t[j], n)
             for lane in range(n):
                 nxt[j, lane] += log_table[rows[lane], j]
         delta, nxt = nxt, delta
 
     for lane in range(n_lanes):
-        _backtrack(log_transmat, lattice, base[lane], base[lane] + lens[lane],
-                   last[lane], path)
+        _backtrack(log_transmat_t, lattice, base[lane],
+                   base[lane] + lens[lane], last[lane], path)
 
 
 # ------------------------------------------------- per-sequence layout
@@ -366,13 +488,7 @@ def _seq_forward(startprob, transmat, table, index, start, stop,
         pos += 1
         if pos == stop:
             break
-        for j in range(n_states):
-            nxt[j] = 0.0
-        for i in range(n_states):
-            a_i = alpha[i]
-            if a_i != 0.0:
-                for j in range(n_states):
-                    nxt[j] += a_i * transmat[i, j]
+        _lin_comb(nxt, transmat, alpha, n_states, False)
         row = index[pos]
         for j in range(n_states):
             nxt[j] *= table[row, j]
@@ -381,14 +497,19 @@ def _seq_forward(startprob, transmat, table, index, start, stop,
 
 
 @_jit
-def _seq_backward(transmat, transmat_t, table, index, start, stop,
-                  alpha_store, rc_store, n_table, n_start, xacc):
-    """Backward pass over one sequence; xacc[i, j] collects
-    sum_t alpha_t[i] * w_{t+1}[j] (multiply by transmat afterwards)."""
-    n_states = transmat.shape[0]
+def _seq_backward(transmat_t, table, index, start, stop, alpha_store,
+                  rc_store, n_table, n_start, xacc, want_trans, want_gamma,
+                  want_emit):
+    """Backward pass over one sequence (flags as in `_lanes_backward`);
+    xacc[i, j] collects sum_t alpha_t[i] * w_{t+1}[j] (multiply by transmat
+    afterwards), four steps at a time (same order as step by step)."""
+    n_states = transmat_t.shape[0]
     beta = np.ones(n_states)
     w = np.empty(n_states)
     g = np.empty(n_states)
+    n_hist = 0
+    hist_a = np.empty((4 if want_trans else 0, n_states))
+    hist_w = np.empty((4 if want_trans else 0, n_states))
     pos = stop - 1
     while True:
         s = 0.0
@@ -396,157 +517,155 @@ def _seq_backward(transmat, transmat_t, table, index, start, stop,
             g[k] = alpha_store[pos, k] * beta[k]
             s += g[k]
         r = 1.0 / s if s > 0.0 else 0.0
-        row = index[pos]
         for k in range(n_states):
-            n_table[row, k] += g[k] * r
+            g[k] *= r
+        if want_gamma:
+            for k in range(n_states):
+                alpha_store[pos, k] = g[k]
+        row = index[pos]
+        if want_emit:
+            for k in range(n_states):
+                n_table[row, k] += g[k]
         if pos == start:
             for k in range(n_states):
-                n_start[k] += g[k] * r
+                n_start[k] += g[k]
+            if n_hist > 0:
+                for i in range(n_states):
+                    _lin_comb(xacc[i], hist_w[:n_hist], hist_a[:n_hist, i],
+                              n_states, True)
             break
         rc = rc_store[pos]
         for j in range(n_states):
             w[j] = table[row, j] * beta[j] * rc
         pos -= 1
-        for i in range(n_states):
-            a_i = alpha_store[pos, i]
-            if a_i != 0.0:
-                for j in range(n_states):
-                    xacc[i, j] += a_i * w[j]
-        for i in range(n_states):
-            beta[i] = 0.0
-        for j in range(n_states):
-            w_j = w[j]
-            if w_j != 0.0:
+        if want_trans:
+            for k in range(n_states):
+                hist_a[n_hist, k] = alpha_store[pos, k]
+                hist_w[n_hist, k] = w[k]
+            n_hist += 1
+            if n_hist == 4:
                 for i in range(n_states):
-                    beta[i] += transmat_t[j, i] * w_j
+                    _lin_comb(xacc[i], hist_w, hist_a[:, i], n_states, True)
+                n_hist = 0
+        _lin_comb(beta, transmat_t, w, n_states, False)
 
 
 @_jit
-def _seq_viterbi(log_startprob, log_transmat, log_table, index, start, stop,
-                 path, lattice):
+def _seq_viterbi(log_startprob, log_transmat, log_transmat_t, log_table, index,
+                 start, stop, path, lattice):
     n_states = log_startprob.shape[0]
     delta = np.empty(n_states)
     nxt = np.empty(n_states)
+    buf_a = np.empty(n_states)
+    buf_b = np.empty(n_states)
     row = index[start]
     for k in range(n_states):
         delta[k] = log_startprob[k] + log_table[row, k]
         lattice[start, k] = delta[k]
     for pos in range(start + 1, stop):
-        for j in range(n_states):
-            nxt[j] = -np.inf
-        for i in range(n_states):
-            d_i = delta[i]
-            for j in range(n_states):
-                v = d_i + log_transmat[i, j]
-                cur = nxt[j]
-                nxt[j] = v if v > cur else cur
+        _max_plus(nxt, buf_a, buf_b, log_transmat, delta, n_states)
         row = index[pos]
         for j in range(n_states):
-            nxt[j] += log_table[row, j]
-            lattice[pos, j] = nxt[j]
-        delta, nxt = nxt, delta
+            d = nxt[j] + log_table[row, j]
+            delta[j] = d
+            lattice[pos, j] = d
     best = -np.inf
     k = 0
     for j in range(n_states):
         if delta[j] > best:
             best = delta[j]
             k = j
-    _backtrack(log_transmat, lattice, start, stop, k, path)
+    _backtrack(log_transmat_t, lattice, start, stop, k, path)
     return best
 
 
-# ------------------------------------------------------ batched drivers
+# ------------------------------------------------------ batched driver
+
+# Operations of `_run`.
+_OP_FORWARD = 0      # log-likelihoods only
+_OP_POSTERIORS = 1   # + posteriors (returned in place of the forward store)
+_OP_COUNTS = 2       # + posteriors, start and transition counts
+_OP_COUNTS_EMIT = 3  # + start, transition and per-table-row emission counts
+_OP_VITERBI = 4      # Viterbi (tables are logs); returns the path
 
 
-@_pjit
-def _forward_batch(startprob, transmat, table, index, offsets, chunk_ptr,
-                   chunk_seqs, lanes):
-    n_seqs = offsets.shape[0] - 1
-    logprob = np.empty(n_seqs)
-    dummy_a = np.empty((0, 0))
-    dummy_r = np.empty(0)
-    for c in numba.prange(chunk_ptr.shape[0] - 1):
-        seqs = chunk_seqs[chunk_ptr[c]:chunk_ptr[c + 1]]
-        if lanes:
-            _lanes_forward(startprob, transmat, table, index, offsets, seqs,
-                           logprob, dummy_a, dummy_r, False)
-        else:
-            for s in seqs:
-                logprob[s] = _seq_forward(
-                    startprob, transmat, table, index, offsets[s],
-                    offsets[s + 1], dummy_a, dummy_r, False)
-    return logprob
+@_jit
+def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
+               offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
+               path, n_start, n_trans, n_table):
+    """Operation ``op`` on chunk c (see `_run`).
 
-
-@_pjit
-def _estep_batch(startprob, transmat, table, index, offsets, chunk_ptr,
-                 chunk_seqs, lanes, n_table):
-    """Forward-backward over all chunks.
-
-    n_table has shape (n_parts, R, K); chunk c adds into part c % n_parts.
-    One part is safe only when chunks touch disjoint rows (index a
-    permutation, as for posteriors); otherwise give one part per chunk.
+    The chunk writes only its own sequences' entries of the per-position
+    arrays and its own partial statistics (row c of n_start, n_trans,
+    n_table).
     """
     n_states = startprob.shape[0]
-    n_seqs = offsets.shape[0] - 1
-    n_chunks = chunk_ptr.shape[0] - 1
-    n_pos = index.shape[0]
-    logprob = np.empty(n_seqs)
-    alpha_store = np.empty((n_pos, n_states))
-    rc_store = np.empty(n_pos)
-    n_start = np.zeros((n_chunks, n_states))
-    n_trans = np.zeros((n_chunks, n_states, n_states))
-    transmat_t = np.ascontiguousarray(transmat.T)
-    for c in numba.prange(n_chunks):
-        seqs = chunk_seqs[chunk_ptr[c]:chunk_ptr[c + 1]]
-        part = c % n_table.shape[0]
+    viterbi = op == _OP_VITERBI
+    store = op != _OP_FORWARD
+    want_gamma = op == _OP_POSTERIORS or op == _OP_COUNTS
+    want_trans = op == _OP_COUNTS or op == _OP_COUNTS_EMIT
+    want_emit = op == _OP_COUNTS_EMIT
+    seqs = chunk_seqs[chunk_ptr[c]:chunk_ptr[c + 1]]
+    c_trans = c if want_trans else 0
+    c_emit = c if want_emit else 0
+    if viterbi:
         if lanes:
-            _lanes_forward(startprob, transmat, table, index, offsets, seqs,
-                           logprob, alpha_store, rc_store, True)
-            _lanes_backward(transmat, table, index, offsets, seqs,
-                            alpha_store, rc_store, n_table[part],
-                            n_start[c], n_trans[c])
-        else:
-            xacc = np.zeros((n_states, n_states))
-            for s in seqs:
-                logprob[s] = _seq_forward(
-                    startprob, transmat, table, index, offsets[s],
-                    offsets[s + 1], alpha_store, rc_store, True)
-                _seq_backward(transmat, transmat_t, table, index, offsets[s],
-                              offsets[s + 1], alpha_store, rc_store,
-                              n_table[part], n_start[c], xacc)
-            for i in range(n_states):
-                for j in range(n_states):
-                    n_trans[c, i, j] = xacc[i, j] * transmat[i, j]
-    return logprob, n_start, n_trans
-
-
-@_pjit
-def _viterbi_batch(log_startprob, log_transmat, log_table, index, offsets,
-                   chunk_ptr, chunk_seqs, lanes):
-    n_states = log_startprob.shape[0]
-    n_seqs = offsets.shape[0] - 1
-    logprob = np.empty(n_seqs)
-    path = np.empty(index.shape[0], np.int64)
-    lattice = np.empty((index.shape[0], n_states))
-    for c in numba.prange(chunk_ptr.shape[0] - 1):
-        seqs = chunk_seqs[chunk_ptr[c]:chunk_ptr[c + 1]]
-        if lanes:
-            _lanes_viterbi(log_startprob, log_transmat, log_table, index,
-                           offsets, seqs, logprob, path, lattice)
+            _lanes_viterbi(startprob, transmat, transmat_t, table, index,
+                           offsets, seqs, logprob, path, store2d)
         else:
             for s in seqs:
                 logprob[s] = _seq_viterbi(
-                    log_startprob, log_transmat, log_table, index,
-                    offsets[s], offsets[s + 1], path, lattice)
-    return logprob, path
+                    startprob, transmat, transmat_t, table, index, offsets[s],
+                    offsets[s + 1], path, store2d)
+    elif lanes:
+        # forward variables packed per chunk (see `_lanes_forward`)
+        n_steps = 0
+        if store:
+            for s in seqs:
+                n_steps += offsets[s + 1] - offsets[s]
+        alpha_buf = np.empty(n_steps * n_states)
+        rc_buf = np.empty(n_steps)
+        _lanes_forward(startprob, transmat, table, index, offsets, seqs,
+                       logprob, alpha_buf, rc_buf, store)
+        if store:
+            _lanes_backward(transmat, table, index, offsets, seqs, alpha_buf,
+                            rc_buf, store2d, n_table[c_emit], n_start[c],
+                            n_trans[c_trans], want_trans, want_gamma,
+                            want_emit)
+    else:
+        xacc = np.zeros((n_states if want_trans else 0, n_states))
+        for s in seqs:
+            logprob[s] = _seq_forward(
+                startprob, transmat, table, index, offsets[s], offsets[s + 1],
+                store2d, rc_store, store)
+            if store:
+                _seq_backward(transmat_t, table, index, offsets[s],
+                              offsets[s + 1], store2d, rc_store,
+                              n_table[c_emit], n_start[c], xacc, want_trans,
+                              want_gamma, want_emit)
+        if want_trans:
+            for i in range(n_states):
+                for j in range(n_states):
+                    n_trans[c, i, j] = xacc[i, j] * transmat[i, j]
 
 
+# The parallel loop only calls `_run_chunk`: parfor compilation is slow and
+# grows with the size of the loop body.
 @_pjit
+def _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
+                offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
+                path, n_start, n_trans, n_table):
+    for c in numba.prange(chunk_ptr.shape[0] - 1):
+        _run_chunk(np.int64(c), op, lanes, startprob, transmat, transmat_t,
+                   table, index, offsets, chunk_ptr, chunk_seqs, logprob,
+                   store2d, rc_store, path, n_start, n_trans, n_table)
+
+
+@_jit
 def _sum_by_sequence(values, offsets):
     n_seqs = offsets.shape[0] - 1
     out = np.empty(n_seqs)
-    for s in numba.prange(n_seqs):
+    for s in range(n_seqs):
         acc = 0.0
         for p in range(offsets[s], offsets[s + 1]):
             acc += values[p]
@@ -554,20 +673,13 @@ def _sum_by_sequence(values, offsets):
     return out
 
 
-@_jit
-def _reduce_parts(parts):
-    """Sum partial statistics over the first axis, in order."""
-    out = np.zeros(parts.shape[1:])
-    for c in range(parts.shape[0]):
-        out += parts[c]
-    return out
-
-
 # ------------------------------------------------------------- chunking
 
 
-def _use_lanes(n_states, n_seqs):
-    return n_states <= _LANE_MAX_STATES and n_seqs >= _LANE_MIN_SEQS
+def _use_lanes(n_states, n_seqs, op):
+    max_states = (_LANE_MAX_STATES_VITERBI if op == _OP_VITERBI
+                  else _LANE_MAX_STATES)
+    return n_states <= max_states and n_seqs >= _LANE_MIN_SEQS
 
 
 def _chunks(offsets, lanes):
@@ -591,6 +703,68 @@ def _chunks(offsets, lanes):
     chunk_ptr = np.zeros(n_chunks + 1, np.int64)
     chunk_ptr[1:] = np.cumsum(sizes)
     return chunk_ptr, chunk_seqs
+
+
+def _f64(a):
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _i64(a):
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _run(op, startprob, transmat, table, index, offsets):
+    """Run operation ``op`` (``_OP_*``) on all sequences.
+
+    Canonical dtypes and layouts are enforced here, so that each kernel is
+    compiled once. Chunk c writes only its own sequences' entries and its own
+    partial statistics; the partials are summed in chunk order afterwards, so
+    the result does not depend on the thread count.
+
+    Returns (logprob, per-position (n_samples, n_states) array: posteriors or
+    Viterbi lattice, path, n_start, n_trans, n_table).
+    """
+    offsets = _i64(offsets)
+    startprob = _f64(startprob)
+    transmat = _f64(transmat)
+    table = _f64(table)
+    index = _i64(index)
+    n_states = startprob.shape[0]
+    n_pos = index.shape[0]
+    lanes = _use_lanes(n_states, offsets.shape[0] - 1, op)
+    chunk_ptr, chunk_seqs = _chunks(offsets, lanes)
+    n_chunks = chunk_ptr.shape[0] - 1
+    viterbi = op == _OP_VITERBI
+    store = op != _OP_FORWARD
+    want_gamma = op in (_OP_POSTERIORS, _OP_COUNTS)
+    want_trans = op in (_OP_COUNTS, _OP_COUNTS_EMIT)
+    want_emit = op == _OP_COUNTS_EMIT
+    # per position: the Viterbi lattice; the forward variables, overwritten
+    # by the posteriors, in the per-sequence layout; only the posteriors in
+    # the lanes layout (whose forward variables are kept per chunk)
+    big = viterbi or (store and not lanes) or (lanes and want_gamma)
+    store2d = np.empty((n_pos if big else 0, n_states))
+    rc_store = np.empty(n_pos if store and not viterbi and not lanes else 0)
+    path = np.empty(n_pos if viterbi else 0, np.int64)
+    logprob = np.empty(offsets.shape[0] - 1)
+    n_start = np.zeros((n_chunks, n_states))
+    n_trans = np.zeros((n_chunks if want_trans else 1, n_states, n_states))
+    n_table = np.zeros((n_chunks if want_emit else 1,
+                        table.shape[0] if want_emit else 0, n_states))
+    transmat_t = np.ascontiguousarray(transmat.T)
+    _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
+                offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
+                path, n_start, n_trans, n_table)
+    return (logprob, store2d, path, _sum_parts(n_start), _sum_parts(n_trans),
+            _sum_parts(n_table))
+
+
+def _sum_parts(parts):
+    """Sum partial statistics over the first axis, in chunk order."""
+    out = parts[0].copy()
+    for c in range(1, parts.shape[0]):
+        out += parts[c]
+    return out
 
 
 def _arange_index(n_pos):
@@ -617,12 +791,9 @@ def forward_loglik(startprob, transmat, frameprob, log_offset, offsets):
     logprob : array of shape (n_sequences,)
         Natural-log likelihoods; ``-inf`` for a zero-probability sequence.
     """
-    lanes = _use_lanes(startprob.shape[0], offsets.shape[0] - 1)
-    chunk_ptr, chunk_seqs = _chunks(offsets, lanes)
-    index = _arange_index(frameprob.shape[0])
-    logprob = _forward_batch(startprob, transmat, frameprob, index, offsets,
-                             chunk_ptr, chunk_seqs, lanes)
-    return logprob + _sum_by_sequence(log_offset, offsets)
+    logprob = _run(_OP_FORWARD, startprob, transmat, frameprob,
+                   _arange_index(frameprob.shape[0]), offsets)[0]
+    return logprob + _sum_by_sequence(_f64(log_offset), _i64(offsets))
 
 
 def forward_loglik_categorical(startprob, transmat, emissionprob, symbols,
@@ -632,22 +803,8 @@ def forward_loglik_categorical(startprob, transmat, emissionprob, symbols,
     ``emissionprob`` has shape (n_states, n_symbols); ``symbols`` (int64, shape
     (n_samples,)) holds codes in ``range(n_symbols)``. See `forward_loglik`.
     """
-    lanes = _use_lanes(startprob.shape[0], offsets.shape[0] - 1)
-    chunk_ptr, chunk_seqs = _chunks(offsets, lanes)
-    table = np.ascontiguousarray(emissionprob.T)
-    return _forward_batch(startprob, transmat, table, symbols, offsets,
-                          chunk_ptr, chunk_seqs, lanes)
-
-
-def _posteriors_table(startprob, transmat, table, index, offsets):
-    n_states = startprob.shape[0]
-    lanes = _use_lanes(n_states, offsets.shape[0] - 1)
-    chunk_ptr, chunk_seqs = _chunks(offsets, lanes)
-    gamma = np.zeros((1, index.shape[0], n_states))
-    logprob, n_start, n_trans = _estep_batch(
-        startprob, transmat, table, index, offsets, chunk_ptr, chunk_seqs,
-        lanes, gamma)
-    return logprob, n_start, n_trans, gamma[0]
+    return _run(_OP_FORWARD, startprob, transmat, emissionprob.T, symbols,
+                offsets)[0]
 
 
 def posteriors(startprob, transmat, frameprob, log_offset, offsets):
@@ -660,22 +817,20 @@ def posteriors(startprob, transmat, frameprob, log_offset, offsets):
         State posteriors; rows sum to one (all zero for a sequence of
         probability zero).
     """
-    index = _arange_index(frameprob.shape[0])
-    logprob, _, _, gamma = _posteriors_table(startprob, transmat, frameprob,
-                                             index, offsets)
-    return logprob + _sum_by_sequence(log_offset, offsets), gamma
+    logprob, gamma = _run(_OP_POSTERIORS, startprob, transmat, frameprob,
+                          _arange_index(frameprob.shape[0]), offsets)[:2]
+    return logprob + _sum_by_sequence(_f64(log_offset), _i64(offsets)), gamma
 
 
 def posteriors_categorical(startprob, transmat, emissionprob, symbols,
                            offsets):
-    """Forward-backward posteriors for categorical emissions.
+    """Forward-backward posteriors for categorical emissions (no
+    n_samples x n_states likelihood array is built).
 
     See `posteriors`.
     """
-    frameprob = np.ascontiguousarray(emissionprob.T)[symbols]
-    index = _arange_index(symbols.shape[0])
-    logprob, _, _, gamma = _posteriors_table(startprob, transmat, frameprob,
-                                             index, offsets)
+    logprob, gamma = _run(_OP_POSTERIORS, startprob, transmat, emissionprob.T,
+                          symbols, offsets)[:2]
     return logprob, gamma
 
 
@@ -694,11 +849,11 @@ def expected_counts(startprob, transmat, frameprob, log_offset, offsets):
 
     Sequences of probability zero contribute nothing to the counts.
     """
-    index = _arange_index(frameprob.shape[0])
-    logprob, n_start, n_trans, gamma = _posteriors_table(
-        startprob, transmat, frameprob, index, offsets)
-    logprob = logprob + _sum_by_sequence(log_offset, offsets)
-    return logprob, _reduce_parts(n_start), _reduce_parts(n_trans), gamma
+    logprob, gamma, _, n_start, n_trans, _ = _run(
+        _OP_COUNTS, startprob, transmat, frameprob,
+        _arange_index(frameprob.shape[0]), offsets)
+    logprob = logprob + _sum_by_sequence(_f64(log_offset), _i64(offsets))
+    return logprob, n_start, n_trans, gamma
 
 
 def expected_counts_categorical(startprob, transmat, emissionprob, symbols,
@@ -713,17 +868,10 @@ def expected_counts_categorical(startprob, transmat, emissionprob, symbols,
     n_emit : array of shape (n_states, n_symbols)
         Expected number of times state k emits symbol m.
     """
-    n_states, n_symbols = emissionprob.shape
-    lanes = _use_lanes(n_states, offsets.shape[0] - 1)
-    chunk_ptr, chunk_seqs = _chunks(offsets, lanes)
-    n_chunks = chunk_ptr.shape[0] - 1
-    table = np.ascontiguousarray(emissionprob.T)
-    n_table = np.zeros((n_chunks, n_symbols, n_states))
-    logprob, n_start, n_trans = _estep_batch(
-        startprob, transmat, table, symbols, offsets, chunk_ptr, chunk_seqs,
-        lanes, n_table)
-    n_emit = np.ascontiguousarray(_reduce_parts(n_table).T)
-    return logprob, _reduce_parts(n_start), _reduce_parts(n_trans), n_emit
+    logprob, _, _, n_start, n_trans, n_table = _run(
+        _OP_COUNTS_EMIT, startprob, transmat, emissionprob.T, symbols,
+        offsets)
+    return logprob, n_start, n_trans, np.ascontiguousarray(n_table.T)
 
 
 def viterbi(log_startprob, log_transmat, log_frameprob, offsets):
@@ -739,19 +887,15 @@ def viterbi(log_startprob, log_transmat, log_frameprob, offsets):
         Log-probability of the best path (log_frameprob's scale).
     path : int64 array of shape (n_samples,)
     """
-    lanes = _use_lanes(log_startprob.shape[0], offsets.shape[0] - 1)
-    chunk_ptr, chunk_seqs = _chunks(offsets, lanes)
-    index = _arange_index(log_frameprob.shape[0])
-    return _viterbi_batch(log_startprob, log_transmat, log_frameprob, index,
-                          offsets, chunk_ptr, chunk_seqs, lanes)
+    res = _run(_OP_VITERBI, log_startprob, log_transmat, log_frameprob,
+               _arange_index(log_frameprob.shape[0]), offsets)
+    return res[0], res[2]
 
 
 def viterbi_categorical(log_startprob, log_transmat, log_emissionprob,
                         symbols, offsets):
     """Viterbi for categorical emissions; ``log_emissionprob`` has shape
     (n_states, n_symbols). See `viterbi`."""
-    lanes = _use_lanes(log_startprob.shape[0], offsets.shape[0] - 1)
-    chunk_ptr, chunk_seqs = _chunks(offsets, lanes)
-    table = np.ascontiguousarray(log_emissionprob.T)
-    return _viterbi_batch(log_startprob, log_transmat, table, symbols,
-                          offsets, chunk_ptr, chunk_seqs, lanes)
+    res = _run(_OP_VITERBI, log_startprob, log_transmat, log_emissionprob.T,
+               symbols, offsets)
+    return res[0], res[2]

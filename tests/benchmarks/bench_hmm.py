@@ -1,6 +1,7 @@
 """Benchmark the plain-HMM kernels against hmmlearn 0.3.3.
 
-Run:  python benchmarks/bench_hmm.py [--quick] [--repeats N]
+Run:  python tests/benchmarks/bench_hmm.py [--quick] [--repeats N] [--ops OPS]
+                                     [--states K1,K2,...] [--threads N]
 
 What is timed (same data, same process; median of ``--repeats`` runs):
 
@@ -153,6 +154,8 @@ def main():
     parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS,
                         help="thread count for the multi-threaded column")
     parser.add_argument("--ops", default="score,posteriors,viterbi,em_iter")
+    parser.add_argument("--states", default=None,
+                        help="only the problems with these K (comma-separated)")
     args = parser.parse_args()
 
     print(f"CPU: {cpu_model()}  (numba threads available: "
@@ -171,7 +174,11 @@ def main():
               f"{'thr-gain':>8}")
     print(header)
     print("-" * len(header))
-    for n_states, n_symbols, n_samples, n_seqs in (QUICK if args.quick else FULL):
+    problems = QUICK if args.quick else FULL
+    if args.states:
+        keep = {int(k) for k in args.states.split(",")}
+        problems = [p for p in problems if p[0] in keep]
+    for n_states, n_symbols, n_samples, n_seqs in problems:
         sp, tm, ep, sym, lengths, off = make_problem(n_states, n_symbols,
                                                      n_samples, n_seqs)
         mine = hmmtie_ops(sp, tm, ep, sym, off)
