@@ -50,6 +50,7 @@ from Bio import SeqIO  # noqa: E402
 from Bio.Align import PairwiseAligner, substitution_matrices  # noqa: E402
 
 from hmmtie.pair import PairHMM  # noqa: E402
+from _common import cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
 
 DATA = ROOT / "data" / "balifam"
 SEED = 7
@@ -191,16 +192,6 @@ def _child_cpu():
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -27,22 +27,12 @@ import numba
 import numpy as np
 
 from hmmtie._kernels import hmm as K
+from _common import cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
 
 FULL = [(4, 4, 1_000_000, 100), (16, 20, 1_000_000, 100),
         (64, 20, 200_000, 20), (256, 20, 50_000, 5)]
 QUICK = [(4, 4, 200_000, 100), (16, 20, 200_000, 100),
          (64, 20, 40_000, 20), (256, 20, 10_000, 5)]
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def make_problem(n_states, n_symbols, n_samples, n_seqs, seed=0):

@@ -23,16 +23,7 @@ from scipy.signal import correlate, convolve  # noqa: E402
 from hmmtie import tying  # noqa: E402
 from hmmtie.neural import Conv1D  # noqa: E402
 from hmmtie.neural.experiments import format_table, sample_efficiency  # noqa: E402
-
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from _common import cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
 
 
 def median_time(f, repeat):

@@ -25,20 +25,10 @@ from Bio.Align import PairwiseAligner, substitution_matrices
 
 from hmmtie._kernels.pair_decode import mea, viterbi
 from hmmtie._kernels.pair_fb import posterior
+from _common import cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
 
 PROBCONS = "/usr/bin/probcons"
 AMINO = "ARNDCQEGHILKMFPSTWYV"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def median_time(fn, repeats):

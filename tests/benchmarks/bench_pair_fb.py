@@ -19,17 +19,6 @@ import time
 import numpy as np
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def make_model(n_states, a, rng):
     """A plausible 3- or 5-state model with odds against background q."""
     q = rng.dirichlet(np.full(a, 20.0))
@@ -85,6 +74,7 @@ import resource, sys, numpy as np
 sys.path.insert(0, {bench!r})
 from bench_pair_fb import make_model, related_pair
 from hmmtie._kernels import pair_fb as pf
+from _common import cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
 rng = np.random.default_rng(0)
 model, q = make_model({ns}, 4, rng)
 x, y = related_pair({n}, 4, q, rng)
