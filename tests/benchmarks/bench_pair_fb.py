@@ -17,6 +17,7 @@ import sys
 import time
 
 import numpy as np
+from _common import cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
 
 
 def make_model(n_states, a, rng):
@@ -74,7 +75,6 @@ import resource, sys, numpy as np
 sys.path.insert(0, {bench!r})
 from bench_pair_fb import make_model, related_pair
 from hmmtie._kernels import pair_fb as pf
-from _common import cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
 rng = np.random.default_rng(0)
 model, q = make_model({ns}, 4, rng)
 x, y = related_pair({n}, 4, q, rng)
