@@ -185,7 +185,7 @@ def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, fit, method, b
     the record.  Smaller inputs are checked whole before any output.
     """
     check_model_name(model_name)
-    from hmmtie import __version__, seqio
+    from hmmtie import __version__
 
     if a == "-" and b == "-":
         raise click.UsageError("only one of A and B can be '-' (standard input)")

@@ -11,7 +11,6 @@ logic of their own.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from numpy.typing import NDArray
@@ -408,7 +407,6 @@ class _BaseHMM:
 
     def _log_prior(self, tie, atoms) -> float:
         lp = 0.0
-        k = self.n_components
         for name, value, block, key in (
             ("startprob_prior", self.startprob_prior, tie.start, "start"),
             ("transmat_prior", self.transmat_prior, tie.trans, "trans"),
@@ -419,7 +417,6 @@ class _BaseHMM:
                 full = block.expand(atoms[key])
                 with np.errstate(divide="ignore", invalid="ignore"):
                     lp += float(np.sum(np.where(prior > 0, prior * np.log(full), 0.0)))
-        del k
         return lp + self._log_prior_emission(tie, atoms)
 
     # -------------------------------------------------------------- sample
@@ -592,10 +589,8 @@ class CategoricalHMM(_BaseHMM):
     def _n_free_emission(self):
         if "e" not in self.params:
             return 0
-        t = self.tie_
-        n = t.emission.n_free
         # A soft group keeps separate rows; its common centre is not a parameter of the likelihood.
-        return n
+        return self.tie_.emission.n_free
 
     def _init_emission(self, data, tie, rng, init):
         if init:
@@ -913,10 +908,6 @@ class GaussianHMM(_BaseHMM):
             m = atoms["centres"][g.name]
             lp -= 0.5 * g.soft * float(((means[g.states] - m) ** 2).sum())
         return lp
-
-    def _mstep(self, tie, stats, atoms):
-        # Soft-tied means keep their own atoms: means_tie maps them separately.
-        return super()._mstep(tie, stats, atoms)
 
     def _sample_emissions(self, z, rng):
         return self.means_[z] + rng.standard_normal((len(z), self.means_.shape[1])) * np.sqrt(self.covars_[z])

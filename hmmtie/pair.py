@@ -31,8 +31,6 @@ which keeps the row-scaled recurrences far from underflow.
 from __future__ import annotations
 
 import json
-import math
-import os
 from dataclasses import dataclass
 from importlib import resources
 
@@ -43,7 +41,7 @@ from . import alphabet as _alph
 from . import tying as _tying
 from ._kernels import pair_decode as _kd
 from ._kernels import pair_fb as _kf
-from ._validation import NotFittedError, check_choice, check_int, numba_threads
+from ._validation import check_choice, check_int, numba_threads
 
 __all__ = ["PairHMM", "PairState", "PRESETS"]
 
@@ -81,8 +79,6 @@ def _seq_text(seq, what):
         text = str(seq)
     except Exception:  # pragma: no cover - defensive
         raise ValueError(f"{what}: expected a str, Bio.Seq.Seq or SeqRecord, got {type(seq).__name__}") from None
-    if not isinstance(seq, str) and not hasattr(seq, "__str__"):
-        raise ValueError(f"{what}: expected a str, Bio.Seq.Seq or SeqRecord, got {type(seq).__name__}")
     return text, rec_id
 
 

@@ -360,18 +360,14 @@ class PairStream:
 
         alph = _alph.get_alphabet(self.alphabet)
         nm = self.names[side]
-        k = 0
-        for rec in self._heads[side]:
-            k += 1
-            try:
-                _alph.encode(str(rec.seq), alph, record=rec.id, source=nm)
-            except ValueError as exc:
-                raise StreamError(f"record {k}: {exc}", k) from None
-            yield rec
-        if self._head_errors[side] is not None:
-            raise self._head_errors[side]
-        for rec in self._raw[side]:
-            k += 1
+
+        def records():
+            yield from self._heads[side]
+            if self._head_errors[side] is not None:
+                raise self._head_errors[side]
+            yield from self._raw[side]
+
+        for k, rec in enumerate(records(), 1):
             try:
                 _alph.encode(str(rec.seq), alph, record=rec.id, source=nm)
             except ValueError as exc:
