@@ -139,6 +139,12 @@ tying_options = _stack(
 )
 
 
+local_option = click.option(
+    "--local/--global", "local", default=False,
+    help="Local alignment: a preset with flank states that leave unrelated ends unaligned "
+         "(default: global). A model file keeps its own structure.")
+
+
 def em_options(emission_pseudocount: float, n_iter: int = 50, tol: float = 1e-4):
     """--n-iter, --tol and the two pseudocount options, with per-command defaults."""
     return _stack(

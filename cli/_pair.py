@@ -20,6 +20,7 @@ from ._common import (
     band_option,
     em_options,
     explicit,
+    local_option,
     model_option,
     progress,
     quiet_option,
@@ -85,13 +86,18 @@ def open_pair_model(ctx, name, alphabet, symmetric_gaps, symmetric_match, band=N
     """A PairHMM from a preset name or a model file; tying flags override a file only when given."""
     from hmmtie import PairHMM, load
 
+    local = bool(ctx.params.get("local", False))
     if is_preset(name):
         model = PairHMM.preset(name, alphabet=alphabet, symmetric_gaps=symmetric_gaps,
-                               symmetric_match=symmetric_match, band=band, n_threads=threads)
+                               symmetric_match=symmetric_match, local=local, band=band, n_threads=threads)
         return model
     model = load(name)
     if type(model).__name__ != "PairHMM":
         raise ValueError(f"{name}: holds a {type(model).__name__}, not a pair HMM (use 'hmmtie hmm' for plain HMMs)")
+    if explicit(ctx, "local") and local != model.local:
+        raise click.BadParameter(
+            f"{name} is a {'local' if model.local else 'global'} model; its structure is fixed "
+            f"(leave out --{'local' if local else 'global'})", param_hint="'--local/--global'")
     sg = symmetric_gaps if explicit(ctx, "symmetric_gaps") else None
     sm = symmetric_match if explicit(ctx, "symmetric_match") else None
     if sg is not None or sm is not None:
@@ -108,7 +114,7 @@ def model_alphabet(model) -> str:
 
 def model_label(model) -> str:
     name = model.preset_name or f"{model.n_states}-state"
-    return f"{name} {model_alphabet(model)}"
+    return f"{name}{' local' if model.local else ''} {model_alphabet(model)}"
 
 
 def run_fit(model, pairs, params, n_iter, tol, tp, ep, quiet, label="EM", client=None):
@@ -138,6 +144,7 @@ Examples:
   hmmtie align a.fa b.fa --asymmetric-gaps --method viterbi --format fasta -o aln.fa
   hmmtie align queries.fa target.fa --format json -o result.json
   hmmtie align a.fa b.fa --model model.json --band 50
+  hmmtie align domain.fa proteins.fa --local --method viterbi
   cat a.fa | hmmtie align - b.fa --format stockholm
 
 \b
@@ -149,6 +156,7 @@ text and json output; with other formats they go to stderr (stdout with -o).""")
 @seq_b
 @model_option
 @tying_options
+@local_option
 @click.option("--fit", "fit", type=click.Choice(("none", "transitions", "all")), default="none",
               help="Estimate parameters on the input pairs by EM before aligning. 'none' keeps the model's "
                    "parameters: the presets were trained on many pairs, and one short pair cannot support "
@@ -169,7 +177,7 @@ text and json output; with other formats they go to stderr (stdout with -o).""")
               help="Pairs read, aligned and written at a time (memory is bounded by this, not by the input).")
 @quiet_option
 @click.pass_context
-def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, fit, method, band, fmt, output,
+def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, local, fit, method, band, fmt, output,
           all_vs_all, alphabet, n_iter, tol, transition_pseudocount, emission_pseudocount, threads, scheduler,
           chunk_size, quiet):
     """Align record pairs of A.fa and B.fa with a pair HMM.
@@ -268,7 +276,7 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
         ]
 
     def results():
-        for aln in model.align_many(pairs, method=method, client=client, chunk_size=chunk_size, scores=True):
+        for aln in model.align_many(pairs, method=method, client=client, chunk_size=chunk_size):
             step()
             yield {"a": aln.sequences[0].id, "b": aln.sequences[1].id, "alignment": aln,
                    "log_likelihood": aln.log_likelihood, "log_odds": aln.log_odds,
@@ -351,6 +359,7 @@ difference in free parameters, counted from the tie maps.""")
 @seq_a
 @seq_b
 @model_option
+@local_option
 @click.option("--test", type=click.Choice(("gaps", "match", "both")), default="gaps",
               help="Which symmetry to test: insert states (gaps), the match table, or both at once.")
 @click.option("--params", type=click.Choice(("auto", "transitions", "all")), default="auto",
@@ -369,7 +378,7 @@ difference in free parameters, counted from the tie maps.""")
 @scheduler_option
 @quiet_option
 @click.pass_context
-def compare(ctx, a, b, model_name, test, params, alpha, as_json, output, band, all_vs_all, alphabet,
+def compare(ctx, a, b, model_name, local, test, params, alpha, as_json, output, band, all_vs_all, alphabet,
             n_iter, tol, transition_pseudocount, emission_pseudocount, threads, scheduler, quiet):
     """Test a tied (symmetric) against an untied pair-HMM hypothesis on the pairs of A.fa and B.fa.
 
@@ -436,6 +445,7 @@ Examples:
               help="Model file to write (JSON; '-': stdout).")
 @model_option
 @tying_options
+@local_option
 @click.option("--params", type=click.Choice(("all", "transitions")), default="all",
               help="Estimate all parameters, or transitions only (keep the starting emissions).")
 @band_option
@@ -446,7 +456,7 @@ Examples:
 @scheduler_option
 @quiet_option
 @click.pass_context
-def train(ctx, a, b, output, model_name, symmetric_gaps, symmetric_match, params, band, all_vs_all, alphabet,
+def train(ctx, a, b, output, model_name, symmetric_gaps, symmetric_match, local, params, band, all_vs_all, alphabet,
           n_iter, tol, transition_pseudocount, emission_pseudocount, threads, scheduler, quiet):
     """Fit a pair HMM by EM on the (unaligned) pairs of A.fa and B.fa and save it.
 
@@ -493,6 +503,7 @@ the other) and PREFIX.true.<format> with the true alignments.""")
 @click.option("--alphabet", type=click.Choice(ALPHABETS), default="dna",
               help="Alphabet of a preset (a model file has its own).")
 @tying_options
+@local_option
 @click.option("--pairs", "n_pairs", type=click.IntRange(min=1), default=10, help="Number of pairs to draw.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (default: fresh randomness).")
 @click.option("--output", "-o", "prefix", required=True, metavar="PREFIX",
@@ -501,7 +512,7 @@ the other) and PREFIX.true.<format> with the true alignments.""")
               default="json", help="Format of the true alignments (json matches 'hmmtie align --format json').")
 @quiet_option
 @click.pass_context
-def simulate(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, n_pairs, seed, prefix, fmt, quiet):
+def simulate(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, local, n_pairs, seed, prefix, fmt, quiet):
     """Draw sequence pairs and their true alignments from a pair HMM."""
     check_model_name(model_name)
     from hmmtie import __version__, seqio
@@ -561,10 +572,11 @@ Examples:
 @click.argument("model_name", metavar="MODEL")
 @click.option("--alphabet", type=click.Choice(ALPHABETS), default="dna", help="Alphabet of a preset.")
 @tying_options
+@local_option
 @click.option("--full", is_flag=True, help="List every tie group and fixed cell (default: the first 12 of each).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
-def info(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, full, as_json):
+def info(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, local, full, as_json):
     """Show a model's states, tie groups, fixed cells and free parameters.
 
     MODEL is a pair-HMM preset (3state, 5state) or any model file (pair HMM,
@@ -592,7 +604,12 @@ def info(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, full, as_js
         click.echo(json.dumps(d, indent=1))
         return
     limit = sys.maxsize if full else 12
-    lines = [f"model: {d['model']}" + (f" ({d['preset']}, {d['alphabet']})" if d.get("preset") else
+    if d.get("local") is not None and explicit(ctx, "local") and local != d["local"]:
+        raise click.BadParameter(
+            f"{model_name} is a {'local' if d['local'] else 'global'} model; its structure is fixed "
+            f"(leave out --{'local' if local else 'global'})", param_hint="'--local/--global'")
+    kind = " local" if d.get("local") else ""
+    lines = [f"model: {d['model']}" + (f" ({d['preset']}{kind}, {d['alphabet']})" if d.get("preset") else
                                        (f" ({d['alphabet']})" if d.get("alphabet") else ""))]
     if "hypothesis" in d:
         lines.append(f"hypothesis: {d['hypothesis']}")

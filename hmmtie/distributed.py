@@ -374,7 +374,7 @@ def worker_threads(n_threads, client):
 # alignment
 # --------------------------------------------------------------------------
 
-def align_chunk(model, chunk, method, scores, n_threads):
+def align_chunk(model, chunk, method, n_threads):
     """Align a list of (a, b) pairs with ``model`` (runs on a worker or in process).
 
     Returns a list of ``Bio.Align.Alignment`` (or the ``(k, exception)``
@@ -384,22 +384,11 @@ def align_chunk(model, chunk, method, scores, n_threads):
     with numba_threads(n_threads):
         for k, (a, b) in enumerate(chunk):
             try:
-                aln = model.align(a, b, method=method)
-                if scores:
-                    # one forward pass: score(a, b) is exactly log_odds(a, b) + the null model
-                    lo = model.log_odds(a, b)
-                    aln.log_odds = lo
-                    aln.log_likelihood = lo + _bg(model, a, b)
+                aln = model.align(a, b, method=method)  # sets .log_odds and .log_likelihood
             except (ValueError, MemoryError) as exc:
                 return out, (k, exc)
             out.append(aln)
     return out, None
-
-
-def _bg(model, a, b):
-    x = model._encode(a, "sequence a")[0]
-    y = model._encode(b, "sequence b")[0]
-    return model._bg(x, y)
 
 
 def _chunks(pairs, size):
@@ -424,7 +413,7 @@ def _chunks(pairs, size):
         yield buf, None
 
 
-def align_stream(model, pairs, method, client, chunk_size, scores, n_threads, max_in_flight=None):
+def align_stream(model, pairs, method, client, chunk_size, n_threads, max_in_flight=None):
     """Yield alignments of ``pairs`` (any iterable) in input order, chunk by chunk.
 
     At most ``max_in_flight`` chunks are pending at once (Dask: twice the
@@ -436,7 +425,7 @@ def align_stream(model, pairs, method, client, chunk_size, scores, n_threads, ma
     start = 0
     if client is None:
         for chunk, read_error in _chunks(pairs, chunk_size):
-            alns, err = align_chunk(model, chunk, method, scores, n_threads) if chunk else ([], None)
+            alns, err = align_chunk(model, chunk, method, n_threads) if chunk else ([], None)
             yield from alns
             if err is not None:
                 _raise_pair(err, start)
@@ -461,7 +450,7 @@ def align_stream(model, pairs, method, client, chunk_size, scores, n_threads, ma
                 chunk, read_error = item
                 stopped = read_error is not None
                 # the model (tens of KiB) travels with each chunk: a lost worker loses nothing
-                fut = client.submit(_on_worker, align_chunk, model, chunk, method, scores, n_threads,
+                fut = client.submit(_on_worker, align_chunk, model, chunk, method, n_threads,
                                     key=f"hmmtie-align-{tag}-{k}", pure=False) if chunk else None
                 pending.append((fut, len(chunk), read_error))
                 k += 1

@@ -45,8 +45,14 @@ from ._validation import check_choice, check_int, numba_threads
 
 __all__ = ["PairHMM", "PairState", "PRESETS"]
 
-KIND_CODES = {"match": 0, "insert_x": 1, "insert_y": 2}
+KIND_CODES = {"match": 0, "insert_x": 1, "insert_y": 2, "flank_x": 1, "flank_y": 2}
 PRESETS = ("3state", "5state")
+#: Flank states of a local model (Durbin et al. 1998, section 4.4: "random"
+#: states before and after the aligned core; they emit with the background
+#: frequencies, so they have no emission parameters).
+FLANKS = ("RX1", "RY1", "RX2", "RY2")
+#: Default flank loop probability of the local presets (mean flank 50 residues).
+FLANK_LOOP = 0.98
 
 #: Default memory guard for one pair's dynamic-programming tables (bytes).
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
@@ -54,7 +60,12 @@ DEFAULT_MEMORY_LIMIT = 4 * 2**30
 
 @dataclass(frozen=True)
 class PairState:
-    """A pair-HMM state: a name and a kind (``match``, ``insert_x``, ``insert_y``)."""
+    """A pair-HMM state: a name and a kind (``match``, ``insert_x``,
+    ``insert_y``, ``flank_x``, ``flank_y``).
+
+    Flank states emit one residue of x (``flank_x``) or y (``flank_y``) with
+    the background frequencies (odds 1, no emission parameters): the
+    unaligned ends of a local model."""
 
     name: str
     kind: str
@@ -104,8 +115,12 @@ def ops_to_coordinates(ops: NDArray) -> NDArray:
     return np.array(coords, dtype=np.int64).T
 
 
-def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment") -> NDArray:
-    """Column ops from a ``Bio.Align.Alignment`` or a pair of gapped strings."""
+def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment", local: bool = False) -> NDArray:
+    """Column ops from a ``Bio.Align.Alignment`` or a pair of gapped strings.
+
+    With ``local``, an ``Alignment`` may cover a part of each sequence (as a
+    local model's alignments do): the residues before and after it are added
+    as unaligned columns (x first, then y)."""
     if isinstance(alignment, (tuple, list)) and len(alignment) == 2 and all(isinstance(s, str) for s in alignment):
         gx, gy = alignment
         if len(gx) != len(gy):
@@ -136,7 +151,14 @@ def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment") -> NDAr
             elif dj:
                 ops += [2] * dj
         ops = np.array(ops, dtype=np.uint8)
-        if coords[0, 0] != 0 or coords[1, 0] != 0:
+        if local:
+            i0, j0 = int(coords[0, 0]), int(coords[1, 0])
+            i1, j1 = int(coords[0, -1]), int(coords[1, -1])
+            if min(i0, j0) < 0 or i1 > n or j1 > m:
+                raise ValueError(f"{what}: coordinates run outside the sequences ({n} and {m} residues)")
+            ops = np.concatenate([np.full(i0, 1, np.uint8), np.full(j0, 2, np.uint8), ops,
+                                  np.full(n - i1, 1, np.uint8), np.full(m - j1, 2, np.uint8)])
+        elif coords[0, 0] != 0 or coords[1, 0] != 0:
             raise ValueError(f"{what}: the alignment must start at the first residue of both sequences (global)")
     else:
         raise ValueError(f"{what}: expected a Bio.Align.Alignment or a pair of gapped strings")
@@ -147,13 +169,31 @@ def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment") -> NDAr
     return ops
 
 
-def _make_alignment(x: str, y: str, ops, ids=("x", "y")):
+def core_span(ops) -> tuple[int, int]:
+    """Columns ``[first, last + 1)`` from the first to the last aligned pair
+    (the whole alignment if it has no aligned pair)."""
+    ops = np.asarray(ops)
+    pairs = np.flatnonzero(ops == 0)
+    if len(pairs) == 0:
+        return 0, len(ops)
+    return int(pairs[0]), int(pairs[-1]) + 1
+
+
+def _make_alignment(x: str, y: str, ops, ids=("x", "y"), local: bool = False):
+    """A ``Bio.Align.Alignment`` of the column ops; with ``local`` only the
+    columns of :func:`core_span`, its coordinates starting where they start."""
     from Bio.Align import Alignment
     from Bio.Seq import Seq
     from Bio.SeqRecord import SeqRecord
 
     recs = [SeqRecord(Seq(x), id=ids[0] or "x", description=""), SeqRecord(Seq(y), id=ids[1] or "y", description="")]
-    return Alignment(recs, ops_to_coordinates(ops))
+    ops = np.asarray(ops, dtype=np.uint8)
+    if not local:
+        return Alignment(recs, ops_to_coordinates(ops))
+    a, b = core_span(ops)
+    head = ops[:a]
+    offset = np.array([[np.sum(head != 2)], [np.sum(head != 1)]], dtype=np.int64)
+    return Alignment(recs, ops_to_coordinates(ops[a:b]) + offset)
 
 
 # --------------------------------------------------------------------------
@@ -196,6 +236,77 @@ def _preset_structure(name: str):
     raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
 
 
+def _localize(states: list[PairState], spec: dict):
+    """The local version of a global structure: flank states ``RX1``, ``RY1``
+    (before the aligned core) and ``RX2``, ``RY2`` (after it) around the
+    core, as in Durbin et al. (1998), section 4.4.
+
+    The core starts and ends with a match: Begin and the leading flanks
+    enter match states only, and only match states leave the core (to End or
+    to a trailing flank).  Within a flank pair x and y residues may come in
+    any order (``RX1 <-> RY1``), so the flanks are symmetric under swapping
+    the sequences; their cells are always tied to their mirror cells
+    (whatever the gap hypothesis), and the four flank loops share one value
+    (one flank-length parameter).  Every other cell is a structural zero.
+    """
+    core = [s.name for s in states]
+    kinds = {s.name: s.kind for s in states}
+    matches = [n for n in core if kinds[n] == "match"]
+    fixed_core = {(a, b) for a, b, v in spec.get("fixed", {}).get("transmat", []) if float(v) == 0.0}
+    allowed = set()
+    for n in ("Begin", "RX1", "RY1"):
+        allowed |= {(n, m) for m in matches}
+    allowed |= {("Begin", "RX1"), ("Begin", "RY1"), ("RX1", "RX1"), ("RX1", "RY1"), ("RY1", "RY1"), ("RY1", "RX1"),
+                ("RX2", "RX2"), ("RX2", "RY2"), ("RY2", "RY2"), ("RY2", "RX2"), ("RX2", "End"), ("RY2", "End")}
+    for a in core:
+        allowed |= {(a, b) for b in core if (a, b) not in fixed_core}
+        if kinds[a] == "match":
+            allowed |= {(a, "RX2"), (a, "RY2"), (a, "End")}
+    flank_states = [PairState("RX1", "flank_x"), PairState("RY1", "flank_y"),
+                    PairState("RX2", "flank_x"), PairState("RY2", "flank_y")]
+    names = core + list(FLANKS)
+    rows, cols = ["Begin"] + names, names + ["End"]
+    zeros = [[r, c, 0.0] for r in rows for c in cols if (r, c) not in allowed and (r, c) != ("Begin", "End")]
+    groups = {}
+    for g, cells in spec.get("transitions", {}).items():
+        kept = [list(c) for c in cells if tuple(c) in allowed]
+        if kept:
+            groups[g] = kept
+    groups["flank_loop"] = [["RX1", "RX1"], ["RY1", "RY1"], ["RX2", "RX2"], ["RY2", "RY2"]]
+    local = {k: v for k, v in spec.items() if k not in ("transitions", "fixed")}
+    local["transitions"] = groups
+    local["fixed"] = {"transmat": zeros}
+    return states + flank_states, local
+
+
+def _local_params(params: dict, states: list[PairState]) -> dict:
+    """Local parameters from a global preset's: the core's transitions kept
+    (insert rows renormalised without End), a match state's end probability
+    split evenly over End and the two trailing flanks, flank loops
+    :data:`FLANK_LOOP`, and Begin entering each leading flank or the core with
+    probability 1/3."""
+    S = len(states)
+    g = np.asarray(params["trans"], dtype=float)
+    t = np.zeros((S + 5, S + 5))  # rows Begin, core, 4 flanks; cols core, 4 flanks, End
+    end = S + 4
+    kinds = [s.kind for s in states]
+    for r in range(S):
+        t[1 + r, :S] = g[1 + r, :S]
+        if kinds[r] == "match":
+            t[1 + r, S + 2] = t[1 + r, S + 3] = t[1 + r, end] = g[1 + r, S] / 3.0
+        else:
+            t[1 + r, :S] /= t[1 + r, :S].sum()
+    m = kinds.index("match")
+    rx1, ry1, rx2, ry2 = S + 1, S + 2, S + 3, S + 4  # rows
+    step = (1.0 - FLANK_LOOP) / 2.0
+    t[0, m] = t[0, S] = t[0, S + 1] = 1.0 / 3.0
+    t[rx1, S], t[rx1, S + 1], t[rx1, m] = FLANK_LOOP, step, step
+    t[ry1, S + 1], t[ry1, S], t[ry1, m] = FLANK_LOOP, step, step
+    t[rx2, S + 2], t[rx2, S + 3], t[rx2, end] = FLANK_LOOP, step, step
+    t[ry2, S + 3], t[ry2, S + 2], t[ry2, end] = FLANK_LOOP, step, step
+    return dict(params, trans=t.tolist())
+
+
 def _twins(states: list[PairState]) -> dict[str, str]:
     """Mirror map: the k-th insert-x state <-> the k-th insert-y state."""
     xs = [s.name for s in states if s.kind == "insert_x"]
@@ -208,6 +319,22 @@ def _twins(states: list[PairState]) -> dict[str, str]:
         mirror[b] = a
     mirror["Begin"] = "Begin"
     mirror["End"] = "End"
+    return mirror
+
+
+def _flank_twins(states: list[PairState]) -> dict[str, str]:
+    """Mirror map of the flank states (k-th flank_x <-> k-th flank_y), every
+    other state mapped to itself; empty if there are no flanks."""
+    xs = [s.name for s in states if s.kind == "flank_x"]
+    ys = [s.name for s in states if s.kind == "flank_y"]
+    if not xs and not ys:
+        return {}
+    if len(xs) != len(ys):
+        raise ValueError("PairHMM states: flank_x and flank_y states must come in pairs")
+    mirror = {s.name: s.name for s in states}
+    for a, b in zip(xs, ys):
+        mirror[a] = b
+        mirror[b] = a
     return mirror
 
 
@@ -294,6 +421,7 @@ class PairHMM:
         symmetric_gaps: bool = True,
         symmetric_match: bool = True,
         *,
+        local: bool = False,
         defaults: bool = True,
         **kwargs,
     ) -> "PairHMM":
@@ -309,6 +437,17 @@ class PairHMM:
             insert-y states.
         alphabet : {"protein", "dna", "rna"}
         symmetric_gaps, symmetric_match : bool
+        local : bool, default False
+            Local alignment: add the flank states ``RX1``, ``RY1`` (before
+            the aligned core) and ``RX2``, ``RY2`` (after it), which emit
+            unaligned ends with the background frequencies (Durbin et al.
+            1998, section 4.4; see :func:`_localize`).  The core starts and
+            ends with a match; alignments returned by :meth:`align` and
+            :meth:`viterbi` cover the core only (Biopython's convention for
+            local alignments).  The core's parameters are the global
+            preset's; the flanks start with loop probability 0.98 (mean
+            flank 50 residues) -- ``fit(params="transitions")`` estimates
+            them from the data.
         defaults : bool, default True
             Load the shipped default parameters (see ``data/README.md`` for
             their provenance); otherwise start from a generic initial guess.
@@ -324,6 +463,11 @@ class PairHMM:
                 params = json.loads(path.read_text())
         if params is None:
             params = model._generic_params()
+        if local:
+            states, spec = _localize(states, spec)
+            model = cls(states, alphabet=alphabet, tying=spec, symmetric_gaps=symmetric_gaps,
+                        symmetric_match=symmetric_match, preset_name=name, **kwargs)
+            params = _local_params(params, states[: -len(FLANKS)])
         model._set_params_from_dict(params, symmetrise=True)
         return model
 
@@ -357,6 +501,9 @@ class PairHMM:
                 raise ValueError(f"PairHMM tying['fixed']['transmat']: entry {item!r} must be [from, to, value]")
             fixed[(item[0], item[1])] = item[2]
         groups = {g: [tuple(c) for c in cells] for g, cells in (spec.get("transitions", {}) or {}).items()}
+        flank_mirror = _flank_twins(self.states)
+        if flank_mirror:  # flanks are symmetric under every hypothesis
+            groups = self._mirror_groups(groups, fixed, flank_mirror, rows, cols)
         if self.symmetric_gaps:
             groups = self._mirror_groups(groups, fixed, mirror, rows, cols)
         self._trans = _tying.compile_block(
@@ -366,13 +513,15 @@ class PairHMM:
         kinds = {s.name: s.kind for s in self.states}
         em_groups = spec.get("emission_groups", {}) or {}
         match_names = [s.name for s in self.states if s.kind == "match"]
-        ins_names = [s.name for s in self.states if s.kind != "match"]
+        ins_names = [s.name for s in self.states if s.kind in ("insert_x", "insert_y")]
         ins_groups, match_groups = {}, {}
         for g, members in em_groups.items():
             for s in members:
                 if s not in kinds:
                     raise ValueError(f"emission group {g!r}: unknown state {s!r} (known: {', '.join(names)})")
             ks = {kinds[s] for s in members}
+            if ks & {"flank_x", "flank_y"}:
+                raise ValueError(f"emission group {g!r}: flank states emit the background and have no emission table")
             if ks == {"match"}:
                 match_groups[g] = list(members)
             elif "match" not in ks:
@@ -403,9 +552,15 @@ class PairHMM:
         self._kind = np.array([KIND_CODES[s.kind] for s in self.states], dtype=np.int64)
         etab = np.zeros(len(self.states), dtype=np.int64)
         for idx, s in enumerate(self.states):
-            etab[idx] = match_names.index(s.name) if s.kind == "match" else ins_names.index(s.name)
+            if s.kind == "match":
+                etab[idx] = match_names.index(s.name)
+            elif s.kind in ("flank_x", "flank_y"):
+                etab[idx] = len(ins_names)  # the all-ones odds row appended by _tables
+            else:
+                etab[idx] = ins_names.index(s.name)
         self._etab = etab
         self._match_names, self._ins_names = match_names, ins_names
+        self.local = bool(flank_mirror)
 
     @staticmethod
     def _mirror_groups(groups, fixed, mirror, rows, cols):
@@ -552,6 +707,8 @@ class PairHMM:
         self._match_ext = pm
         self._match_odds = np.ascontiguousarray(pm / np.outer(qe, qe)[None])
         pi = self.insert_emissionprob_ @ E.T
+        if self.local:  # flank states: background emissions, odds 1
+            pi = np.vstack([pi, qe[None]])
         self._ins_ext = pi
         self._ins_odds = np.ascontiguousarray(pi / qe[None]) if len(pi) else np.zeros((1, len(qe)))
         self._log_q_codes = _log(qe)
@@ -648,11 +805,15 @@ class PairHMM:
         Parameters
         ----------
         alignment : Bio.Align.Alignment or (str, str)
-            A global alignment of ``a`` and ``b``, or a pair of gapped strings.
+            A global alignment of ``a`` and ``b``, or a pair of gapped
+            strings.  For a local model an ``Alignment`` may cover parts of
+            the sequences (as :meth:`align` returns them); the residues
+            outside it count as unaligned (emitted by flank or insert
+            states: the sum runs over every path consistent with that).
         """
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
-        ops = alignment_to_ops(alignment, len(x), len(y))
+        ops = alignment_to_ops(alignment, len(x), len(y), local=self.local)
         return float(_kf.forward_constrained(*self._kargs(), x, y, ops, self._band())) + self._bg(x, y)
 
     def posterior(self, a, b) -> NDArray:
@@ -678,7 +839,7 @@ class PairHMM:
         score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, self._band())
         if not np.isfinite(score):
             raise ValueError("no alignment of these sequences has non-zero probability under the model")
-        aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"))
+        aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"), self.local)
         logprob = float(score) + self._bg(x, y)
         aln.score = logprob
         return logprob, aln
@@ -691,24 +852,41 @@ class PairHMM:
         method : {"mea", "viterbi"}
             ``"mea"``: the maximum-expected-accuracy alignment from match
             posteriors (ProbCons-style: maximise the sum of posteriors of
-            aligned pairs).  ``"viterbi"``: the most probable state path.
+            aligned pairs).  For a local model, the expected number of
+            correct columns instead: an aligned pair counts ``2 P[i, j]``
+            (one per residue) and a residue left unaligned the probability
+            that it is unaligned (the AMA objective of AMAP, Schwartz and
+            Pachter 2007, with gap factor 1) -- plain MEA pairs every residue
+            with any posterior mass and would leave no end unaligned.
+            ``"viterbi"``: the most probable state path.
 
         Returns
         -------
         Bio.Align.Alignment
             With ``.score`` (Viterbi: log P(a, b, path); MEA: expected number
-            of correctly aligned pairs) and ``.column_confidence``, an array of
+            of correctly aligned pairs), ``.column_confidence``, an array of
             per-column posterior probabilities (a pair's match posterior, or
-            the probability that a residue is unaligned for a gap column), and
-            ``.mean_confidence``, their mean.
+            the probability that a residue is unaligned for a gap column),
+            ``.mean_confidence``, their mean, and ``.log_odds`` and
+            ``.log_likelihood`` (as :meth:`log_odds` and :meth:`score`, from
+            the same forward pass).  A local model's alignment covers the
+            columns from its first to its last aligned pair (unaligned ends
+            left out, Biopython's convention for local alignments).
         """
         check_choice("method", method, ("mea", "viterbi"))
         x, xt, xid = self._encode(a, "sequence a")
         y, yt, yid = self._encode(b, "sequence b")
         self._check_memory(len(x), len(y), 9)
         band = self._band()
-        _, P = _kf.posterior(*self._kargs(), x, y, band)  # MEA and per-column confidence
-        if method == "mea":
+        lo, P = _kf.posterior(*self._kargs(), x, y, band)  # MEA and per-column confidence
+        if method == "mea" and self.local:
+            # expected correct columns: a pair counts for its two residues, an
+            # unaligned residue for itself (plain MEA would leave no end unaligned)
+            gx = 1.0 - P.sum(axis=1)
+            gy = 1.0 - P.sum(axis=0)
+            _, ops = _kd.mea(np.ascontiguousarray(2.0 * P - gx[:, None] - gy[None, :]), band)
+            score = float(P[_pair_index(ops)].sum())
+        elif method == "mea":
             ea, ops = _kd.mea(P, band)
             score = float(ea)
         else:
@@ -716,11 +894,16 @@ class PairHMM:
             if not np.isfinite(score):
                 raise ValueError("no alignment of these sequences has non-zero probability under the model")
             score = float(score) + self._bg(x, y)
-        aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"))
+        aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"), self.local)
         aln.score = score
         conf = column_confidence(P, ops)
+        if self.local:
+            first, stop = core_span(ops)
+            conf = conf[first:stop]
         aln.column_confidence = conf
         aln.mean_confidence = float(conf.mean()) if len(conf) else float("nan")
+        aln.log_odds = float(lo)
+        aln.log_likelihood = float(lo) + self._bg(x, y)
         return aln
 
     # ------------------------------------------------------------ batches
@@ -737,8 +920,7 @@ class PairHMM:
             raise ValueError("pairs is empty; give at least one pair of sequences")
         return _concat(xs), _concat(ys)
 
-    def align_many(self, pairs, method: str = "mea", client=None, chunk_size: int | None = None,
-                   scores: bool = False):
+    def align_many(self, pairs, method: str = "mea", client=None, chunk_size: int | None = None):
         """Align many pairs; an iterator of ``Bio.Align.Alignment`` in input order.
 
         Streaming: ``pairs`` may be any iterable (a generator over FASTA
@@ -756,9 +938,6 @@ class PairHMM:
             chunks in flight); without one, in this process.
         chunk_size : int, optional
             Pairs per chunk (default :data:`hmmtie.distributed.DEFAULT_CHUNK_SIZE`).
-        scores : bool, default False
-            Also set ``.log_odds`` and ``.log_likelihood`` on every alignment
-            (as :meth:`log_odds` and :meth:`score`).
 
         Raises
         ------
@@ -771,7 +950,7 @@ class PairHMM:
         check_choice("method", method, ("mea", "viterbi"))
         _dist.check_client(client)
         size = _dist.DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
-        return _dist.align_stream(self, pairs, method, client, size, scores,
+        return _dist.align_stream(self, pairs, method, client, size,
                                   _dist.worker_threads(self.n_threads, client))
 
     def score_pairs(self, pairs) -> NDArray:
@@ -938,10 +1117,9 @@ class PairHMM:
                     ab = rng.choice(A * A, p=self.match_emissionprob_[t].ravel())
                     xs.append(letters[ab // A])
                     ys.append(letters[ab % A])
-                elif kind == 1:
-                    xs.append(letters[rng.choice(A, p=self.insert_emissionprob_[t])])
                 else:
-                    ys.append(letters[rng.choice(A, p=self.insert_emissionprob_[t])])
+                    p = self.insert_emissionprob_[t] if t < len(self._ins_names) else self.background_
+                    (xs if kind == 1 else ys).append(letters[rng.choice(A, p=p)])
                 ops.append(kind)
                 state = rng.choice(S + 1, p=trans[state + 1])
             if not xs or not ys:
@@ -1046,6 +1224,8 @@ class PairHMM:
 
     def __repr__(self):
         name = self.preset_name or f"{self.n_states} states"
+        if self.local:
+            name += " local"
         return f"PairHMM({name}, alphabet={self._alph.name!r}, {self.hypothesis})"
 
 
@@ -1054,6 +1234,15 @@ def _fmt_bytes(n: float) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{int(n)} bytes"
+
+
+def _pair_index(ops) -> tuple[NDArray, NDArray]:
+    """(i, j) index arrays of the aligned pairs of column ops."""
+    ops = np.asarray(ops)
+    i = np.cumsum(ops != 2) - 1
+    j = np.cumsum(ops != 1) - 1
+    keep = ops == 0
+    return i[keep], j[keep]
 
 
 def column_confidence(P: NDArray, ops: NDArray) -> NDArray:

@@ -954,8 +954,8 @@ def describe_model(model) -> dict:
         ``model`` (class name), ``states``, ``blocks`` (per parameter block:
         ``n_atoms``, ``n_free``, ``tied`` — lists of cells sharing one
         value, ``fixed`` — cells with their fixed values),
-        ``n_free_parameters``; pair HMMs add ``alphabet``, ``preset`` and
-        ``hypothesis``; HMMs add ``emission_groups``.
+        ``n_free_parameters``; pair HMMs add ``alphabet``, ``preset``,
+        ``local`` and ``hypothesis``; HMMs add ``emission_groups``.
     """
     kind = type(model).__name__
     out: dict = {"model": kind}
@@ -963,6 +963,7 @@ def describe_model(model) -> dict:
         out["states"] = [[s.name, s.kind] for s in model.states]
         out["alphabet"] = model.alphabet if isinstance(model.alphabet, str) else str(model.alphabet)
         out["preset"] = model.preset_name
+        out["local"] = model.local
         out["hypothesis"] = model.hypothesis
         out["blocks"] = model.tie_summary()
         out["n_free_parameters"] = int(model.n_free_parameters)

@@ -534,3 +534,26 @@ def test_script_align_stdin_pipe(tmp_path):
     proc = run_script("align", "-", b, "--format", "fasta", "-q", input=open(a).read())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(">x\n") and proc.stderr == ""
+
+
+@needs_pair
+def test_align_local_and_model_file_structure(tmp_path):
+    from test_pair_local import _embedded_pair
+
+    a, b, _ = _embedded_pair()
+    fa, fb = fasta(tmp_path, "a.fa", [("a", a)]), fasta(tmp_path, "b.fa", [("b", b)])
+    result = invoke("align", fa, fb, "--local", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    (start_a, start_b) = [row[0] for row in doc["pairs"][0]["alignment"]["coordinates"]]
+    assert abs(start_a - 70) <= 3 and abs(start_b - 12) <= 3
+    assert "RX1" in [s[0] for s in doc["model"]["definition"]["states"]]
+    text = invoke("align", fa, fb, "--local").stdout
+    assert "# model 3state local protein" in text
+    # a model file keeps its structure: --local on a global file is a usage error
+    model = tmp_path / "global.json"
+    assert invoke("train", fa, fb, "-o", model, "--n-iter", "1", "--params", "transitions").exit_code == 0
+    assert_one_line_error(invoke("align", fa, fb, "--model", model, "--local"), "global model", "--local")
+    out = invoke("info", "3state", "--local", "--alphabet", "protein").stdout
+    assert "(3state local, protein)" in out and "RX1 (flank_x)" in out
+    assert "RX1->RX1 = RY1->RY1 = RX2->RX2 = RY2->RY2" in out

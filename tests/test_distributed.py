@@ -138,8 +138,8 @@ def test_align_many_identical_on_dask_and_in_order(client, method):
     m = PairHMM.preset("3state", alphabet="dna")
     pairs = _pairs(23, 40, seed=2)
     ref = [m.align(a, b, method=method) for a, b in pairs]
-    local = list(m.align_many(iter(pairs), method=method, chunk_size=4, scores=True))
-    remote = list(m.align_many(iter(pairs), method=method, client=client, chunk_size=4, scores=True))
+    local = list(m.align_many(iter(pairs), method=method, chunk_size=4))
+    remote = list(m.align_many(iter(pairs), method=method, client=client, chunk_size=4))
     assert len(local) == len(remote) == len(pairs)
     for r, a1, a2, (x, y) in zip(ref, local, remote, pairs):
         for a in (a1, a2):
