@@ -311,3 +311,80 @@ def test_thread_count_invariance(n_states, n_seqs):
         numba.set_num_threads(before)
     for a, b in zip(results[0], results[-1]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# Split layout: few long sequences in the per-sequence layout run as two tasks
+# each (forward over the first half and backward over the second, meeting in
+# the middle). (3, 1): one sequence with few states; (24, 3): K > 16.
+@pytest.mark.parametrize("n_states,n_seqs", [(3, 1), (24, 3)])
+def test_split_layout_against_hmmlearn_and_plain(n_states, n_seqs, monkeypatch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from hmmlearn.hmm import CategoricalHMM
+    rng = np.random.default_rng(7 + n_states)
+    n_symbols = 5
+    startprob, transmat, emissionprob = _random_model(rng, n_states, n_symbols, zeros=True)
+    lengths = rng.integers(K._SPLIT_MIN_LENGTH, 400, size=n_seqs)
+    symbols = rng.integers(n_symbols, size=lengths.sum()).astype(np.int64)
+    offsets = _offsets(lengths)
+    assert K._use_split(offsets, K._OP_COUNTS, K._use_lanes(n_states, n_seqs, K._OP_COUNTS))
+
+    def run_all():
+        return (K.forward_loglik_categorical(startprob, transmat, emissionprob, symbols, offsets),
+                *K.posteriors_categorical(startprob, transmat, emissionprob, symbols, offsets),
+                *K.expected_counts_categorical(startprob, transmat, emissionprob, symbols, offsets))
+
+    split = run_all()
+    ref = CategoricalHMM(n_components=n_states, implementation="scaling")
+    ref.n_features = n_symbols
+    ref.startprob_, ref.transmat_, ref.emissionprob_ = startprob, transmat, emissionprob
+    X = symbols[:, None]
+    ref_lp = np.array([ref.score(X[offsets[s]:offsets[s + 1]]) for s in range(n_seqs)])
+    _, ref_gamma = ref.score_samples(X, lengths)
+    stats, _ = ref._do_estep(X, lengths)
+    np.testing.assert_allclose(split[0], ref_lp, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(split[1], ref_lp, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(split[2], ref_gamma, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(split[4], stats["start"], rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(split[5], stats["trans"], rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(split[6], stats["obs"], rtol=1e-8, atol=1e-8)
+    # the plain per-sequence layout gives the same numbers
+    monkeypatch.setattr(K, "_SPLIT_BELOW_SEQS", 0)
+    plain = run_all()
+    for a, b in zip(split, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_split_layout_zero_probability_and_threads():
+    # state 0 emits only symbol 0, state 1 only symbol 1; 0 -> 1 is forbidden
+    startprob = np.array([0.5, 0.5])
+    transmat = np.array([[1.0, 0.0], [0.5, 0.5]])
+    emissionprob = np.array([[1.0, 0.0], [0.0, 1.0]])
+    impossible = [1] * 50 + [0] * 30 + [1] + [0] * 40  # needs 0 -> 1
+    possible = [1] * 70 + [0] * 60
+    seqs = [possible, impossible, possible[::-1][::-1]]
+    symbols = np.concatenate(seqs).astype(np.int64)
+    offsets = _offsets([len(s) for s in seqs])
+    assert K._use_split(offsets, K._OP_POSTERIORS, False)
+    before = numba.get_num_threads()
+    outs = []
+    try:
+        for n in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(n)
+            outs.append((K.forward_loglik_categorical(startprob, transmat, emissionprob, symbols, offsets),
+                         *K.posteriors_categorical(startprob, transmat, emissionprob, symbols, offsets),
+                         *K.expected_counts_categorical(startprob, transmat, emissionprob, symbols, offsets)))
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(outs[0], outs[-1]):
+        assert np.array_equal(a, b)  # bit-identical for any thread count
+    lp, lp2, gamma, lp3, n_start, n_trans, n_emit = outs[0]
+    for r in (lp, lp2, lp3):
+        assert r[1] == -np.inf and np.isfinite(r[0]) and np.isfinite(r[2])
+    assert np.all(gamma[offsets[1]:offsets[2]] == 0)
+    for arr in (gamma, n_start, n_trans, n_emit):
+        assert not np.isnan(arr).any()
+    np.testing.assert_allclose(gamma[:offsets[1]].sum(axis=1), 1.0, atol=1e-12)
+    # the path of "possible" is forced: 70 ones then 60 zeros, one 1 -> 0 switch each
+    assert n_trans[1, 0] == pytest.approx(2.0, abs=1e-9)
+    assert n_trans[0, 1] == 0.0

@@ -28,6 +28,17 @@ Two loop layouts are used, picked by ``_use_lanes``:
 * *per sequence* (many states or few sequences): each sequence on its own with
   the state index innermost (transition rows, or rows of the transposed
   transition matrix, read contiguously).
+* *split* (the per-sequence layout with fewer than ``_SPLIT_BELOW_SEQS``
+  sequences, each at least ``_SPLIT_MIN_LENGTH`` long; not Viterbi): two
+  tasks per sequence, so two threads have work even for a single sequence.
+  Phase 0: one task runs the forward pass over the first half, the other the
+  backward pass (its own scaling) over the second half down to the last
+  position of the first half; log P = log(alpha . beta) there. Phase 1
+  (posteriors, counts): each task turns back over its own half from the other
+  half's vector -- backward over the first half, forward over the second --
+  computing the posteriors of its positions and the expected transitions into
+  them. Two K^2 passes per task and one T x K array, as in the per-sequence
+  layout.
 
 Numerics: forward/backward in probability space with per-step scaling by the
 row sum (the scaled forward variables sum to one). The log of the scale
@@ -78,6 +89,11 @@ _LANE_MIN_SEQS = 4
 _LANE_WIDTH = 32
 # Per-sequence layout: at most this many chunks (partial statistics).
 _SEQ_MAX_CHUNKS = 64
+# Split layout (per-sequence layout, not Viterbi): fewer sequences than this,
+# each at least this long (measured: two tasks per sequence cost ~5% at one
+# thread and balance two threads for one to a few sequences).
+_SPLIT_BELOW_SEQS = 8
+_SPLIT_MIN_LENGTH = 64
 
 _jit = numba.njit(cache=True, nogil=True)
 _pjit = numba.njit(cache=True, nogil=True, parallel=True)
@@ -464,7 +480,11 @@ def _lanes_viterbi(log_startprob, log_transmat, log_transmat_t, log_table,
 
 @_jit
 def _seq_forward(startprob, transmat, table, index, start, stop,
-                 alpha_store, rc_store, store):
+                 alpha_store, rc_store, store, alpha_out):
+    """Scaled forward pass over positions [start, stop); returns the
+    log-likelihood. If ``store``, the scaled forward variables and reciprocal
+    scale factors go to ``alpha_store`` / ``rc_store`` rows; if ``alpha_out``
+    has n_states entries, it receives the last (scaled) forward vector."""
     n_states = startprob.shape[0]
     alpha = np.empty(n_states)
     nxt = np.empty(n_states)
@@ -493,18 +513,129 @@ def _seq_forward(startprob, transmat, table, index, start, stop,
         for j in range(n_states):
             nxt[j] *= table[row, j]
         alpha, nxt = nxt, alpha
+    if alpha_out.shape[0] > 0:
+        for k in range(n_states):
+            alpha_out[k] = alpha[k]
     return acc + math.log(prod)
+
+
+@_jit
+def _seq_beta(transmat_t, table, index, stop, last, beta_store, store,
+              beta_out):
+    """Backward variables with their own scaling (each vector sums to one),
+    from position stop - 1 down to ``last``: beta_{stop-1} = 1 and
+    beta_{t-1} = transmat @ (frame(t) * beta_t). Stored in ``beta_store`` rows
+    above ``last`` if ``store``; the vector at ``last`` goes to ``beta_out``. Returns the log
+    of the product of the scale sums (``-inf`` when they hit zero), so that
+    beta_last = beta_out * exp(result)."""
+    n_states = transmat_t.shape[0]
+    beta = np.empty(n_states)
+    w = np.empty(n_states)
+    prod = 1.0
+    acc = 0.0
+    for k in range(n_states):
+        beta[k] = 1.0
+    pos = stop - 1
+    while True:
+        c = 0.0
+        for k in range(n_states):
+            c += beta[k]
+        r, prod, acc = _scale_step(c, prod, acc)
+        for k in range(n_states):
+            beta[k] *= r
+        if pos == last:
+            break
+        if store:
+            for k in range(n_states):
+                beta_store[pos, k] = beta[k]
+        row = index[pos]
+        for j in range(n_states):
+            w[j] = table[row, j] * beta[j]
+        _lin_comb(beta, transmat_t, w, n_states, False)
+        pos -= 1
+    for k in range(n_states):
+        beta_out[k] = beta[k]
+    return acc + math.log(prod)
+
+
+@_jit
+def _seq_forward_post(transmat, table, index, lo, hi, alpha_prev, store2d,
+                      n_table, n_trans, want_trans, want_gamma, want_emit):
+    """Forward pass over positions [lo, hi) from the scaled forward vector at
+    lo - 1 (``alpha_prev``), reading the backward vectors (any scaling) from
+    ``store2d`` rows [lo, hi) and writing the posteriors over them (if
+    ``want_gamma``); adds emission counts and the expected transitions into
+    every position of [lo, hi). The normaliser Z_t = sum_j a_t[j] beta_t[j]
+    of the unscaled next forward vector a_t gives both gamma_t and the
+    transitions t-1 -> t."""
+    n_states = transmat.shape[0]
+    a = np.empty(n_states)
+    nxt = np.empty(n_states)
+    w = np.empty(n_states)
+    for k in range(n_states):
+        a[k] = alpha_prev[k]
+    xacc = np.zeros((n_states if want_trans else 0, n_states))
+    n_hist = 0
+    hist_a = np.empty((4 if want_trans else 0, n_states))
+    hist_w = np.empty((4 if want_trans else 0, n_states))
+    for pos in range(lo, hi):
+        _lin_comb(nxt, transmat, a, n_states, False)
+        row = index[pos]
+        z = 0.0
+        for j in range(n_states):
+            nxt[j] *= table[row, j]
+            z += nxt[j] * store2d[pos, j]
+        r = 1.0 / z if z > 0.0 else 0.0
+        if want_trans:
+            for k in range(n_states):
+                hist_a[n_hist, k] = a[k]
+                hist_w[n_hist, k] = table[row, k] * store2d[pos, k] * r
+            n_hist += 1
+            if n_hist == 4:
+                for i in range(n_states):
+                    _lin_comb(xacc[i], hist_w, hist_a[:, i], n_states, True)
+                n_hist = 0
+        c = 0.0
+        for k in range(n_states):
+            g = nxt[k] * store2d[pos, k] * r
+            w[k] = g
+            c += nxt[k]
+        if want_gamma:
+            for k in range(n_states):
+                store2d[pos, k] = w[k]
+        if want_emit:
+            for k in range(n_states):
+                n_table[row, k] += w[k]
+        rc = 1.0 / c if c > 0.0 else 0.0
+        for k in range(n_states):
+            nxt[k] *= rc
+        a, nxt = nxt, a
+    if want_trans:
+        if n_hist > 0:
+            for i in range(n_states):
+                _lin_comb(xacc[i], hist_w[:n_hist], hist_a[:n_hist, i],
+                          n_states, True)
+        for i in range(n_states):
+            for j in range(n_states):
+                n_trans[i, j] += xacc[i, j] * transmat[i, j]
 
 
 @_jit
 def _seq_backward(transmat_t, table, index, start, stop, alpha_store,
                   rc_store, n_table, n_start, xacc, want_trans, want_gamma,
-                  want_emit):
-    """Backward pass over one sequence (flags as in `_lanes_backward`);
-    xacc[i, j] collects sum_t alpha_t[i] * w_{t+1}[j] (multiply by transmat
-    afterwards), four steps at a time (same order as step by step)."""
+                  want_emit, beta_init):
+    """Backward pass over positions [start, stop) (flags as in
+    `_lanes_backward`), from beta = 1 at stop - 1 or from ``beta_init`` (any
+    scaling) if it has n_states entries; xacc[i, j] collects sum_t
+    alpha_t[i] * w_{t+1}[j] (multiply by transmat afterwards), four steps at a
+    time (same order as step by step). w_{t+1} = frame(t+1) * beta_{t+1} *
+    rc_{t+1} / s_{t+1}, s_{t+1} = sum(alpha_{t+1} * beta_{t+1}) (1 up to
+    rounding when beta is scaled by the forward scale factors)."""
     n_states = transmat_t.shape[0]
     beta = np.ones(n_states)
+    if beta_init.shape[0] > 0:
+        for k in range(n_states):
+            beta[k] = beta_init[k]
     w = np.empty(n_states)
     g = np.empty(n_states)
     n_hist = 0
@@ -534,7 +665,7 @@ def _seq_backward(transmat_t, table, index, start, stop, alpha_store,
                     _lin_comb(xacc[i], hist_w[:n_hist], hist_a[:n_hist, i],
                               n_states, True)
             break
-        rc = rc_store[pos]
+        rc = rc_store[pos] * r
         for j in range(n_states):
             w[j] = table[row, j] * beta[j] * rc
         pos -= 1
@@ -590,15 +721,82 @@ _OP_VITERBI = 4      # Viterbi (tables are logs); returns the path
 
 
 @_jit
+def _split_task(c, phase, op, startprob, transmat, transmat_t, table, index,
+                offsets, chunk_seqs, logprob, store2d, rc_store, meet,
+                meet_log, n_start, n_trans, n_table):
+    """Task c of the split layout: half ``c % 2`` of sequence
+    ``chunk_seqs[c]``, split at ``mid`` (see `_run`).
+
+    Phase 0 (every operation): the first half runs the forward pass over
+    [start, mid), the second half the backward pass from stop - 1 down to
+    mid - 1; they meet at mid - 1 (meet[c], meet_log[c]: the scaled vector
+    and the log of its scale). With ``store``, the forward variables of the
+    first half and the backward variables of the second half go to the rows
+    of ``store2d`` they belong to. Phase 1 (posteriors, counts): the first
+    half runs the backward pass over its rows from the second half's vector
+    at mid - 1, the second half the forward pass over its rows from the first
+    half's; each computes the posteriors of its rows and the expected
+    transitions into them. Two K^2 passes per task, as one task per
+    sequence does in the per-sequence layout."""
+    s = chunk_seqs[c]
+    half = c % 2
+    start = offsets[s]
+    stop = offsets[s + 1]
+    mid = start + (stop - start) // 2
+    store = op != _OP_FORWARD
+    if phase == 0:
+        if half == 0:
+            meet_log[c] = _seq_forward(startprob, transmat, table, index,
+                                       start, mid, store2d, rc_store, store,
+                                       meet[c])
+        else:
+            meet_log[c] = _seq_beta(transmat_t, table, index, stop, mid - 1,
+                                    store2d, store, meet[c])
+        return
+    n_states = startprob.shape[0]
+    want_gamma = op == _OP_POSTERIORS or op == _OP_COUNTS
+    want_trans = op == _OP_COUNTS or op == _OP_COUNTS_EMIT
+    want_emit = op == _OP_COUNTS_EMIT
+    lo = start if half == 0 else mid
+    hi = mid if half == 0 else stop
+    if logprob[s] == -np.inf:
+        if want_gamma:
+            for pos in range(lo, hi):
+                for k in range(n_states):
+                    store2d[pos, k] = 0.0
+        return
+    if half == 0:
+        xacc = np.zeros((n_states if want_trans else 0, n_states))
+        _seq_backward(transmat_t, table, index, start, mid, store2d, rc_store,
+                      n_table[c if want_emit else 0], n_start[c], xacc,
+                      want_trans, want_gamma, want_emit, meet[c + 1])
+        if want_trans:
+            for i in range(n_states):
+                for j in range(n_states):
+                    n_trans[c, i, j] += xacc[i, j] * transmat[i, j]
+    else:
+        _seq_forward_post(transmat, table, index, mid, stop, meet[c - 1],
+                          store2d, n_table[c if want_emit else 0],
+                          n_trans[c if want_trans else 0], want_trans,
+                          want_gamma, want_emit)
+
+
+@_jit
 def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
                offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
-               path, n_start, n_trans, n_table):
+               path, n_start, n_trans, n_table, phase, split, meet,
+               meet_log):
     """Operation ``op`` on chunk c (see `_run`).
 
     The chunk writes only its own sequences' entries of the per-position
     arrays and its own partial statistics (row c of n_start, n_trans,
-    n_table).
+    n_table). In the split layout chunk c is task c (`_split_task`).
     """
+    if split:
+        _split_task(c, phase, op, startprob, transmat, transmat_t, table,
+                    index, offsets, chunk_seqs, logprob, store2d, rc_store,
+                    meet, meet_log, n_start, n_trans, n_table)
+        return
     n_states = startprob.shape[0]
     viterbi = op == _OP_VITERBI
     store = op != _OP_FORWARD
@@ -637,12 +835,12 @@ def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
         for s in seqs:
             logprob[s] = _seq_forward(
                 startprob, transmat, table, index, offsets[s], offsets[s + 1],
-                store2d, rc_store, store)
+                store2d, rc_store, store, np.empty(0))
             if store:
                 _seq_backward(transmat_t, table, index, offsets[s],
                               offsets[s + 1], store2d, rc_store,
                               n_table[c_emit], n_start[c], xacc, want_trans,
-                              want_gamma, want_emit)
+                              want_gamma, want_emit, np.empty(0))
         if want_trans:
             for i in range(n_states):
                 for j in range(n_states):
@@ -654,11 +852,13 @@ def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
 @_pjit
 def _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
                 offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
-                path, n_start, n_trans, n_table):
+                path, n_start, n_trans, n_table, phase, split, meet,
+                meet_log):
     for c in numba.prange(chunk_ptr.shape[0] - 1):
         _run_chunk(np.int64(c), op, lanes, startprob, transmat, transmat_t,
                    table, index, offsets, chunk_ptr, chunk_seqs, logprob,
-                   store2d, rc_store, path, n_start, n_trans, n_table)
+                   store2d, rc_store, path, n_start, n_trans, n_table, phase,
+                   split, meet, meet_log)
 
 
 @_jit
@@ -680,6 +880,15 @@ def _use_lanes(n_states, n_seqs, op):
     max_states = (_LANE_MAX_STATES_VITERBI if op == _OP_VITERBI
                   else _LANE_MAX_STATES)
     return n_states <= max_states and n_seqs >= _LANE_MIN_SEQS
+
+
+def _use_split(offsets, op, lanes):
+    """Split layout: few long sequences in the per-sequence layout (not
+    Viterbi) -- two tasks per sequence, so that two threads have work even
+    for one sequence. Depends on the data only, never on the thread count."""
+    n_seqs = offsets.shape[0] - 1
+    return (not lanes and op != _OP_VITERBI and n_seqs < _SPLIT_BELOW_SEQS
+            and int(np.min(np.diff(offsets))) >= _SPLIT_MIN_LENGTH)
 
 
 def _chunks(offsets, lanes):
@@ -731,8 +940,14 @@ def _run(op, startprob, transmat, table, index, offsets):
     index = _i64(index)
     n_states = startprob.shape[0]
     n_pos = index.shape[0]
-    lanes = _use_lanes(n_states, offsets.shape[0] - 1, op)
-    chunk_ptr, chunk_seqs = _chunks(offsets, lanes)
+    n_seqs = offsets.shape[0] - 1
+    lanes = _use_lanes(n_states, n_seqs, op)
+    split = _use_split(offsets, op, lanes)
+    if split:  # task c: half c % 2 of sequence c // 2
+        chunk_seqs = np.repeat(np.arange(n_seqs, dtype=np.int64), 2)
+        chunk_ptr = np.arange(2 * n_seqs + 1, dtype=np.int64)
+    else:
+        chunk_ptr, chunk_seqs = _chunks(offsets, lanes)
     n_chunks = chunk_ptr.shape[0] - 1
     viterbi = op == _OP_VITERBI
     store = op != _OP_FORWARD
@@ -752,9 +967,22 @@ def _run(op, startprob, transmat, table, index, offsets):
     n_table = np.zeros((n_chunks if want_emit else 1,
                         table.shape[0] if want_emit else 0, n_states))
     transmat_t = np.ascontiguousarray(transmat.T)
+    meet = np.zeros((n_chunks if split else 0, n_states))
+    meet_log = np.zeros(n_chunks if split else 0)
     _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
                 offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
-                path, n_start, n_trans, n_table)
+                path, n_start, n_trans, n_table, 0, split, meet, meet_log)
+    if split:
+        # log P = log(alpha_{mid-1} . beta_{mid-1}) from the two halves
+        with np.errstate(divide="ignore"):
+            joint = np.log(np.einsum("sk,sk->s", meet[0::2], meet[1::2]))
+        logprob[:] = meet_log[0::2] + meet_log[1::2] + joint
+        logprob[~np.isfinite(logprob)] = -np.inf
+        if op != _OP_FORWARD:
+            _run_chunks(op, lanes, startprob, transmat, transmat_t, table,
+                        index, offsets, chunk_ptr, chunk_seqs, logprob,
+                        store2d, rc_store, path, n_start, n_trans, n_table, 1,
+                        split, meet, meet_log)
     return (logprob, store2d, path, _sum_parts(n_start), _sum_parts(n_trans),
             _sum_parts(n_table))
 
