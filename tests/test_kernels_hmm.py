@@ -332,7 +332,8 @@ def test_split_layout_against_hmmlearn_and_plain(n_states, n_seqs, monkeypatch):
     def run_all():
         return (K.forward_loglik_categorical(startprob, transmat, emissionprob, symbols, offsets),
                 *K.posteriors_categorical(startprob, transmat, emissionprob, symbols, offsets),
-                *K.expected_counts_categorical(startprob, transmat, emissionprob, symbols, offsets))
+                *K.expected_counts_categorical(startprob, transmat, emissionprob, symbols, offsets),
+                *K.viterbi_categorical(_log(startprob), _log(transmat), _log(emissionprob), symbols, offsets))
 
     split = run_all()
     ref = CategoricalHMM(n_components=n_states, implementation="scaling")
@@ -348,11 +349,55 @@ def test_split_layout_against_hmmlearn_and_plain(n_states, n_seqs, monkeypatch):
     np.testing.assert_allclose(split[4], stats["start"], rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(split[5], stats["trans"], rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(split[6], stats["obs"], rtol=1e-8, atol=1e-8)
+    ref_vlp = np.array([ref.decode(X[offsets[s]:offsets[s + 1]])[0] for s in range(n_seqs)])
+    np.testing.assert_allclose(split[7], ref_vlp, rtol=0, atol=1e-8)
+    for s in range(n_seqs):  # the path scores what Viterbi says
+        sl = slice(offsets[s], offsets[s + 1])
+        assert abs(_path_logprob(startprob, transmat, emissionprob, symbols[sl], split[8][sl])
+                   - ref_vlp[s]) < 1e-8
     # the plain per-sequence layout gives the same numbers
     monkeypatch.setattr(K, "_SPLIT_BELOW_SEQS", 0)
     plain = run_all()
-    for a, b in zip(split, plain):
+    for a, b in zip(split[:7], plain[:7]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(split[7], plain[7], rtol=1e-12, atol=0)
+    for s in range(n_seqs):  # equally good paths (they may differ where two paths tie to rounding)
+        sl = slice(offsets[s], offsets[s + 1])
+        assert abs(_path_logprob(startprob, transmat, emissionprob, symbols[sl], split[8][sl])
+                   - _path_logprob(startprob, transmat, emissionprob, symbols[sl], plain[8][sl])) < 1e-9
+
+
+def test_split_viterbi_with_exact_ties():
+    # states 1 and 2 are exact copies: every optimal path has twins, and the
+    # split layout must still return an optimal one, the same for any thread count
+    startprob = np.array([0.4, 0.3, 0.3])
+    transmat = np.array([[0.6, 0.2, 0.2], [0.3, 0.35, 0.35], [0.3, 0.35, 0.35]])
+    emissionprob = np.array([[0.8, 0.2], [0.1, 0.9], [0.1, 0.9]])
+    rng = np.random.default_rng(0)
+    symbols = rng.integers(2, size=300).astype(np.int64)
+    offsets = _offsets([300])
+    assert K._use_split(offsets, K._OP_VITERBI, False)
+    args = (_log(startprob), _log(transmat), _log(emissionprob), symbols, offsets)
+    before = numba.get_num_threads()
+    outs = []
+    try:
+        for n in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(n)
+            outs.append(K.viterbi_categorical(*args))
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(outs[0][1], outs[-1][1]) and outs[0][0][0] == outs[-1][0][0]
+    lp, path = outs[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from hmmlearn.hmm import CategoricalHMM
+    ref = CategoricalHMM(n_components=3, implementation="scaling")
+    ref.n_features = 2
+    ref.startprob_, ref.transmat_, ref.emissionprob_ = startprob, transmat, emissionprob
+    assert abs(lp[0] - ref.decode(symbols[:, None])[0]) < 1e-9
+    assert abs(_path_logprob(startprob, transmat, emissionprob, symbols, path) - lp[0]) < 1e-9
+    # ties broken toward the lowest index: state 2 (twin of 1) is never used
+    assert not np.any(path == 2)
 
 
 def test_split_layout_zero_probability_and_threads():
@@ -373,13 +418,17 @@ def test_split_layout_zero_probability_and_threads():
             numba.set_num_threads(n)
             outs.append((K.forward_loglik_categorical(startprob, transmat, emissionprob, symbols, offsets),
                          *K.posteriors_categorical(startprob, transmat, emissionprob, symbols, offsets),
-                         *K.expected_counts_categorical(startprob, transmat, emissionprob, symbols, offsets)))
+                         *K.expected_counts_categorical(startprob, transmat, emissionprob, symbols, offsets),
+                         *K.viterbi_categorical(_log(startprob), _log(transmat), _log(emissionprob),
+                                                symbols, offsets)))
     finally:
         numba.set_num_threads(before)
     for a, b in zip(outs[0], outs[-1]):
         assert np.array_equal(a, b)  # bit-identical for any thread count
-    lp, lp2, gamma, lp3, n_start, n_trans, n_emit = outs[0]
-    for r in (lp, lp2, lp3):
+    lp, lp2, gamma, lp3, n_start, n_trans, n_emit, vlp, path = outs[0]
+    assert np.all((path >= 0) & (path < 2))
+    assert np.array_equal(path[:offsets[1]], np.array(possible))  # the only path
+    for r in (lp, lp2, lp3, vlp):
         assert r[1] == -np.inf and np.isfinite(r[0]) and np.isfinite(r[2])
     assert np.all(gamma[offsets[1]:offsets[2]] == 0)
     for arr in (gamma, n_start, n_trans, n_emit):

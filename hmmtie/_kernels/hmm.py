@@ -29,8 +29,8 @@ Two loop layouts are used, picked by ``_use_lanes``:
   the state index innermost (transition rows, or rows of the transposed
   transition matrix, read contiguously).
 * *split* (the per-sequence layout with fewer than ``_SPLIT_BELOW_SEQS``
-  sequences, each at least ``_SPLIT_MIN_LENGTH`` long; not Viterbi): two
-  tasks per sequence, so two threads have work even for a single sequence.
+  sequences, each at least ``_SPLIT_MIN_LENGTH`` long): two tasks per
+  sequence, so two threads have work even for a single sequence.
   Phase 0: one task runs the forward pass over the first half, the other the
   backward pass (its own scaling) over the second half down to the last
   position of the first half; log P = log(alpha . beta) there. Phase 1
@@ -38,7 +38,10 @@ Two loop layouts are used, picked by ``_use_lanes``:
   half's vector -- backward over the first half, forward over the second --
   computing the posteriors of its positions and the expected transitions into
   them. Two K^2 passes per task and one T x K array, as in the per-sequence
-  layout.
+  layout. Viterbi: the Viterbi sweep over the first half and a backward
+  max-product sweep over the second meet at the last position of the first
+  half, whose best state (lowest index on ties) is traced back through the
+  first half and forward through the second.
 
 Numerics: forward/backward in probability space with per-step scaling by the
 row sum (the scaled forward variables sum to one). The log of the scale
@@ -49,7 +52,8 @@ marks the sequence as having probability zero: its log-likelihood is ``-inf``,
 its posteriors are all zero and it adds nothing to the expected counts.
 Viterbi runs in log space, with the same operation order as hmmlearn
 (``max_i(delta[i] + log_transmat[i, j]) + log_frameprob[j]``); ties are broken
-toward the lowest state index, both for the predecessor and for the final state.
+toward the lowest state index, both for the predecessor and for the final state
+(split layout: for the midpoint state and each successor after it).
 The sweep computes maxima only (plain vector max, see `_max_plus1`) and stores
 the T x K score lattice; the backtrack re-derives each predecessor from the
 same sums (contiguous rows of the transposed log_transmat), K operations per
@@ -682,8 +686,9 @@ def _seq_backward(transmat_t, table, index, start, stop, alpha_store,
 
 
 @_jit
-def _seq_viterbi(log_startprob, log_transmat, log_transmat_t, log_table, index,
-                 start, stop, path, lattice):
+def _viterbi_sweep(log_startprob, log_transmat, log_table, index, start, stop,
+                   lattice):
+    """Viterbi scores delta_t of positions [start, stop) into lattice rows."""
     n_states = log_startprob.shape[0]
     delta = np.empty(n_states)
     nxt = np.empty(n_states)
@@ -700,14 +705,69 @@ def _seq_viterbi(log_startprob, log_transmat, log_transmat_t, log_table, index,
             d = nxt[j] + log_table[row, j]
             delta[j] = d
             lattice[pos, j] = d
+
+
+@_jit
+def _seq_viterbi(log_startprob, log_transmat, log_transmat_t, log_table, index,
+                 start, stop, path, lattice):
+    n_states = log_startprob.shape[0]
+    _viterbi_sweep(log_startprob, log_transmat, log_table, index, start, stop,
+                   lattice)
     best = -np.inf
     k = 0
     for j in range(n_states):
-        if delta[j] > best:
-            best = delta[j]
+        if lattice[stop - 1, j] > best:
+            best = lattice[stop - 1, j]
             k = j
     _backtrack(log_transmat_t, lattice, start, stop, k, path)
     return best
+
+
+@_jit
+def _viterbi_psi(log_transmat_t, log_table, index, stop, last, lattice,
+                 psi_out):
+    """Backward Viterbi scores psi_t(i) = best log-probability of positions
+    (t, stop) given state i at t: psi_{stop-1} = 0 and psi_{t-1}(i) =
+    max_j (log_transmat[i, j] + log_table[row(t), j] + psi_t(j)), down to
+    ``last``; rows above ``last`` go to ``lattice``, psi_last to
+    ``psi_out``."""
+    n_states = log_transmat_t.shape[0]
+    psi = np.zeros(n_states)
+    v = np.empty(n_states)
+    buf_a = np.empty(n_states)
+    buf_b = np.empty(n_states)
+    pos = stop - 1
+    while pos > last:
+        row = index[pos]
+        for j in range(n_states):
+            lattice[pos, j] = psi[j]
+            v[j] = log_table[row, j] + psi[j]
+        _max_plus(psi, buf_a, buf_b, log_transmat_t, v, n_states)
+        pos -= 1
+    for k in range(n_states):
+        psi_out[k] = psi[k]
+
+
+@_jit
+def _viterbi_forward_track(log_transmat, log_table, index, lo, stop, first,
+                           lattice, path):
+    """Path over positions [lo, stop) after state ``first`` at lo - 1: each
+    step takes the successor j maximising log_transmat[k, j] +
+    log_table[row, j] + psi(j) (psi from `_viterbi_psi` in the lattice rows),
+    the lowest index on ties."""
+    n_states = log_transmat.shape[0]
+    k = first
+    for pos in range(lo, stop):
+        row = index[pos]
+        best = -np.inf
+        kbest = 0
+        for j in range(n_states):
+            v = log_transmat[k, j] + log_table[row, j] + lattice[pos, j]
+            if v > best:
+                best = v
+                kbest = j
+        path[pos] = kbest
+        k = kbest
 
 
 # ------------------------------------------------------ batched driver
@@ -722,7 +782,7 @@ _OP_VITERBI = 4      # Viterbi (tables are logs); returns the path
 
 @_jit
 def _split_task(c, phase, op, startprob, transmat, transmat_t, table, index,
-                offsets, chunk_seqs, logprob, store2d, rc_store, meet,
+                offsets, chunk_seqs, logprob, store2d, rc_store, path, meet,
                 meet_log, n_start, n_trans, n_table):
     """Task c of the split layout: half ``c % 2`` of sequence
     ``chunk_seqs[c]``, split at ``mid`` (see `_run`).
@@ -737,13 +797,35 @@ def _split_task(c, phase, op, startprob, transmat, transmat_t, table, index,
     at mid - 1, the second half the forward pass over its rows from the first
     half's; each computes the posteriors of its rows and the expected
     transitions into them. Two K^2 passes per task, as one task per
-    sequence does in the per-sequence layout."""
+    sequence does in the per-sequence layout.
+
+    Viterbi (tables are logs): phase 0 runs the Viterbi sweep over the
+    first half and the backward max-product (`_viterbi_psi`) over the
+    second, meeting at mid - 1; `_run` picks the best state there (lowest
+    index on ties) and leaves it in meet_log[second half's task]; phase 1
+    backtracks the first half from it and tracks the second half forward."""
     s = chunk_seqs[c]
     half = c % 2
     start = offsets[s]
     stop = offsets[s + 1]
     mid = start + (stop - start) // 2
     store = op != _OP_FORWARD
+    if op == _OP_VITERBI:
+        if phase == 0 and half == 0:
+            _viterbi_sweep(startprob, transmat, table, index, start, mid,
+                           store2d)
+            for k in range(startprob.shape[0]):
+                meet[c, k] = store2d[mid - 1, k]
+        elif phase == 0:
+            _viterbi_psi(transmat_t, table, index, stop, mid - 1, store2d,
+                         meet[c])
+        elif half == 0:
+            _backtrack(transmat_t, store2d, start, mid,
+                       np.int64(meet_log[c + 1]), path)
+        else:
+            _viterbi_forward_track(transmat, table, index, mid, stop,
+                                   np.int64(meet_log[c]), store2d, path)
+        return
     if phase == 0:
         if half == 0:
             meet_log[c] = _seq_forward(startprob, transmat, table, index,
@@ -795,7 +877,7 @@ def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
     if split:
         _split_task(c, phase, op, startprob, transmat, transmat_t, table,
                     index, offsets, chunk_seqs, logprob, store2d, rc_store,
-                    meet, meet_log, n_start, n_trans, n_table)
+                    path, meet, meet_log, n_start, n_trans, n_table)
         return
     n_states = startprob.shape[0]
     viterbi = op == _OP_VITERBI
@@ -883,11 +965,11 @@ def _use_lanes(n_states, n_seqs, op):
 
 
 def _use_split(offsets, op, lanes):
-    """Split layout: few long sequences in the per-sequence layout (not
-    Viterbi) -- two tasks per sequence, so that two threads have work even
+    """Split layout: few long sequences in the per-sequence layout -- two
+    tasks per sequence, so that two threads have work even
     for one sequence. Depends on the data only, never on the thread count."""
     n_seqs = offsets.shape[0] - 1
-    return (not lanes and op != _OP_VITERBI and n_seqs < _SPLIT_BELOW_SEQS
+    return (not lanes and n_seqs < _SPLIT_BELOW_SEQS
             and int(np.min(np.diff(offsets))) >= _SPLIT_MIN_LENGTH)
 
 
@@ -972,7 +1054,17 @@ def _run(op, startprob, transmat, table, index, offsets):
     _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
                 offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
                 path, n_start, n_trans, n_table, 0, split, meet, meet_log)
-    if split:
+    if split and viterbi:
+        # best state at mid - 1 of each sequence (lowest index on ties)
+        total = meet[0::2] + meet[1::2]
+        best = np.argmax(total, axis=1)
+        logprob[:] = total[np.arange(total.shape[0]), best]
+        logprob[~np.isfinite(logprob)] = -np.inf
+        meet_log[1::2] = best
+        _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
+                    offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
+                    path, n_start, n_trans, n_table, 1, split, meet, meet_log)
+    elif split:
         # log P = log(alpha_{mid-1} . beta_{mid-1}) from the two halves
         with np.errstate(divide="ignore"):
             joint = np.log(np.einsum("sk,sk->s", meet[0::2], meet[1::2]))
@@ -1106,7 +1198,9 @@ def viterbi(log_startprob, log_transmat, log_frameprob, offsets):
     """Most likely state path of each sequence (log space).
 
     Ties are broken toward the lowest state index (for each predecessor choice
-    and for the final state). A sequence without any valid path gets logprob
+    and for the final state; in the split layout -- fewer than eight
+    sequences, each at least 64 long -- for the state at the midpoint and for
+    each successor after it). A sequence without any valid path gets logprob
     ``-inf`` and an arbitrary in-range path.
 
     Returns
