@@ -976,9 +976,13 @@ def _use_split(offsets, op, lanes):
 def _chunks(offsets, lanes):
     """Split sequences into chunks, independently of the thread count.
 
-    Sequences are sorted by decreasing length (stable) and dealt round-robin
-    onto the chunks, so chunks get similar work and each chunk is itself sorted
-    by decreasing length (required by the lanes layout).
+    Sequences are sorted by decreasing length (stable) and dealt onto the
+    chunks in rounds, alternately forward and backward (snake order), so each
+    chunk is itself sorted by decreasing length (required by the lanes
+    layout) and any run of consecutive chunks -- what a static parallel
+    schedule hands one thread -- gets a similar share of the work. In the
+    per-sequence layout every chunk holds the same number of sequences (+-1
+    in the last round): ceil(S / ceil(S / 64)) chunks.
     """
     n_seqs = offsets.shape[0] - 1
     lengths = np.diff(offsets)
@@ -987,12 +991,17 @@ def _chunks(offsets, lanes):
         n_chunks = -(-n_seqs // _LANE_WIDTH)
         n_chunks = max(n_chunks, min(4, n_seqs // _LANE_MIN_SEQS), 1)
     else:
-        n_chunks = max(1, min(n_seqs, _SEQ_MAX_CHUNKS))
-    chunk_seqs = np.concatenate(
-        [order[c::n_chunks] for c in range(n_chunks)]).astype(np.int64)
-    sizes = [len(order[c::n_chunks]) for c in range(n_chunks)]
+        per = -(-n_seqs // _SEQ_MAX_CHUNKS)
+        n_chunks = max(1, -(-n_seqs // per))
+    members = [[] for _ in range(n_chunks)]
+    for r, first in enumerate(range(0, n_seqs, n_chunks)):
+        block = order[first:first + n_chunks]
+        slots = range(len(block)) if r % 2 == 0 else range(n_chunks - 1, n_chunks - 1 - len(block), -1)
+        for c, seq in zip(slots, block):
+            members[c].append(seq)
+    chunk_seqs = np.array([seq for m in members for seq in m], dtype=np.int64)
     chunk_ptr = np.zeros(n_chunks + 1, np.int64)
-    chunk_ptr[1:] = np.cumsum(sizes)
+    chunk_ptr[1:] = np.cumsum([len(m) for m in members])
     return chunk_ptr, chunk_seqs
 
 
