@@ -17,7 +17,11 @@ Protein
 
     By default EM fits the transitions only, with the match table fixed at
     BLOSUM62's implied joint frequencies (``--params transitions --start
-    blosum62``, the recipe of ProbCons).  Fitting everything
+    blosum62``, the recipe of ProbCons).  Then the match table is calibrated
+    for alignment accuracy: its log-odds are scaled by the exponent beta (grid
+    0.70-1.00) that maximises the mean MEA Q on the TRAIN families' reference
+    pairs (``--no-calibrate`` skips this; ``--calibrate-only`` applies it to
+    EM-trained files already written).  TEST families are never read.  Fitting everything
     (``--params all --start generic``) gives a higher likelihood but less
     accurate alignments of the TRAIN families' reference pairs
     (``tests/benchmarks/accuracy_balifam.py --side train``), so it is not the
@@ -248,7 +252,66 @@ def blosum62_joint(letters: str) -> np.ndarray:
     return p / p.sum()
 
 
-def train_protein(presets, split, params="all", start_kind="generic", out_dir=None, inserts="uniform"):
+# Calibration of the match table for alignment accuracy (after EM): the match
+# log-odds are scaled by an exponent beta, p'(a, b) ~ q_a q_b (p(a, b) /
+# (q_a q_b))^beta, beta chosen on this grid by the mean MEA Q on the TRAIN
+# families' reference pairs (tests/benchmarks/accuracy_balifam.py --side train
+# draws the same pairs); ties go to the beta closest to 1.
+CALIBRATION_GRID = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00)
+
+
+def scale_match_odds(params: dict, beta: float) -> dict:
+    """A copy of ``params`` with the match log-odds multiplied by ``beta``."""
+    q = np.asarray(params["background"], dtype=float)
+    qq = np.outer(q, q)
+    match = []
+    for p in np.asarray(params["match"], dtype=float):
+        scaled = qq * (p / qq) ** beta
+        match.append((scaled / scaled.sum()).tolist())
+    return dict(params, match=match)
+
+
+def calibrate_match_exponent(name: str, params: dict) -> tuple[float, dict]:
+    """Pick beta from CALIBRATION_GRID by the mean MEA Q on TRAIN reference pairs."""
+    sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
+    import accuracy_balifam as acc
+
+    pairs = acc.reference_pairs(side="train")
+    scores = {}
+    for beta in CALIBRATION_GRID:
+        model = PairHMM.preset(name, "protein", n_threads=1)
+        model._set_params_from_dict(scale_match_odds(params, beta), symmetrise=True)
+        align = acc.hmmtie_mea(model)
+        scores[beta] = float(np.mean([acc.q_score(core, align(s1, s2)) for _, _, _, s1, s2, core in pairs]))
+        print(f"  {name} calibration: beta {beta:.2f}  mean MEA Q on {len(pairs)} TRAIN pairs {scores[beta]:.4f}",
+              flush=True)
+    best = max(CALIBRATION_GRID, key=lambda b: (round(scores[b], 6), -abs(b - 1.0)))
+    info = {"match_odds_exponent": best, "criterion": "mean MEA Q, TRAIN reference pairs "
+            "(accuracy_balifam.reference_pairs(side='train'): cap 40 per family, seed 7)",
+            "n_pairs": len(pairs), "grid_mean_Q": {f"{b:.2f}": round(v, 5) for b, v in scores.items()}}
+    return best, info
+
+
+def calibrate_files(presets, out_dir=None):
+    """Calibrate the EM-trained protein files in place (``--calibrate-only``)."""
+    out_dir = PARAMS if out_dir is None else Path(out_dir)
+    for name in presets:
+        path = out_dir / f"protein_{name}.json"
+        params = json.loads(path.read_text())
+        prov = params.pop("provenance")
+        if "calibration" in prov:
+            raise SystemExit(f"{path} is already calibrated (beta {prov['calibration']['match_odds_exponent']}); "
+                             "retrain first")
+        beta, info = calibrate_match_exponent(name, params)
+        prov["calibration"] = info
+        model = PairHMM.preset(name, "protein", defaults=False)
+        model._set_params_from_dict(scale_match_odds(params, beta), symmetrise=True)
+        write_params(model, path, prov)
+        print(f"protein {name}: match odds exponent {beta:.2f} -> {path}", flush=True)
+
+
+def train_protein(presets, split, params="all", start_kind="generic", out_dir=None, inserts="uniform",
+                  calibrate=True):
     out_dir = PARAMS if out_dir is None else Path(out_dir)
     letters = get_alphabet("protein").letters
     pairs, per_family, all_seqs = training_pairs(split)
@@ -313,6 +376,11 @@ def train_protein(presets, split, params="all", start_kind="generic", out_dir=No
             "script": "data/train_defaults.py",
             "wall_seconds": round(wall, 1),
         }
+        if calibrate:
+            fitted = {"background": model.background_, "trans": model.trans_,
+                      "match": model.match_emissionprob_, "insert": model.insert_emissionprob_}
+            beta, prov["calibration"] = calibrate_match_exponent(name, fitted)
+            model._set_params_from_dict(scale_match_odds(fitted, beta), symmetrise=True)
         write_params(model, out_dir / f"protein_{name}.json", prov)
         results[name] = {"log": log, "summary": summ, "loglik": model.loglik_, "n_iter": model.n_iter_,
                          "wall": wall}
@@ -411,10 +479,18 @@ def main(argv=None):
                     help="starting match table (default blosum62; 'generic' = preset(defaults=False))")
     ap.add_argument("--inserts", choices=["background", "uniform"], default="uniform",
                     help="insert-state emissions at the start (kept when only transitions are fitted)")
+    ap.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                    help="keep the EM match table (default: scale its log-odds by the exponent that maximises "
+                         "MEA accuracy on TRAIN reference pairs, see CALIBRATION_GRID)")
+    ap.add_argument("--calibrate-only", action="store_true",
+                    help="only calibrate the existing (EM-trained, uncalibrated) protein files")
     ap.add_argument("--out-dir", type=Path, help="write the protein files here instead of hmmtie/params/")
     ap.add_argument("--source", type=Path, default=SOURCE,
                     help="balifam checkout to copy from when data/balifam/ is absent")
     args = ap.parse_args(argv)
+    if args.calibrate_only:
+        calibrate_files(args.presets, args.out_dir)
+        return
     if args.only != "protein":
         make_dna(args.presets)
     if args.only != "dna":
@@ -424,7 +500,7 @@ def main(argv=None):
             if not (args.source / "balifam100").is_dir():
                 raise SystemExit(f"balifam not found at {args.source}; pass --source")
             split = copy_balifam(args.source)
-        train_protein(args.presets, split, args.params, args.start, args.out_dir, args.inserts)
+        train_protein(args.presets, split, args.params, args.start, args.out_dir, args.inserts, args.calibrate)
     dirs = {PARAMS} if args.only != "protein" else set()
     if args.only != "dna":
         dirs.add(args.out_dir or PARAMS)

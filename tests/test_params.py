@@ -107,3 +107,36 @@ def test_protein_defaults_align_a_real_pair(preset, method):
     got = _aligned_pairs(aln)
     q = sum(p in got for p in core) / len(core)
     assert q >= 0.7, f"{preset} {method}: Q = {q:.3f}"
+
+
+@pytest.mark.parametrize("preset", ["3state", "5state"])
+def test_protein_defaults_record_their_calibration(preset):
+    # the match log-odds exponent was chosen on TRAIN references: the grid's best, recorded with the grid
+    cal = json.loads(_file("protein", preset).read_text())["provenance"]["calibration"]
+    grid = {float(b): q for b, q in cal["grid_mean_Q"].items()}
+    assert cal["match_odds_exponent"] in grid
+    assert grid[cal["match_odds_exponent"]] == max(grid.values())
+    assert "TRAIN" in cal["criterion"]
+
+
+def test_scale_match_odds_scales_the_log_odds():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "data" / "train_defaults.py"
+    spec = importlib.util.spec_from_file_location("train_defaults", path)
+    td = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(td)
+    rng = np.random.default_rng(0)
+    q = rng.dirichlet(np.ones(4))
+    p = rng.dirichlet(np.ones(16)).reshape(4, 4)
+    p = (p + p.T) / 2
+    params = {"background": q.tolist(), "match": [p.tolist()]}
+    same = np.array(td.scale_match_odds(params, 1.0)["match"][0])
+    np.testing.assert_allclose(same, p, atol=1e-15)
+    half = np.array(td.scale_match_odds(params, 0.5)["match"][0])
+    lo_half = np.log(half / np.outer(q, q))
+    lo = np.log(p / np.outer(q, q))
+    # log-odds halved up to one normalising constant; still a symmetric joint distribution
+    np.testing.assert_allclose(lo_half - 0.5 * lo, (lo_half - 0.5 * lo)[0, 0], atol=1e-12)
+    assert half.sum() == pytest.approx(1.0) and np.allclose(half, half.T)
