@@ -3,7 +3,11 @@
 Prints MCUPS (million DP cells per second, median of a few runs) for
 hmmtie's 3-state Viterbi with traceback and for the MEA DP, next to
 Biopython's PairwiseAligner (global, affine gaps) score-only and with
-traceback on the same pairs, and the ratios.  When ``/usr/bin/probcons``
+traceback on the same pairs, and the ratios; when the ``parasail`` package
+is installed (``pip install parasail``; not a dependency of hmmtie), also
+parasail's SIMD Needleman-Wunsch (``nw_scan_16`` score-only,
+``nw_trace_scan_16`` with traceback) on the same pairs with the integer-rounded
+substitution scores.  When ``/usr/bin/probcons``
 exists, times ``probcons -c 0 -ir 0`` and default ProbCons on a 1k x 1k
 protein pair (CPU from getrusage of the child) against hmmtie's posterior +
 MEA, and the peak memory of ProbCons at 5k x 5k DNA.
@@ -123,6 +127,21 @@ def aligner_for(letters, sub):
     return al
 
 
+def parasail_for(letters, sub):
+    """(score-only, with-traceback) callables, or None without parasail."""
+    try:
+        import parasail
+    except ImportError:
+        return None
+    mat = parasail.matrix_create(letters, 0, 0)
+    for i in range(len(letters)):
+        for j in range(len(letters)):
+            mat[i, j] = int(round(float(sub[i, j])))
+    op = 11 if len(letters) == 20 else 10
+    return (lambda a, b: parasail.nw_scan_16(a, b, op, 1, mat).score,
+            lambda a, b: parasail.nw_trace_scan_16(a, b, op, 1, mat).traceback)
+
+
 def run_child(cmd):
     """Run cmd in a fresh Python child; returns (wall, cpu, maxrss_MiB)."""
     code = ("import resource, subprocess, sys, time\n"
@@ -160,7 +179,8 @@ def main():
         cases = [c for c in cases if c[1] < 5000]
     hdr = (f"{'pair':<16}{'vit+tb':>9}{'vit5+tb':>9}{'mea DP':>9}"
            f"{'bio score':>11}"
-           f"{'bio+tb':>9}{'vit/bio+tb':>12}{'vit/bio score':>15}")
+           f"{'bio+tb':>9}{'vit/bio+tb':>12}{'vit/bio score':>15}"
+           f"{'ps score':>10}{'ps+tb':>8}{'vit/ps+tb':>11}")
     print(hdr)
     print("-" * len(hdr))
     for name, n in cases:
@@ -179,10 +199,17 @@ def main():
         t_bs = median_time(lambda: al.score(sx, sy), args.repeats)
         t_bt = median_time(lambda: next(iter(al.align(sx, sy))), args.repeats)
         mc = lambda t: cells / t / 1e6
+        ps = parasail_for(letters, sub)
+        if ps is not None:
+            t_ps = median_time(lambda: ps[0](sx, sy), args.repeats)
+            t_pt = median_time(lambda: ps[1](sx, sy), args.repeats)
+            ps_cols = f"{mc(t_ps):10.0f}{mc(t_pt):8.0f}{t_pt / t_vit:11.2f}"
+        else:
+            ps_cols = f"{'-':>10}{'-':>8}{'-':>11}"
         print(f"{name + f' {n}x{n}':<16}{mc(t_vit):9.0f}{mc(t_vit5):9.0f}"
               f"{mc(t_mea):9.0f}"
               f"{mc(t_bs):11.0f}{mc(t_bt):9.0f}{t_bt / t_vit:12.1f}"
-              f"{t_bs / t_vit:15.1f}")
+              f"{t_bs / t_vit:15.1f}{ps_cols}")
 
     # end-to-end MEA (posterior + MEA DP) against ProbCons
     p, q, letters, sub = protein_model()
