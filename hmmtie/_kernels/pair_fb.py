@@ -963,8 +963,30 @@ def _fast_counts(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
 
 
 @numba.njit(cache=True)
+def _gen_links(trans):
+    """Predecessor lists ``pred[s, :npred[s]]`` (states r with trans[r, s] >
+    0) and successor lists ``succ[s, :nsucc[s]]``, ascending: the general
+    path sums only over nonzero transitions (in the same order as a full
+    loop, so the sums are unchanged)."""
+    S = trans.shape[0]
+    npred = np.zeros(S, np.int64)
+    pred = np.zeros((S, S), np.int64)
+    nsucc = np.zeros(S, np.int64)
+    succ = np.zeros((S, S), np.int64)
+    for s in range(S):
+        for r in range(S):
+            if trans[r, s] != 0.0:
+                pred[s, npred[s]] = r
+                npred[s] += 1
+            if trans[s, r] != 0.0:
+                succ[s, nsucc[s]] = r
+                nsucc[s] += 1
+    return npred, pred, nsucc, succ
+
+
+@numba.njit(cache=True)
 def _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds, x, y,
-                 prev, cur, inv, band):
+                 prev, cur, inv, band, npred, pred):
     """Forward row i (scaled by ``inv`` relative to ``prev``); returns its sum
     (including Begin, value 1, in row 0)."""
     N = x.shape[0]
@@ -980,7 +1002,8 @@ def _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds, x, y,
             if k == 0:
                 if i >= 1 and c >= 1:
                     acc = 0.0
-                    for r in range(S):
+                    for q in range(npred[s]):
+                        r = pred[s, q]
                         acc += prev[r, c - 1] * trans[r, s]
                     if i == 1 and c == 1:
                         acc += start[s]
@@ -988,7 +1011,8 @@ def _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds, x, y,
             elif k == 1:
                 if i >= 1:
                     acc = 0.0
-                    for r in range(S):
+                    for q in range(npred[s]):
+                        r = pred[s, q]
                         acc += prev[r, c] * trans[r, s]
                     if i == 1 and c == 0:
                         acc += start[s]
@@ -996,7 +1020,8 @@ def _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds, x, y,
             else:
                 if c >= 1:
                     acc = 0.0
-                    for r in range(S):
+                    for q in range(npred[s]):
+                        r = pred[s, q]
                         acc += cur[r, c - 1] * trans[r, s]
                     if i == 0 and c == 1:
                         acc += start[s]
@@ -1007,34 +1032,47 @@ def _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds, x, y,
 
 
 @numba.njit(cache=True)
+def _gen_next_values(i, c, kind, etab, match_odds, ins_odds, x, y, nxt, cur,
+                     f_next, f_same, g):
+    """g[r] = emission odds of state r at its cell after (i, c) times its
+    backward value there, times ``f_next`` (match and insert-x: row i + 1)
+    or ``f_same`` (insert-y: row i); 0 outside the lattice."""
+    N = x.shape[0]
+    M = y.shape[0]
+    for r in range(kind.shape[0]):
+        k = kind[r]
+        v = 0.0
+        if k == 0:
+            if i < N and c < M:
+                v = match_odds[etab[r], x[i], y[c]] * nxt[r, c + 1] * f_next
+        elif k == 1:
+            if i < N:
+                v = ins_odds[etab[r], x[i]] * nxt[r, c] * f_next
+        else:
+            if c < M:
+                v = ins_odds[etab[r], y[c]] * cur[r, c + 1] * f_same
+        g[r] = v
+
+
+@numba.njit(cache=True)
 def _gen_bwd_row(i, kind, etab, end, trans, match_odds, ins_odds, x, y,
-                 nxt, cur, inv, band):
+                 nxt, cur, inv, band, nsucc, succ):
     """Backward row i (row i+1 terms scaled by ``inv``); returns its sum."""
     N = x.shape[0]
     M = y.shape[0]
     S = kind.shape[0]
     cur[:, :] = 0.0
     lo, hi = band_limits(i, N, M, band)
+    g = np.empty(S)
     tot = 0.0
     for c in range(hi, lo - 1, -1):
+        _gen_next_values(i, c, kind, etab, match_odds, ins_odds, x, y, nxt,
+                         cur, inv, 1.0, g)
         for s in range(S):
-            an = 0.0
-            ac = 0.0
-            for r in range(S):
-                t = trans[s, r]
-                if t == 0.0:
-                    continue
-                k = kind[r]
-                if k == 0:
-                    if i < N and c < M:
-                        an += t * match_odds[etab[r], x[i], y[c]] * nxt[r, c + 1]
-                elif k == 1:
-                    if i < N:
-                        an += t * ins_odds[etab[r], x[i]] * nxt[r, c]
-                else:
-                    if c < M:
-                        ac += t * ins_odds[etab[r], y[c]] * cur[r, c + 1]
-            v = an * inv + ac
+            v = 0.0
+            for q in range(nsucc[s]):
+                r = succ[s, q]
+                v += trans[s, r] * g[r]
             if i == N and c == M:
                 v += end[s]
             cur[s, c] = v
@@ -1053,8 +1091,9 @@ def _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     M = y.shape[0]
     S = kind.shape[0]
     R = np.zeros((2, S, M + 1))
+    npred, pred, _, _ = _gen_links(trans)
     tot = _gen_fwd_row(0, kind, etab, start, trans, match_odds, ins_odds, x, y,
-                       R[1], R[0], 1.0, band)
+                       R[1], R[0], 1.0, band, npred, pred)
     store = Lm.shape[0] > 0
     if tots.shape[0] > 0:
         tots[0] = tot
@@ -1069,7 +1108,7 @@ def _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
         prev = R[(i - 1) & 1]
         cur = R[i & 1]
         tot = _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds,
-                           x, y, prev, cur, 1.0 / tot, band)
+                           x, y, prev, cur, 1.0 / tot, band, npred, pred)
         if tots.shape[0] > 0:
             tots[i] = tot
             logf[i] = logscale
@@ -1111,6 +1150,7 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     if nms == 0 or not math.isfinite(logz):
         return logz
     R = np.zeros((2, S, M + 1))
+    _, _, nsucc, succ = _gen_links(trans)
     logb = 0.0
     tot = 1.0
     for i in range(N, 0, -1):
@@ -1122,7 +1162,7 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
         nxt = R[(i + 1) & 1]
         cur = R[i & 1]
         tot = _gen_bwd_row(i, kind, etab, end, trans, match_odds, ins_odds, x,
-                           y, nxt, cur, 1.0 / tot, band)
+                           y, nxt, cur, 1.0 / tot, band, nsucc, succ)
         fac = logf[i] + logb - logz
         f = math.exp(min(fac, 700.0))
         for s in range(S):
@@ -1158,6 +1198,8 @@ def _gen_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     c_ins = np.zeros(n_ins.shape)
     blk = np.zeros((K, S, M + 1))
     R = np.zeros((2, S, M + 1))
+    npred, pred, nsucc, succ = _gen_links(trans)
+    g = np.empty(S)
     logb = 0.0
     lb_next = 0.0
     tot = 1.0
@@ -1168,7 +1210,7 @@ def _gen_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
         for i in range(i0 + 1, i1 + 1):
             _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds,
                          x, y, blk[i - 1 - i0], blk[i - i0], 1.0 / tots[i - 1],
-                         band)
+                         band, npred, pred)
         for i in range(i1, i0 - 1, -1):
             if i < N:
                 if tot == 0.0 or not math.isfinite(tot):
@@ -1178,41 +1220,29 @@ def _gen_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
             nxt = R[(i + 1) & 1]
             cur = R[i & 1]
             tot = _gen_bwd_row(i, kind, etab, end, trans, match_odds, ins_odds,
-                               x, y, nxt, cur, 1.0 / tot, band)
+                               x, y, nxt, cur, 1.0 / tot, band, nsucc, succ)
             F = blk[i - i0]
             f_same = math.exp(min(logf[i] + logb - logz, 700.0))
             f_next = math.exp(min(logf[i] + lb_next - logz, 700.0))
             lo, hi = band_limits(i, N, M, band)
             for c in range(lo, hi + 1):
+                _gen_next_values(i, c, kind, etab, match_odds, ins_odds, x, y,
+                                 nxt, cur, f_next, f_same, g)
                 for s in range(S):
                     fv = F[s, c]
                     if fv == 0.0:
                         continue
                     k = kind[s]
-                    g = fv * cur[s, c] * f_same
+                    gs = fv * cur[s, c] * f_same
                     if k == 0:
-                        c_match[etab[s], x[i - 1], y[c - 1]] += g
+                        c_match[etab[s], x[i - 1], y[c - 1]] += gs
                     elif k == 1:
-                        c_ins[etab[s], x[i - 1]] += g
+                        c_ins[etab[s], x[i - 1]] += gs
                     else:
-                        c_ins[etab[s], y[c - 1]] += g
-                    for r in range(S):
-                        t = trans[s, r]
-                        if t == 0.0:
-                            continue
-                        kr = kind[r]
-                        if kr == 0:
-                            if i < N and c < M:
-                                c_trans[s, r] += (fv * t * f_next * nxt[r, c + 1]
-                                                  * match_odds[etab[r], x[i], y[c]])
-                        elif kr == 1:
-                            if i < N:
-                                c_trans[s, r] += (fv * t * f_next * nxt[r, c]
-                                                  * ins_odds[etab[r], x[i]])
-                        else:
-                            if c < M:
-                                c_trans[s, r] += (fv * t * f_same * cur[r, c + 1]
-                                                  * ins_odds[etab[r], y[c]])
+                        c_ins[etab[s], y[c - 1]] += gs
+                    for q in range(nsucc[s]):
+                        r = succ[s, q]
+                        c_trans[s, r] += fv * trans[s, r] * g[r]
                     if i == N and c == M:
                         c_end[s] += fv * end[s] * f_same
             if i == 0:
