@@ -871,7 +871,9 @@ class PairHMM:
             ``.log_likelihood`` (as :meth:`log_odds` and :meth:`score`, from
             the same forward pass).  A local model's alignment covers the
             columns from its first to its last aligned pair (unaligned ends
-            left out, Biopython's convention for local alignments).
+            left out, Biopython's convention for local alignments); when no
+            pair is worth aligning (local MEA on unrelated sequences), it
+            lists every residue as unaligned and ``.score`` is 0.
         """
         check_choice("method", method, ("mea", "viterbi"))
         x, xt, xid = self._encode(a, "sequence a")
