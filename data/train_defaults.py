@@ -292,6 +292,16 @@ def calibrate_match_exponent(name: str, params: dict) -> tuple[float, dict]:
     return best, info
 
 
+def _record_calibration(prov: dict, info: dict, model: PairHMM) -> None:
+    """Store the calibration in the provenance; the summary describes the
+    shipped (calibrated) table, the EM figures the fit before it."""
+    prov["calibration"] = info
+    prov["summary_before_calibration"] = prov.get("summary")
+    prov["summary"] = summarise(model)
+    prov["log_likelihood_note"] = ("log_likelihood and history are those of the EM fit (match odds exponent 1), "
+                                   "before the calibration")
+
+
 def calibrate_files(presets, out_dir=None):
     """Calibrate the EM-trained protein files in place (``--calibrate-only``)."""
     out_dir = PARAMS if out_dir is None else Path(out_dir)
@@ -303,9 +313,9 @@ def calibrate_files(presets, out_dir=None):
             raise SystemExit(f"{path} is already calibrated (beta {prov['calibration']['match_odds_exponent']}); "
                              "retrain first")
         beta, info = calibrate_match_exponent(name, params)
-        prov["calibration"] = info
         model = PairHMM.preset(name, "protein", defaults=False)
         model._set_params_from_dict(scale_match_odds(params, beta), symmetrise=True)
+        _record_calibration(prov, info, model)
         write_params(model, path, prov)
         print(f"protein {name}: match odds exponent {beta:.2f} -> {path}", flush=True)
 
@@ -379,8 +389,9 @@ def train_protein(presets, split, params="all", start_kind="generic", out_dir=No
         if calibrate:
             fitted = {"background": model.background_, "trans": model.trans_,
                       "match": model.match_emissionprob_, "insert": model.insert_emissionprob_}
-            beta, prov["calibration"] = calibrate_match_exponent(name, fitted)
+            beta, info = calibrate_match_exponent(name, fitted)
             model._set_params_from_dict(scale_match_odds(fitted, beta), symmetrise=True)
+            _record_calibration(prov, info, model)
         write_params(model, out_dir / f"protein_{name}.json", prov)
         results[name] = {"log": log, "summary": summ, "loglik": model.loglik_, "n_iter": model.n_iter_,
                          "wall": wall}

@@ -117,6 +117,11 @@ def test_protein_defaults_record_their_calibration(preset):
     assert cal["match_odds_exponent"] in grid
     assert grid[cal["match_odds_exponent"]] == max(grid.values())
     assert "TRAIN" in cal["criterion"]
+    # the provenance summary describes the shipped (calibrated) table, not the EM fit before it
+    d = json.loads(_file("protein", preset).read_text())
+    p = np.asarray(d["match"][0])
+    assert d["provenance"]["summary"]["match_identity_mass"] == pytest.approx(np.trace(p), abs=1e-9)
+    assert d["provenance"]["summary_before_calibration"]["match_identity_mass"] > np.trace(p)
 
 
 def test_scale_match_odds_scales_the_log_odds():
