@@ -127,7 +127,8 @@ alphabet_option = click.option(
     help="Residue alphabet; 'auto' guesses it from the sequences (both files must agree).")
 band_option = click.option(
     "--band", type=click.IntRange(min=0), default=None, metavar="W",
-    help="Restrict dynamic programming to a diagonal band of half-width W (faster, less memory).")
+    help="Restrict dynamic programming to a band of half-width W around the diagonal from start to end "
+         "(faster, less memory; with --local, only when the aligned core is near that diagonal).")
 model_option = click.option(
     "--model", "-m", "model_name", default="3state", metavar="PRESET|FILE",
     help="A preset (3state, 5state) or a model file written by 'hmmtie train'.")

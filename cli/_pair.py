@@ -598,16 +598,17 @@ def info(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, local, full
                 symmetric_gaps=symmetric_gaps if explicit(ctx, "symmetric_gaps") else None,
                 symmetric_match=symmetric_match if explicit(ctx, "symmetric_match") else None)
     d = seqio.describe_model(model)
+    if explicit(ctx, "local") and local != bool(d.get("local")):
+        what = ("a local model" if d.get("local") else "a global model") if "local" in d \
+            else f"a {d['model']}, not a pair HMM"
+        raise click.BadParameter(f"{model_name} is {what}; its structure is fixed "
+                                 f"(leave out --{'local' if local else 'global'})", param_hint="'--local/--global'")
     if symbols is not None:
         d["symbols"] = symbols
     if as_json:
         click.echo(json.dumps(d, indent=1))
         return
     limit = sys.maxsize if full else 12
-    if d.get("local") is not None and explicit(ctx, "local") and local != d["local"]:
-        raise click.BadParameter(
-            f"{model_name} is a {'local' if d['local'] else 'global'} model; its structure is fixed "
-            f"(leave out --{'local' if local else 'global'})", param_hint="'--local/--global'")
     kind = " local" if d.get("local") else ""
     lines = [f"model: {d['model']}" + (f" ({d['preset']}{kind}, {d['alphabet']})" if d.get("preset") else
                                        (f" ({d['alphabet']})" if d.get("alphabet") else ""))]

@@ -241,7 +241,11 @@ class _BaseHMM:
         ----------
         algorithm : {"viterbi", "map"}
             ``"viterbi"``: the single best state path; ``logprob`` is its joint
-            log-probability with ``X``.  ``"map"``: the state with the highest
+            log-probability with ``X``.  Between exactly equally likely paths
+            (common when states are tied) ties go to lower state indices, but
+            which of the tied paths is returned can depend on the other
+            sequences in ``X`` (see :func:`hmmtie._kernels.hmm.viterbi`).
+            ``"map"``: the state with the highest
             posterior at every step; ``logprob`` is the sum over steps of the
             log posterior of the chosen state (the path may be impossible).
 

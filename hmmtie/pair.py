@@ -447,7 +447,10 @@ class PairHMM:
             local alignments).  The core's parameters are the global
             preset's; the flanks start with loop probability 0.98 (mean
             flank 50 residues) -- ``fit(params="transitions")`` estimates
-            them from the data.
+            them from the data.  A ``band`` follows the diagonal from (0, 0)
+            to (N, M): with unequal flanks the core may lie outside it, so
+            use a band with a local model only when the core is known to be
+            near that diagonal.
         defaults : bool, default True
             Load the shipped default parameters (see ``data/README.md`` for
             their provenance); otherwise start from a generic initial guess.
@@ -807,9 +810,15 @@ class PairHMM:
         alignment : Bio.Align.Alignment or (str, str)
             A global alignment of ``a`` and ``b``, or a pair of gapped
             strings.  For a local model an ``Alignment`` may cover parts of
-            the sequences (as :meth:`align` returns them); the residues
-            outside it count as unaligned (emitted by flank or insert
-            states: the sum runs over every path consistent with that).
+            the sequences (as :meth:`align` returns them); it is first made
+            global by adding the residues before it as unaligned columns,
+            those of ``a`` then those of ``b``, and likewise after it.  The
+            sum runs over the state paths consistent with that one global
+            alignment (flank or insert states for the added columns) -- not
+            over the other orders in which the flank states could emit the
+            same unaligned residues.  An alignment without any aligned pair
+            has probability zero under a local model (its core starts with a
+            match): ``-inf``.
         """
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
@@ -1097,6 +1106,8 @@ class PairHMM:
         Returns
         -------
         list of (str, str, Bio.Align.Alignment)
+            For a local model the true alignment covers the core (first to
+            last aligned pair), as :meth:`align` returns alignments.
         """
         n_pairs = check_int("n_pairs", n_pairs, low=1)
         rng = np.random.default_rng(random_state)
@@ -1128,7 +1139,8 @@ class PairHMM:
                 continue
             x, y = "".join(xs), "".join(ys)
             n = len(out)
-            out.append((x, y, _make_alignment(x, y, np.array(ops, dtype=np.uint8), (f"a{n}", f"b{n}"))))
+            out.append((x, y, _make_alignment(x, y, np.array(ops, dtype=np.uint8), (f"a{n}", f"b{n}"),
+                                              self.local)))
         return out
 
     # ------------------------------------------------------------ save/load

@@ -554,6 +554,7 @@ def test_align_local_and_model_file_structure(tmp_path):
     model = tmp_path / "global.json"
     assert invoke("train", fa, fb, "-o", model, "--n-iter", "1", "--params", "transitions").exit_code == 0
     assert_one_line_error(invoke("align", fa, fb, "--model", model, "--local"), "global model", "--local")
+    assert_one_line_error(invoke("info", model, "--local", "--json"), "global model", "--local")
     out = invoke("info", "3state", "--local", "--alphabet", "protein").stdout
     assert "(3state local, protein)" in out and "RX1 (flank_x)" in out
     assert "RX1->RX1 = RY1->RY1 = RX2->RX2 = RY2->RY2" in out

@@ -214,3 +214,33 @@ def test_local_mea_maximises_expected_correct_columns():
     pairs = [(i, j) for i, j in zip(np.cumsum(ops != 2) - 1, np.cumsum(ops != 1) - 1)][: len(ops)]
     want = sum(P[i, j] for (i, j), op in zip(pairs, ops) if op == 0)
     assert aln.score == pytest.approx(want, abs=1e-12)
+
+
+def test_local_mea_may_align_nothing_and_says_so():
+    # unrelated sequences: no pair is worth aligning under the expected-correct-columns objective
+    m = PairHMM.preset("3state", local=True)
+    rng = np.random.default_rng(11)
+    letters, q = list(m._alph.letters), m.background_
+    found = 0
+    for _ in range(6):
+        a = "".join(rng.choice(letters, 60, p=q))
+        b = "".join(rng.choice(letters, 50, p=q))
+        aln = m.align(a, b, method="mea")
+        if len(_aligned_pairs(aln)) == 0:
+            found += 1
+            assert aln.score == 0.0
+            assert aln.coordinates[0, 0] == 0 and aln.coordinates[0, -1] == len(a)
+            assert aln.coordinates[1, -1] == len(b)
+            assert m.score_alignment(a, b, aln) == -np.inf  # the core needs a match
+    assert found >= 1
+
+
+def test_local_sample_alignments_follow_the_local_convention():
+    m = PairHMM.preset("3state", alphabet="dna", local=True)
+    for x, y, aln in m.sample(10, random_state=4):
+        ops = alignment_to_ops(aln, len(x), len(y), local=True)
+        assert int(np.sum(ops != 2)) == len(x) and int(np.sum(ops != 1)) == len(y)
+        # the alignment itself starts and ends with an aligned pair (the core)
+        c = aln.coordinates
+        assert c[0, 1] - c[0, 0] > 0 and c[1, 1] - c[1, 0] > 0
+        assert c[0, -1] - c[0, -2] > 0 and c[1, -1] - c[1, -2] > 0

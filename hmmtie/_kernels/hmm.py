@@ -93,7 +93,7 @@ _LANE_MIN_SEQS = 4
 _LANE_WIDTH = 32
 # Per-sequence layout: at most this many chunks (partial statistics).
 _SEQ_MAX_CHUNKS = 64
-# Split layout (per-sequence layout, not Viterbi): fewer sequences than this,
+# Split layout (when the per-sequence layout is used): fewer sequences than this,
 # each at least this long (measured: two tasks per sequence cost ~5% at one
 # thread and balance two threads for one to a few sequences).
 _SPLIT_BELOW_SEQS = 8
@@ -969,7 +969,7 @@ def _use_split(offsets, op, lanes):
     tasks per sequence, so that two threads have work even
     for one sequence. Depends on the data only, never on the thread count."""
     n_seqs = offsets.shape[0] - 1
-    return (not lanes and n_seqs < _SPLIT_BELOW_SEQS
+    return (not lanes and 0 < n_seqs < _SPLIT_BELOW_SEQS
             and int(np.min(np.diff(offsets))) >= _SPLIT_MIN_LENGTH)
 
 
@@ -1207,10 +1207,13 @@ def viterbi(log_startprob, log_transmat, log_frameprob, offsets):
     """Most likely state path of each sequence (log space).
 
     Ties are broken toward the lowest state index (for each predecessor choice
-    and for the final state; in the split layout -- fewer than eight
+    and for the final state; in the split layout -- the per-sequence layout
+    (more than 12 states, or fewer than 4 sequences) with fewer than eight
     sequences, each at least 64 long -- for the state at the midpoint and for
-    each successor after it). A sequence without any valid path gets logprob
-    ``-inf`` and an arbitrary in-range path.
+    each successor after it). So between exactly equally likely paths (common
+    with tied parameters) the one returned can depend on the other sequences
+    of the call; its probability cannot. A sequence without any valid path
+    gets logprob ``-inf`` and an arbitrary in-range path.
 
     Returns
     -------
