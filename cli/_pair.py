@@ -185,7 +185,7 @@ def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, local, fit, me
     Prints, for each pair, the alignment and a summary: log-likelihood and
     log-odds (natural log, against independent residues), identity, mean
     posterior confidence, the tie hypothesis and the number of free
-    parameters.  Results are written as they come, in input order (formats
+    parameters; with --local, also the aligned span of each sequence.  Results are written as they come, in input order (formats
     clustal, maf, psl, exonerate and nexus are written at the end).  Inputs
     over 16 MiB and standard input are read lazily, --chunk-size pairs at a
     time; a bad record deep in such a stream stops the run with the pairs
@@ -267,8 +267,11 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
     def summary(k, r):
         i = r["identity"]
         pct = 100.0 * i["identity"]
+        c = r["alignment"].coordinates
+        span = (f" (local: a {c[0, 0] + 1}-{c[0, -1]}, b {c[1, 0] + 1}-{c[1, -1]}, 1-based)"
+                if model.local else "")
         return [
-            f"# pair {k + 1}: {r['a']} vs {r['b']}",
+            f"# pair {k + 1}: {r['a']} vs {r['b']}{span}",
             f"# log-likelihood {fmt_num(r['log_likelihood'])}  log-odds {fmt_num(r['log_odds'])}  (natural log)",
             f"# identity {i['identities']}/{i['columns']} columns ({pct:.1f}%)  "
             f"mean posterior confidence {fmt_num(r['mean_confidence'])}  ({method})",

@@ -550,6 +550,10 @@ def test_align_local_and_model_file_structure(tmp_path):
     assert "RX1" in [s[0] for s in doc["model"]["definition"]["states"]]
     text = invoke("align", fa, fb, "--local").stdout
     assert "# model 3state local protein" in text
+    # formats without coordinates (FASTA, Stockholm, ...) still say where the core is, in the summary
+    summ = invoke("align", fa, fb, "--local", "--format", "fasta").stderr
+    span = f"(local: a {start_a + 1}-"
+    assert span in summ and ", b " in summ
     # a model file keeps its structure: --local on a global file is a usage error
     model = tmp_path / "global.json"
     assert invoke("train", fa, fb, "-o", model, "--n-iter", "1", "--params", "transitions").exit_code == 0
