@@ -220,9 +220,16 @@ def _vsum(v):
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _chain_fwd(b, u, a, Y, P, c0, c1):
+def _chain_fwd(b, u, a, Y, P, c0, c1, key):
     """Y[c] = b[c] * u[c-1] + a[c] * Y[c-1] for c in [c0, c1] (Y[c0-1] given);
-    returns sum(Y[c0:c1+1]).  Split in four segments joined by a carry fix-up."""
+    returns sum(Y[c0:c1+1]).  Split in four segments joined by a carry fix-up.
+
+    The segment products P depend only on ``a`` (the same for every row)
+    and on [c0, c1]: ``key`` (int64, 3) remembers the range P was computed
+    for and whether its products stayed in range (key[2] = 1), so rows with
+    the same range (every row without a band) skip recomputing them.
+    (Measured: +4-10% on forward; eight segments instead of four gained
+    nothing.)"""
     n = c1 - c0 + 1
     if n <= 0:
         return 0.0
@@ -260,29 +267,50 @@ def _chain_fwd(b, u, a, Y, P, c0, c1):
     P1 = PP[L:2 * L]
     P2 = PP[2 * L:3 * L]
     P3 = PP[3 * L:4 * L]
-    ps = 0.0
-    for l in range(L):
-        y0 = bb[l] * uu[l] + aa[l] * y0
-        y1 = b1[l] * u1[l] + a1[l] * y1
-        y2 = b2[l] * u2[l] + a2[l] * y2
-        y3 = b3[l] * u3[l] + a3[l] * y3
-        p1 *= a1[l]
-        p2 *= a2[l]
-        p3 *= a3[l]
-        YY[l] = y0
-        Y1[l] = y1
-        Y2[l] = y2
-        Y3[l] = y3
-        P1[l] = p1
-        P2[l] = p2
-        P3[l] = p3
-        ps += p1 + p2 + p3
-    for j3 in range(4 * L, n):
-        y3 = bb[j3] * uu[j3] + aa[j3] * y3
-        p3 *= aa[j3]
-        YY[j3] = y3
-        PP[j3] = p3
-        ps += p3
+    cached = key[0] == c0 and key[1] == c1
+    if cached and key[2] == 1:
+        for l in range(L):
+            y0 = bb[l] * uu[l] + aa[l] * y0
+            y1 = b1[l] * u1[l] + a1[l] * y1
+            y2 = b2[l] * u2[l] + a2[l] * y2
+            y3 = b3[l] * u3[l] + a3[l] * y3
+            YY[l] = y0
+            Y1[l] = y1
+            Y2[l] = y2
+            Y3[l] = y3
+        for j3 in range(4 * L, n):
+            y3 = bb[j3] * uu[j3] + aa[j3] * y3
+            YY[j3] = y3
+        ps = 0.0
+    elif cached:
+        ps = np.inf
+    else:
+        ps = 0.0
+        for l in range(L):
+            y0 = bb[l] * uu[l] + aa[l] * y0
+            y1 = b1[l] * u1[l] + a1[l] * y1
+            y2 = b2[l] * u2[l] + a2[l] * y2
+            y3 = b3[l] * u3[l] + a3[l] * y3
+            p1 *= a1[l]
+            p2 *= a2[l]
+            p3 *= a3[l]
+            YY[l] = y0
+            Y1[l] = y1
+            Y2[l] = y2
+            Y3[l] = y3
+            P1[l] = p1
+            P2[l] = p2
+            P3[l] = p3
+            ps += p1 + p2 + p3
+        for j3 in range(4 * L, n):
+            y3 = bb[j3] * uu[j3] + aa[j3] * y3
+            p3 *= aa[j3]
+            YY[j3] = y3
+            PP[j3] = p3
+            ps += p3
+        key[0] = c0
+        key[1] = c1
+        key[2] = 1 if ps < 1e300 else 0
     if not ps < 1e300:
         # segment products out of range (insert odds > 1 over long runs):
         # redo the row serially
@@ -487,7 +515,7 @@ def _ffwd_row0(cur, hi, st, ey, aY):
 
 @numba.njit(cache=True, fastmath=_FM)
 def _ffwd_row(i, lo, hi, xi, prev, cur, inv, slots, st, tr, E, ex, aY, bY,
-              tmp):
+              ptmp, pkey):
     """Forward row i >= 1 over columns [lo, hi] from row ``prev`` scaled by
     ``inv``; every slot row of ``cur`` is written on [lo, hi] (the caller
     keeps the cells the next row reads outside that range at zero).
@@ -534,7 +562,8 @@ def _ffwd_row(i, lo, hi, xi, prev, cur, inv, slots, st, tr, E, ex, aY, bY,
             tot += v
     for k in range(2):  # one call site: one inlined copy of the chain
         if slots[3 + k] >= 0:
-            tot += _chain_fwd(bY[k], cM, aY[k], cur[3 + k], tmp, c0, hi)
+            tot += _chain_fwd(bY[k], cM, aY[k], cur[3 + k], ptmp[k], c0, hi,
+                              pkey[k])
     return tot
 
 
@@ -607,7 +636,8 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     nck = ck.shape[0]
     inplace = nck > 0 and K == 1
     R = ck if inplace else np.zeros((2, _NF, M + 2))
-    tmp = np.empty(M + 2)
+    ptmp = np.empty((2, M + 2))  # insert-y chain segment products, per slot
+    pkey = np.full((2, 3), -1, np.int64)
     lo, hi = band_limits(0, N, M, band)
     tot = _ffwd_row0(R[0], hi, st, ey, aY)
     if keep:
@@ -633,7 +663,7 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
                 for s in range(_NF):
                     cur[s, c] = 0.0
         tot = _ffwd_row(i, lo, hi, x[i - 1], prev, cur, inv, slots, st, tr,
-                        E, ex, aY, bY, tmp)
+                        E, ex, aY, bY, ptmp, pkey)
         if keep:
             tots[i] = tot
         if store:
@@ -818,6 +848,8 @@ def _fast_counts(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     G = np.zeros((2, _NF, M + 2))
     bMr = np.zeros(M + 2)
     tmp = np.empty(M + 2)
+    ptmp = np.empty((2, M + 2))  # forward chains' segment products (own cache)
+    pkey = np.full((2, 3), -1, np.int64)
     accM = np.zeros((A, M + 2))  # match posteriors by (x_r, column)
     accY = np.zeros((2, M + 2))  # insert-y posteriors by column
     accX = np.zeros((2, A))      # insert-x posteriors by residue
@@ -845,7 +877,8 @@ def _fast_counts(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
                 for c in range(max(lo - 1, 0), hn + 1):
                     row[s, c] = 0.0
             _ffwd_row(i, lo, hi, x[i - 1], blk[i - 1 - i0], row,
-                      1.0 / tots[i - 1], slots, st, tr, E, ex, aY, bY, tmp)
+                      1.0 / tots[i - 1], slots, st, tr, E, ex, aY, bY, ptmp,
+                      pkey)
         for r in range(i1, i0 - 1, -1):
             if tot == 0.0 or not math.isfinite(tot):
                 return logz  # cannot happen for a finite forward
