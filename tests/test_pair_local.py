@@ -1,6 +1,4 @@
 """Local pair HMMs: flank states around a global core (PairHMM.preset(..., local=True))."""
-import math
-
 import numpy as np
 import pytest
 
@@ -8,16 +6,7 @@ import naive_pair as nv
 from hmmtie import PairHMM
 from hmmtie._kernels import pair_fb as pf
 from hmmtie.pair import FLANKS, alignment_to_ops
-
-
-def _randomize(model, rng, concentration=2.0):
-    model._atoms = {
-        "trans": model._trans.random_atoms(rng, concentration),
-        "match": model._match.random_atoms(rng, concentration),
-        "insert": model._insert.random_atoms(rng, concentration),
-    }
-    model._refresh()
-    return model
+from test_pair import _randomize  # random parameters that respect the ties
 
 
 def _codes(model, s):

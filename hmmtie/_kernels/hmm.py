@@ -125,6 +125,28 @@ def _scale_step(c, prod, acc):
     return 1.0 / c, prod, acc
 
 
+@_ijit
+def _rescale(v, prod, acc):
+    """Divide v by its sum, folding the sum in (`_scale_step`); returns
+    (reciprocal, prod, acc)."""
+    c = 0.0
+    for k in range(v.shape[0]):
+        c += v[k]
+    r, prod, acc = _scale_step(c, prod, acc)
+    for k in range(v.shape[0]):
+        v[k] *= r
+    return r, prod, acc
+
+
+@_ijit
+def _add_transitions(n_trans, xacc, transmat):
+    """n_trans += xacc * transmat (expected transitions from the summed
+    alpha_t[i] * w_{t+1}[j] products)."""
+    for i in range(transmat.shape[0]):
+        for j in range(transmat.shape[1]):
+            n_trans[i, j] += xacc[i, j] * transmat[i, j]
+
+
 # Inner kernels over a row of n values (lanes, or states in the per-sequence
 # layout). Four terms per pass, so that each pass over y does four
 # multiply-adds (or max-adds) per load/store of y; terms are still combined in
@@ -399,9 +421,7 @@ def _lanes_backward(transmat, table, index, offsets, seqs, alpha_buf, rc_buf,
                     for lane in range(n_lanes):
                         acc += x_ij[lane]
                     xacc[i, j] = acc
-        for i in range(n_states):
-            for j in range(n_states):
-                n_trans[i, j] += xacc[i, j] * transmat[i, j]
+        _add_transitions(n_trans, xacc, transmat)
 
 
 @_jit
@@ -499,12 +519,7 @@ def _seq_forward(startprob, transmat, table, index, start, stop,
         alpha[k] = startprob[k] * table[row, k]
     pos = start
     while True:
-        c = 0.0
-        for k in range(n_states):
-            c += alpha[k]
-        r, prod, acc = _scale_step(c, prod, acc)
-        for k in range(n_states):
-            alpha[k] *= r
+        r, prod, acc = _rescale(alpha, prod, acc)
         if store:
             rc_store[pos] = r
             for k in range(n_states):
@@ -528,10 +543,10 @@ def _seq_beta(transmat_t, table, index, stop, last, beta_store, store,
               beta_out):
     """Backward variables with their own scaling (each vector sums to one),
     from position stop - 1 down to ``last``: beta_{stop-1} = 1 and
-    beta_{t-1} = transmat @ (frame(t) * beta_t). Stored in ``beta_store`` rows
-    above ``last`` if ``store``; the vector at ``last`` goes to ``beta_out``. Returns the log
-    of the product of the scale sums (``-inf`` when they hit zero), so that
-    beta_last = beta_out * exp(result)."""
+    beta_{t-1} = transmat @ (frame(t) * beta_t). Stored in ``beta_store``
+    rows above ``last`` if ``store``; the vector at ``last`` goes to
+    ``beta_out``. Returns the log of the product of the scale sums (``-inf``
+    when they hit zero), so that beta_last = beta_out * exp(result)."""
     n_states = transmat_t.shape[0]
     beta = np.empty(n_states)
     w = np.empty(n_states)
@@ -541,12 +556,7 @@ def _seq_beta(transmat_t, table, index, stop, last, beta_store, store,
         beta[k] = 1.0
     pos = stop - 1
     while True:
-        c = 0.0
-        for k in range(n_states):
-            c += beta[k]
-        r, prod, acc = _scale_step(c, prod, acc)
-        for k in range(n_states):
-            beta[k] *= r
+        _, prod, acc = _rescale(beta, prod, acc)
         if pos == last:
             break
         if store:
@@ -619,9 +629,7 @@ def _seq_forward_post(transmat, table, index, lo, hi, alpha_prev, store2d,
             for i in range(n_states):
                 _lin_comb(xacc[i], hist_w[:n_hist], hist_a[:n_hist, i],
                           n_states, True)
-        for i in range(n_states):
-            for j in range(n_states):
-                n_trans[i, j] += xacc[i, j] * transmat[i, j]
+        _add_transitions(n_trans, xacc, transmat)
 
 
 @_jit
@@ -853,9 +861,7 @@ def _split_task(c, phase, op, startprob, transmat, transmat_t, table, index,
                       n_table[c if want_emit else 0], n_start[c], xacc,
                       want_trans, want_gamma, want_emit, meet[c + 1])
         if want_trans:
-            for i in range(n_states):
-                for j in range(n_states):
-                    n_trans[c, i, j] += xacc[i, j] * transmat[i, j]
+            _add_transitions(n_trans[c], xacc, transmat)
     else:
         _seq_forward_post(transmat, table, index, mid, stop, meet[c - 1],
                           store2d, n_table[c if want_emit else 0],
@@ -924,9 +930,7 @@ def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
                               n_table[c_emit], n_start[c], xacc, want_trans,
                               want_gamma, want_emit, np.empty(0))
         if want_trans:
-            for i in range(n_states):
-                for j in range(n_states):
-                    n_trans[c, i, j] = xacc[i, j] * transmat[i, j]
+            _add_transitions(n_trans[c], xacc, transmat)
 
 
 # The parallel loop only calls `_run_chunk`: parfor compilation is slow and

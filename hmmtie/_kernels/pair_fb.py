@@ -220,6 +220,23 @@ def _vsum(v):
 
 
 @numba.njit(cache=True, fastmath=_FM)
+def _segment_products(aa, PP, L, n):
+    """PP[j] = product of aa over segment k up to j, for the segments k = 1,
+    2, 3 of `_chain_fwd` ([kL, (k+1)L), the last running to n); returns their
+    sum (to check the range)."""
+    ps = 0.0
+    for k in range(1, 4):
+        ja = k * L
+        jb = ja + L if k < 3 else n
+        p = 1.0
+        for j in range(ja, jb):
+            p *= aa[j]
+            PP[j] = p
+            ps += p
+    return ps
+
+
+@numba.njit(cache=True, fastmath=_FM)
 def _chain_fwd(b, u, a, Y, P, c0, c1, key):
     """Y[c] = b[c] * u[c-1] + a[c] * Y[c-1] for c in [c0, c1] (Y[c0-1] given);
     returns sum(Y[c0:c1+1]).  Split in four segments joined by a carry fix-up.
@@ -245,12 +262,20 @@ def _chain_fwd(b, u, a, Y, P, c0, c1, key):
             YY[l] = y0
         return _vsum(YY)
     L = n // 4
+    if not (key[0] == c0 and key[1] == c1):
+        key[0] = c0
+        key[1] = c1
+        key[2] = 1 if _segment_products(aa, PP, L, n) < 1e300 else 0
+    if key[2] != 1:
+        # segment products out of range (insert odds > 1 over long runs):
+        # the row serially
+        for l in range(n):
+            y0 = bb[l] * uu[l] + aa[l] * y0
+            YY[l] = y0
+        return _vsum(YY)
     y1 = 0.0
     y2 = 0.0
     y3 = 0.0
-    p1 = 1.0
-    p2 = 1.0
-    p3 = 1.0
     # one view per segment so every index is a plain loop counter
     b1 = bb[L:2 * L]
     b2 = bb[2 * L:3 * L]
@@ -264,61 +289,18 @@ def _chain_fwd(b, u, a, Y, P, c0, c1, key):
     Y1 = YY[L:2 * L]
     Y2 = YY[2 * L:3 * L]
     Y3 = YY[3 * L:4 * L]
-    P1 = PP[L:2 * L]
-    P2 = PP[2 * L:3 * L]
-    P3 = PP[3 * L:4 * L]
-    cached = key[0] == c0 and key[1] == c1
-    if cached and key[2] == 1:
-        for l in range(L):
-            y0 = bb[l] * uu[l] + aa[l] * y0
-            y1 = b1[l] * u1[l] + a1[l] * y1
-            y2 = b2[l] * u2[l] + a2[l] * y2
-            y3 = b3[l] * u3[l] + a3[l] * y3
-            YY[l] = y0
-            Y1[l] = y1
-            Y2[l] = y2
-            Y3[l] = y3
-        for j3 in range(4 * L, n):
-            y3 = bb[j3] * uu[j3] + aa[j3] * y3
-            YY[j3] = y3
-        ps = 0.0
-    elif cached:
-        ps = np.inf
-    else:
-        ps = 0.0
-        for l in range(L):
-            y0 = bb[l] * uu[l] + aa[l] * y0
-            y1 = b1[l] * u1[l] + a1[l] * y1
-            y2 = b2[l] * u2[l] + a2[l] * y2
-            y3 = b3[l] * u3[l] + a3[l] * y3
-            p1 *= a1[l]
-            p2 *= a2[l]
-            p3 *= a3[l]
-            YY[l] = y0
-            Y1[l] = y1
-            Y2[l] = y2
-            Y3[l] = y3
-            P1[l] = p1
-            P2[l] = p2
-            P3[l] = p3
-            ps += p1 + p2 + p3
-        for j3 in range(4 * L, n):
-            y3 = bb[j3] * uu[j3] + aa[j3] * y3
-            p3 *= aa[j3]
-            YY[j3] = y3
-            PP[j3] = p3
-            ps += p3
-        key[0] = c0
-        key[1] = c1
-        key[2] = 1 if ps < 1e300 else 0
-    if not ps < 1e300:
-        # segment products out of range (insert odds > 1 over long runs):
-        # redo the row serially
-        y0 = Y[c0 - 1]
-        for l in range(n):
-            y0 = bb[l] * uu[l] + aa[l] * y0
-            YY[l] = y0
-        return _vsum(YY)
+    for l in range(L):
+        y0 = bb[l] * uu[l] + aa[l] * y0
+        y1 = b1[l] * u1[l] + a1[l] * y1
+        y2 = b2[l] * u2[l] + a2[l] * y2
+        y3 = b3[l] * u3[l] + a3[l] * y3
+        YY[l] = y0
+        Y1[l] = y1
+        Y2[l] = y2
+        Y3[l] = y3
+    for j3 in range(4 * L, n):
+        y3 = bb[j3] * uu[j3] + aa[j3] * y3
+        YY[j3] = y3
     _fixup(YY[L:2 * L], PP[L:2 * L], YY[L - 1])
     _fixup(YY[2 * L:3 * L], PP[2 * L:3 * L], YY[2 * L - 1])
     _fixup(YY[3 * L:n], PP[3 * L:n], YY[3 * L - 1])
