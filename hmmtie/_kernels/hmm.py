@@ -91,6 +91,12 @@ _LANE_MAX_STATES_VITERBI = 12
 _XACC_PER_LANE_BELOW = 8
 _LANE_MIN_SEQS = 4
 _LANE_WIDTH = 32
+# The K x K products of the lanes layout run over a multiple of this many
+# lanes: LLVM vectorises those loops 16 lanes per iteration (4 x 4 doubles)
+# and leaves the rest to a scalar tail, so 25 lanes took about twice as long
+# per lane as 32 (measured at K = 16). The extra lanes are padding or
+# sequences that have ended; their values stay finite and are never read.
+_LANE_BLOCK = 16
 # Per-sequence layout: at most this many chunks (partial statistics).
 _SEQ_MAX_CHUNKS = 64
 # Split layout (when the per-sequence layout is used): fewer sequences than this,
@@ -222,6 +228,13 @@ def _max_plus(y, buf_a, buf_b, x, coef, n):
 # ------------------------------------------------------- lanes layout
 
 
+@_ijit
+def _lanes_padded(n, cap):
+    """n rounded up to a multiple of _LANE_BLOCK, at most cap."""
+    m = (n + _LANE_BLOCK - 1) // _LANE_BLOCK * _LANE_BLOCK
+    return m if m < cap else cap
+
+
 @_jit
 def _lanes_setup(offsets, seqs):
     n_lanes = seqs.shape[0]
@@ -249,8 +262,9 @@ def _lanes_forward(startprob, transmat, table, index, offsets, seqs,
     n_states = startprob.shape[0]
     n_lanes = seqs.shape[0]
     base, lens = _lanes_setup(offsets, seqs)
-    alpha = np.empty((n_states, n_lanes))
-    nxt = np.empty((n_states, n_lanes))
+    cap = _lanes_padded(n_lanes, n_lanes + _LANE_BLOCK)
+    alpha = np.zeros((n_states, cap))
+    nxt = np.zeros((n_states, cap))
     recip = np.empty(n_lanes)
     prod = np.ones(n_lanes)
     acc = np.zeros(n_lanes)
@@ -292,8 +306,9 @@ def _lanes_forward(startprob, transmat, table, index, offsets, seqs,
             n -= 1
         if n == 0:
             break
+        n_vec = _lanes_padded(n, cap)
         for j in range(n_states):
-            _lin_comb(nxt[j], alpha, transmat[:, j], n, False)
+            _lin_comb(nxt[j], alpha, transmat[:, j], n_vec, False)
         for lane in range(n):
             rows[lane] = index[base[lane] + t]
         for j in range(n_states):
@@ -320,8 +335,9 @@ def _lanes_backward(transmat, table, index, offsets, seqs, alpha_buf, rc_buf,
     n_states = transmat.shape[0]
     n_lanes = seqs.shape[0]
     base, lens = _lanes_setup(offsets, seqs)
-    beta = np.empty((n_states, n_lanes))
-    w = np.empty((n_states, n_lanes))
+    cap = _lanes_padded(n_lanes, n_lanes + _LANE_BLOCK)
+    beta = np.zeros((n_states, cap))
+    w = np.zeros((n_states, cap))
     norm = np.empty(n_lanes)
     rows = np.empty(n_lanes, np.int64)
     xacc = np.zeros((n_states, n_states))
@@ -353,8 +369,9 @@ def _lanes_backward(transmat, table, index, offsets, seqs, alpha_buf, rc_buf,
             for j in range(n_states):
                 for lane in range(n_prev):
                     w[j, lane] = table[rows[lane], j] * beta[j, lane] * norm[lane]
+            n_vec = _lanes_padded(n_prev, cap)
             for i in range(n_states):
-                _lin_comb(beta[i], w, transmat[i], n_prev, False)
+                _lin_comb(beta[i], w, transmat[i], n_vec, False)
         for k in range(n_states):
             for lane in range(n_prev, n):
                 beta[k, lane] = 1.0
@@ -451,10 +468,11 @@ def _lanes_viterbi(log_startprob, log_transmat, log_transmat_t, log_table,
     n_states = log_startprob.shape[0]
     n_lanes = seqs.shape[0]
     base, lens = _lanes_setup(offsets, seqs)
-    delta = np.empty((n_states, n_lanes))
-    nxt = np.empty((n_states, n_lanes))
-    buf_a = np.empty(n_lanes)
-    buf_b = np.empty(n_lanes)
+    cap = _lanes_padded(n_lanes, n_lanes + _LANE_BLOCK)
+    delta = np.zeros((n_states, cap))
+    nxt = np.zeros((n_states, cap))
+    buf_a = np.zeros(cap)
+    buf_b = np.zeros(cap)
     rows = np.empty(n_lanes, np.int64)
     last = np.zeros(n_lanes, np.int64)
 
@@ -488,8 +506,9 @@ def _lanes_viterbi(log_startprob, log_transmat, log_transmat_t, log_table,
         for lane in range(n):
             rows[lane] = index[base[lane] + t]
         # max only (the argmax is re-derived when backtracking)
+        n_vec = _lanes_padded(n, cap)
         for j in range(n_states):
-            _max_plus(nxt[j], buf_a, buf_b, delta, log_transmat_t[j], n)
+            _max_plus(nxt[j], buf_a, buf_b, delta, log_transmat_t[j], n_vec)
             for lane in range(n):
                 nxt[j, lane] += log_table[rows[lane], j]
         delta, nxt = nxt, delta
