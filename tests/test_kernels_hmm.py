@@ -169,9 +169,12 @@ def test_zero_probability_sequence(n_seqs):
 
 
 # (12, 9): lanes layout with per-step transition sums (K >= 8) and lanes
-# Viterbi; (14, 5): lanes forward-backward, per-sequence Viterbi
+# Viterbi; (14, 5): lanes forward-backward, per-sequence Viterbi. The lanes
+# layout's 4 x 4 blocks (`_mat_comb`, `_mat_max_plus`): K = 8 and 12 are
+# whole blocks, K = 5 and 14 leave rows and columns to the single-row path.
 @pytest.mark.parametrize("n_states,n_seqs",
-                         [(2, 7), (5, 12), (40, 6), (3, 2), (12, 9), (14, 5)])
+                         [(2, 7), (5, 12), (40, 6), (3, 2), (12, 9), (14, 5),
+                          (8, 5)])
 def test_against_hmmlearn(n_states, n_seqs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
