@@ -1,5 +1,4 @@
 """Tests for hmmtie.hmm: CategoricalHMM and GaussianHMM under tie specs."""
-import itertools
 import json
 import warnings
 

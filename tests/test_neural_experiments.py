@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hmmtie.neural import (CTCF_MA0139_1_COUNTS, auroc, ctcf_pwm, parameter_table,
-                           planted_motif_data, sample_efficiency)
+                           planted_motif_data)
 from hmmtie.neural.experiments import build_classifier
 
 

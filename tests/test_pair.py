@@ -4,7 +4,6 @@ The references here are written from the model's full probability arrays in
 plain Python (letters, not odds; no kernels), so they check the whole chain:
 tie maps -> tables -> odds -> kernels -> background terms.
 """
-import itertools
 import json
 import math
 import warnings

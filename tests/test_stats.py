@@ -1,5 +1,4 @@
 """Tests for hmmtie.stats: LRT, AIC, BIC and the boundary warning."""
-import warnings
 
 import numpy as np
 import pytest

@@ -486,7 +486,6 @@ def _viterbi_core(kind, etab, log_start, log_trans, log_end, log_match_odds,
     S = kind.shape[0]
     N = x.shape[0]
     M = y.shape[0]
-    A = log_match_odds.shape[1]
     if N + M == 0:
         return NEG_INF, 0
     if S == 3 and kind[0] == 0 and kind[1] == 1 and kind[2] == 2:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -314,7 +313,7 @@ def main(argv=None):
     info = [
         f"Pairs: {len(pairs)} from {len(fams)} TEST families of balifam100 (`data/balifam/split.tsv`), "
         f"at most {args.cap} per family drawn with seed {args.seed}; {n_core} reference core residue pairs.",
-        f"Q = fraction of the reference's core residue pairs (both residues upper case) reproduced.",
+        "Q = fraction of the reference's core residue pairs (both residues upper case) reproduced.",
         f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); hmmtie single-threaded; "
         f"CPU s includes ProbCons child processes (numba's worker threads may escape "
         f"process_time, so read hmmtie's wall s too); wall s per method is elapsed time on a shared "

@@ -16,7 +16,6 @@ Usage: python tests/benchmarks/bench_pair_decode.py [--repeats 3] [--quick]
 """
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess

@@ -10,8 +10,6 @@ Run: ``python tests/benchmarks/bench_pair_fb.py [--quick]``; for cold compile
 times point NUMBA_CACHE_DIR at an empty directory.
 """
 import argparse
-import platform
-import resource
 import subprocess
 import sys
 import time
