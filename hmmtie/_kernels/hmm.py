@@ -192,34 +192,32 @@ def _lin_comb(y, x, coef, n, add):
 
 
 @_ijit
+def _block4(coef, r, j):
+    """The 4 x 4 block coef[r:r+4, j:j+4] as a flat tuple (row-major), so
+    the block kernels keep it in registers."""
+    return (coef[r, j], coef[r, j + 1], coef[r, j + 2], coef[r, j + 3],
+            coef[r + 1, j], coef[r + 1, j + 1], coef[r + 1, j + 2],
+            coef[r + 1, j + 3],
+            coef[r + 2, j], coef[r + 2, j + 1], coef[r + 2, j + 2],
+            coef[r + 2, j + 3],
+            coef[r + 3, j], coef[r + 3, j + 1], coef[r + 3, j + 2],
+            coef[r + 3, j + 3])
+
+
+@_ijit
 def _lin_comb4x4(y0, y1, y2, y3, x0, x1, x2, x3, coef, r, j, n):
     """y_k[:n] += sum_{q<4} x_q[:n] * coef[r + q, j + k] for k < 4, each
     output summed in order of q, as `_lin_comb` does."""
-    c00 = coef[r, j]
-    c01 = coef[r, j + 1]
-    c02 = coef[r, j + 2]
-    c03 = coef[r, j + 3]
-    c10 = coef[r + 1, j]
-    c11 = coef[r + 1, j + 1]
-    c12 = coef[r + 1, j + 2]
-    c13 = coef[r + 1, j + 3]
-    c20 = coef[r + 2, j]
-    c21 = coef[r + 2, j + 1]
-    c22 = coef[r + 2, j + 2]
-    c23 = coef[r + 2, j + 3]
-    c30 = coef[r + 3, j]
-    c31 = coef[r + 3, j + 1]
-    c32 = coef[r + 3, j + 2]
-    c33 = coef[r + 3, j + 3]
+    c = _block4(coef, r, j)
     for l in range(n):
         a0 = x0[l]
         a1 = x1[l]
         a2 = x2[l]
         a3 = x3[l]
-        v0 = y0[l] + a0 * c00 + a1 * c10 + a2 * c20 + a3 * c30
-        v1 = y1[l] + a0 * c01 + a1 * c11 + a2 * c21 + a3 * c31
-        v2 = y2[l] + a0 * c02 + a1 * c12 + a2 * c22 + a3 * c32
-        v3 = y3[l] + a0 * c03 + a1 * c13 + a2 * c23 + a3 * c33
+        v0 = y0[l] + a0 * c[0] + a1 * c[4] + a2 * c[8] + a3 * c[12]
+        v1 = y1[l] + a0 * c[1] + a1 * c[5] + a2 * c[9] + a3 * c[13]
+        v2 = y2[l] + a0 * c[2] + a1 * c[6] + a2 * c[10] + a3 * c[14]
+        v3 = y3[l] + a0 * c[3] + a1 * c[7] + a2 * c[11] + a3 * c[15]
         y0[l] = v0
         y1[l] = v1
         y2[l] = v2
@@ -313,51 +311,38 @@ def _mx(a, b):
 
 
 @_ijit
+def _max4(a0, a1, a2, a3, c0, c1, c2, c3):
+    return _mx(_mx(a0 + c0, a1 + c1), _mx(a2 + c2, a3 + c3))
+
+
+@_ijit
 def _max_plus4x4(y0, y1, y2, y3, x0, x1, x2, x3, coef, r, j, n, first):
     """y_k[:n] = max(y_k[:n], max_{q<4} x_q[:n] + coef[r + q, j + k]) for
     k < 4 (``first``: without the old y_k). Each output is stored once per
     pass, unconditionally, so the maxima compile to vector max
-    instructions."""
-    c00 = coef[r, j]
-    c01 = coef[r, j + 1]
-    c02 = coef[r, j + 2]
-    c03 = coef[r, j + 3]
-    c10 = coef[r + 1, j]
-    c11 = coef[r + 1, j + 1]
-    c12 = coef[r + 1, j + 2]
-    c13 = coef[r + 1, j + 3]
-    c20 = coef[r + 2, j]
-    c21 = coef[r + 2, j + 1]
-    c22 = coef[r + 2, j + 2]
-    c23 = coef[r + 2, j + 3]
-    c30 = coef[r + 3, j]
-    c31 = coef[r + 3, j + 1]
-    c32 = coef[r + 3, j + 2]
-    c33 = coef[r + 3, j + 3]
+    instructions; the test of ``first`` stays outside the loops (inside, it
+    kept them from vectorising: 2x slower at K = 16)."""
+    c = _block4(coef, r, j)
     if first:
         for l in range(n):
             a0 = x0[l]
             a1 = x1[l]
             a2 = x2[l]
             a3 = x3[l]
-            y0[l] = _mx(_mx(a0 + c00, a1 + c10), _mx(a2 + c20, a3 + c30))
-            y1[l] = _mx(_mx(a0 + c01, a1 + c11), _mx(a2 + c21, a3 + c31))
-            y2[l] = _mx(_mx(a0 + c02, a1 + c12), _mx(a2 + c22, a3 + c32))
-            y3[l] = _mx(_mx(a0 + c03, a1 + c13), _mx(a2 + c23, a3 + c33))
+            y0[l] = _max4(a0, a1, a2, a3, c[0], c[4], c[8], c[12])
+            y1[l] = _max4(a0, a1, a2, a3, c[1], c[5], c[9], c[13])
+            y2[l] = _max4(a0, a1, a2, a3, c[2], c[6], c[10], c[14])
+            y3[l] = _max4(a0, a1, a2, a3, c[3], c[7], c[11], c[15])
     else:
         for l in range(n):
             a0 = x0[l]
             a1 = x1[l]
             a2 = x2[l]
             a3 = x3[l]
-            v0 = _mx(_mx(a0 + c00, a1 + c10), _mx(a2 + c20, a3 + c30))
-            v1 = _mx(_mx(a0 + c01, a1 + c11), _mx(a2 + c21, a3 + c31))
-            v2 = _mx(_mx(a0 + c02, a1 + c12), _mx(a2 + c22, a3 + c32))
-            v3 = _mx(_mx(a0 + c03, a1 + c13), _mx(a2 + c23, a3 + c33))
-            y0[l] = _mx(y0[l], v0)
-            y1[l] = _mx(y1[l], v1)
-            y2[l] = _mx(y2[l], v2)
-            y3[l] = _mx(y3[l], v3)
+            y0[l] = _mx(y0[l], _max4(a0, a1, a2, a3, c[0], c[4], c[8], c[12]))
+            y1[l] = _mx(y1[l], _max4(a0, a1, a2, a3, c[1], c[5], c[9], c[13]))
+            y2[l] = _mx(y2[l], _max4(a0, a1, a2, a3, c[2], c[6], c[10], c[14]))
+            y3[l] = _mx(y3[l], _max4(a0, a1, a2, a3, c[3], c[7], c[11], c[15]))
 
 
 @_ijit
