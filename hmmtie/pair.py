@@ -26,7 +26,8 @@ Scores are natural-log likelihoods; ``log_odds`` is taken against the
 independent-residue null model ``prod_i q(x_i) prod_j q(y_j)`` with the
 model's background frequencies ``background_`` (no length term).
 Emissions are handled internally as odds ratios against ``background_``,
-which keeps the row-scaled recurrences far from underflow.
+and the kernels run their lattice rows along the longer sequence of a pair;
+both keep the row-scaled recurrences far from underflow.
 """
 from __future__ import annotations
 
@@ -756,9 +757,13 @@ class PairHMM:
     def _check_memory(self, n, m, bytes_per_cell, what="posterior"):
         """Refuse pairs whose tables would exceed ``memory_limit`` (one line, with a way out).
 
-        Posterior matrices are dense (n x m float64) whatever the band; a
-        banded Viterbi traceback needs one byte per in-band cell.
+        Posterior matrices are dense (n x m float64) whatever the band, two
+        of them while a pair with m > n is transposed back (the kernels
+        compute it with the rows along the longer sequence); a banded
+        Viterbi traceback needs one byte per in-band cell.
         """
+        if what == "posterior" and m > n:
+            bytes_per_cell += 8
         if what == "posterior" or self.band is None:
             cells = n * m
         else:
@@ -830,8 +835,23 @@ class PairHMM:
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
         self._check_memory(len(x), len(y), 8)
-        _, P = _kf.posterior(*self._kargs(), x, y, self._band())
+        lo, P = _kf.posterior(*self._kargs(), x, y, self._band())
+        self._check_posterior(lo, x, y)
         return P
+
+    def _check_posterior(self, lo, x, y):
+        """A posterior whose forward pass gave probability 0: an error, never
+        a matrix of zeros passed on as an answer."""
+        if np.isfinite(lo):
+            return
+        if np.isfinite(_kf.forward(*self._kargs(), x, y, self._band())):
+            # the rows run along the longer sequence; this is the rare pair
+            # whose paths still leave the float range of one row
+            raise ValueError(
+                f"the posterior of this pair (lengths {len(x)} x {len(y)}) underflowed: its "
+                "probable paths lie beyond the float range of the per-row scaling; "
+                "PairHMM.viterbi still gives the best path")
+        raise ValueError("no alignment of these sequences has non-zero probability under the model")
 
     def viterbi(self, a, b) -> tuple[float, "object"]:
         """Most probable state path.
@@ -890,6 +910,7 @@ class PairHMM:
         self._check_memory(len(x), len(y), 9)
         band = self._band()
         lo, P = _kf.posterior(*self._kargs(), x, y, band)  # MEA and per-column confidence
+        self._check_posterior(lo, x, y)
         if method == "mea" and self.local:
             # expected correct columns: a pair counts for its two residues, an
             # unaligned residue for itself (plain MEA would leave no end unaligned)

@@ -440,6 +440,42 @@ def test_transposed_pair_same_likelihood():
     assert abs(a - b) < 1e-9
 
 
+@pytest.mark.parametrize("name", ["3state", "5state"])
+def test_short_against_long_pair(name):
+    """A 60-residue piece against the 3,000-residue sequence it came from,
+    in both orders.  Rows along the short sequence would need values ~1e-1000
+    apart within one row (the pair came out as probability 0); every kernel
+    runs its rows along the longer sequence."""
+    model = MODELS[name]()
+    kind, etab, start, trans, end, match, ins = model
+    S = len(kind)
+    kt = np.where(kind == 1, 2, np.where(kind == 2, 1, kind)).astype(np.int64)
+    mt = np.ascontiguousarray(match.transpose(0, 2, 1))
+    rng = np.random.default_rng(11)
+    g = rng.integers(0, A, 3000).astype(np.uint8)
+    e = g[1500:1560].copy()
+    ref = nv.logspace_forward(*model, e, g)
+    assert math.isfinite(ref)
+    assert abs(pf.forward(*model, e, g, -1) - ref) < 1e-8 * abs(ref)
+    lz, post = pf.posterior(*model, e, g, -1)
+    assert abs(lz - ref) < 1e-8 * abs(ref)
+    lz_t, post_t = pf.posterior(kt, etab, start, trans, end, mt, ins, g, e, -1)
+    assert abs(lz_t - ref) < 1e-8 * abs(ref)
+    np.testing.assert_allclose(post, post_t.T, atol=1e-10)
+    assert post.flags.c_contiguous and post.shape == (60, 3000)
+    assert post.sum() > 55  # nearly every residue of the piece is aligned
+    acc = [np.zeros(S), np.zeros((S, S)), np.zeros(S), np.zeros(match.shape),
+           np.zeros(ins.shape)]
+    acc_t = [np.zeros(S), np.zeros((S, S)), np.zeros(S), np.zeros(match.shape),
+             np.zeros(ins.shape)]
+    assert abs(pf.expected_counts(*model, e, g, *acc, -1) - ref) < 1e-8 * abs(ref)
+    pf.expected_counts(kt, etab, start, trans, end, mt, ins, g, e, *acc_t, -1)
+    acc_t[3] = acc_t[3].transpose(0, 2, 1)
+    for a, b in zip(acc, acc_t):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    assert abs(acc[3].sum() - post.sum()) < 1e-6
+
+
 def _mutate(rng, x, sub=0.15, indel=0.04):
     out = []
     for c in x:

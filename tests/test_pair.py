@@ -170,6 +170,37 @@ def test_symmetry_with_both_ties():
             assert np.allclose(m.posterior(a, b), m.posterior(b, a).T, atol=1e-12)
 
 
+def test_short_against_long_pair_and_zero_probability():
+    # a 60-nt piece against the 3,000-nt sequence it came from (the kernels
+    # run their rows along the longer sequence; the other way round the pair
+    # underflowed to probability 0 and the alignment was garbage)
+    rng = np.random.default_rng(1)
+    g = "".join(rng.choice(list("ACGT"), 3000))
+    e = g[1500:1560]
+    m = PairHMM.preset("3state", alphabet="dna")
+    s = m.score(e, g)
+    assert np.isfinite(s)
+    aln = m.align(e, g)
+    assert abs(aln.log_likelihood - s) < 1e-8 * abs(s)
+    P = m.posterior(e, g)
+    np.testing.assert_allclose(P, m.posterior(g, e).T, atol=1e-10)
+    assert P.sum() > 55
+    fitted = m.copy().fit([(e, g)], n_iter=2)
+    assert np.isfinite(fitted.history_[-1])
+    # a pair the model cannot produce (no insert-y state reachable): an
+    # error naming the reason, never a matrix of zeros or a garbage alignment
+    u = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False)
+    tr = u.trans_.copy()
+    tr[:, 0] += tr[:, 2]
+    tr[:, 2] = 0.0
+    u.set_params(startprob=tr[0, :3], transmat=tr[1:, :3], endprob=tr[1:, 3])
+    assert u.score("ACG", "ACGTT") == -np.inf
+    for call in (lambda: u.posterior("ACG", "ACGTT"), lambda: u.align("ACG", "ACGTT"),
+                 lambda: u.align("ACG", "ACGTT", method="viterbi")):
+        with pytest.raises(ValueError, match="non-zero probability"):
+            call()
+
+
 def test_untied_scores_are_asymmetric():
     m = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False, defaults=False)
     t = m.trans_.copy()

@@ -45,7 +45,8 @@ whose segment products leave the range.
 * ``forward``: two rows of every state over the shorter sequence (the pair is
   transposed internally when ``M > N``): O(S * min(N, M)).
 * ``posterior``: the output (N, M) holds the forward match lattice before it
-  is overwritten in place by the posteriors; plus O(S * M) rows, an (A, M)
+  is overwritten in place by the posteriors (a pair with M > N is computed
+  transposed, like every kernel here, and copied back: 2 N M floats then); plus O(S * M) rows, an (A, M)
   gathered match-emission table and O(N) row scales.  Models with several
   match states keep one extra (N, M) lattice per further match state.
 * ``expected_counts``: forward rows (every state) checkpointed every
@@ -1318,7 +1319,13 @@ def _transpose_model(kind, match_odds):
 
 # Chunk kernels: pairs p0..p1-1 of (xs[x_off[p]:x_off[p+1]], ys[...]).  One
 # per path, so that a model on the fast path never compiles the general one.
-# Forward transposes a pair with M > N (``*_t``: the transposed model).
+# Every kernel transposes a pair with M > N (``*_t``: the transposed model),
+# so the lattice rows run along the longer sequence: forward for O(min(N, M))
+# memory; posterior and counts because per-row scaling needs the values of
+# one row within the float range, which fails for a row of a short sequence
+# against a much longer one (a 60-residue DNA exon against its 3,000-residue
+# gene: the cells the path must reach at the end of a row sit ~1e-1000 below
+# the row's largest, and the pair came out as probability 0).
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1359,47 +1366,71 @@ def _fwd_chunk_gen(kind, kind_t, etab, start, trans, end, match_odds, match_t,
 
 
 @numba.njit(cache=True, nogil=True)
-def _ec_chunk_fast(slots, etab, start, trans, end, match_odds, ins_odds, xs,
-                   x_off, ys, y_off, band, p0, p1, out, n_start, n_trans,
-                   n_end, n_match, n_ins):
-    for p in range(p0, p1):
-        out[p] = _fast_counts(slots, etab, start, trans, end, match_odds,
-                              ins_odds, xs[x_off[p]:x_off[p + 1]],
-                              ys[y_off[p]:y_off[p + 1]], band, n_start,
-                              n_trans, n_end, n_match, n_ins, _FULL_STORE)
+def _add_transposed(acc, tmp):
+    """acc[t, a, b] += tmp[t, b, a]: match counts of a transposed pair."""
+    for t in range(acc.shape[0]):
+        for a in range(acc.shape[1]):
+            for b in range(acc.shape[2]):
+                acc[t, a, b] += tmp[t, b, a]
 
 
 @numba.njit(cache=True, nogil=True)
-def _ec_chunk_gen(kind, etab, start, trans, end, match_odds, ins_odds, xs,
-                  x_off, ys, y_off, band, p0, p1, out, n_start, n_trans, n_end,
-                  n_match, n_ins):
+def _ec_chunk_fast(slots, slots_t, etab, start, trans, end, match_odds,
+                   match_t, ins_odds, xs, x_off, ys, y_off, band, p0, p1, out,
+                   n_start, n_trans, n_end, n_match, n_ins):
+    tmp = np.zeros_like(n_match)
     for p in range(p0, p1):
-        out[p] = _gen_counts(kind, etab, start, trans, end, match_odds,
-                             ins_odds, xs[x_off[p]:x_off[p + 1]],
-                             ys[y_off[p]:y_off[p + 1]], n_start, n_trans,
-                             n_end, n_match, n_ins, band)
+        x = xs[x_off[p]:x_off[p + 1]]
+        y = ys[y_off[p]:y_off[p + 1]]
+        if y.shape[0] > x.shape[0]:
+            tmp[:] = 0.0
+            out[p] = _fast_counts(slots_t, etab, start, trans, end, match_t,
+                                  ins_odds, y, x, band, n_start, n_trans,
+                                  n_end, tmp, n_ins, _FULL_STORE)
+            _add_transposed(n_match, tmp)
+        else:
+            out[p] = _fast_counts(slots, etab, start, trans, end, match_odds,
+                                  ins_odds, x, y, band, n_start, n_trans,
+                                  n_end, n_match, n_ins, _FULL_STORE)
 
 
-def _fwd_plan(kind, trans, match_odds, transposed):
-    """(chunk kernel, its two leading arguments, transposed match odds); the
-    transposed model is built only if some pair needs it."""
+@numba.njit(cache=True, nogil=True)
+def _ec_chunk_gen(kind, kind_t, etab, start, trans, end, match_odds, match_t,
+                  ins_odds, xs, x_off, ys, y_off, band, p0, p1, out, n_start,
+                  n_trans, n_end, n_match, n_ins):
+    tmp = np.zeros_like(n_match)
+    for p in range(p0, p1):
+        x = xs[x_off[p]:x_off[p + 1]]
+        y = ys[y_off[p]:y_off[p + 1]]
+        if y.shape[0] > x.shape[0]:
+            tmp[:] = 0.0
+            out[p] = _gen_counts(kind_t, etab, start, trans, end, match_t,
+                                 ins_odds, y, x, n_start, n_trans, n_end, tmp,
+                                 n_ins, band)
+            _add_transposed(n_match, tmp)
+        else:
+            out[p] = _gen_counts(kind, etab, start, trans, end, match_odds,
+                                 ins_odds, x, y, n_start, n_trans, n_end,
+                                 n_match, n_ins, band)
+
+
+def _plan(kind, trans, match_odds, transposed):
+    """(path, its two leading arguments, transposed match odds) with path
+    "fast" or "gen"; the transposed model is built only if some pair needs
+    it."""
     slots = _fast_layout(kind, trans)
     if transposed:
         kt, mt = _transpose_model(kind, match_odds)
     else:
         kt, mt = kind, match_odds
     if slots[0] >= 0:
-        return (_fwd_chunk_fast, slots,
+        return ("fast", slots,
                 _fast_layout(kt, trans) if transposed else slots, mt)
-    return _fwd_chunk_gen, kind, kt, mt
+    return "gen", kind, kt, mt
 
 
-def _ec_plan(kind, trans):
-    """(chunk kernel, its leading argument)."""
-    slots = _fast_layout(kind, trans)
-    if slots[0] >= 0:
-        return _ec_chunk_fast, slots
-    return _ec_chunk_gen, kind
+_FWD_CHUNK = {"fast": _fwd_chunk_fast, "gen": _fwd_chunk_gen}
+_EC_CHUNK = {"fast": _ec_chunk_fast, "gen": _ec_chunk_gen}
 
 
 def _one_pair(x, y):
@@ -1409,25 +1440,33 @@ def _one_pair(x, y):
 
 def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
     """Log-odds likelihood of the pair (x, y); O(S * min(N, M)) memory."""
-    kern, a, a_t, mt = _fwd_plan(kind, trans, match_odds,
-                                 y.shape[0] > x.shape[0])
+    path, a, a_t, mt = _plan(kind, trans, match_odds, y.shape[0] > x.shape[0])
     xo, yo, out = _one_pair(x, y)
-    kern(a, a_t, etab, start, trans, end, match_odds, mt, ins_odds, x, xo, y,
+    _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt, ins_odds, x, xo, y,
          yo, band, 0, 1, out)
     return float(out[0])
 
 
 def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
     """Returns (log-odds, P) with P (N, M) the posterior probability that x_i
-    is aligned to y_j (summed over match states)."""
-    P = np.zeros((x.shape[0], y.shape[0]))
-    slots = _fast_layout(kind, trans)
-    if slots[0] >= 0:
-        logz = _fast_posterior(slots, etab, start, trans, end, match_odds,
-                               ins_odds, x, y, band, P)
+    is aligned to y_j (summed over match states).  A pair with M > N is
+    computed transposed (see the chunk kernels) and P transposed back: a
+    second N x M array while it is copied."""
+    transposed = y.shape[0] > x.shape[0]
+    path, a, a_t, mt = _plan(kind, trans, match_odds, transposed)
+    if transposed:
+        a, x, y = a_t, y, x
     else:
-        logz = _gen_posterior(kind, etab, start, trans, end, match_odds,
-                              ins_odds, x, y, band, P)
+        mt = match_odds
+    P = np.zeros((x.shape[0], y.shape[0]))
+    if path == "fast":
+        logz = _fast_posterior(a, etab, start, trans, end, mt, ins_odds, x, y,
+                               band, P)
+    else:
+        logz = _gen_posterior(a, etab, start, trans, end, mt, ins_odds, x, y,
+                              band, P)
+    if transposed:
+        P = np.ascontiguousarray(P.T)
     return logz, P
 
 
@@ -1436,10 +1475,11 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     """E-step: adds the expected counts given (x, y) into n_start (S,),
     n_trans (S, S), n_end (S,), n_match (n_m, A, A), n_ins (n_i, A); returns
     the log-odds (nothing is added when it is -inf)."""
-    kern, a = _ec_plan(kind, trans)
+    path, a, a_t, mt = _plan(kind, trans, match_odds, y.shape[0] > x.shape[0])
     xo, yo, out = _one_pair(x, y)
-    kern(a, etab, start, trans, end, match_odds, ins_odds, x, xo, y, yo, band,
-         0, 1, out, n_start, n_trans, n_end, n_match, n_ins)
+    _EC_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt, ins_odds,
+                    x, xo, y, yo, band, 0, 1, out, n_start, n_trans, n_end,
+                    n_match, n_ins)
     return float(out[0])
 
 
@@ -1525,12 +1565,11 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
     nch = max(1, min(n, _CHUNKS))
     out = np.full(n, -np.inf)
 
-    kern, a, a_t, mt = _fwd_plan(
-        kind, trans, match_odds,
-        bool(np.any(np.diff(y_off) > np.diff(x_off))))
+    path, a, a_t, mt = _plan(kind, trans, match_odds,
+                             bool(np.any(np.diff(y_off) > np.diff(x_off))))
 
     def work(ch):
-        kern(a, a_t, etab, start, trans, end, match_odds, mt, ins_odds, xs,
+        _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt, ins_odds, xs,
              x_off, ys, y_off, band, (n * ch) // nch, (n * (ch + 1)) // nch,
              out)
 
@@ -1554,12 +1593,14 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     pm = np.zeros((nch,) + match_odds.shape)
     pi = np.zeros((nch,) + ins_odds.shape)
 
-    kern, a = _ec_plan(kind, trans)
+    path, a, a_t, mt = _plan(kind, trans, match_odds,
+                             bool(np.any(np.diff(y_off) > np.diff(x_off))))
 
     def work(ch):
-        kern(a, etab, start, trans, end, match_odds, ins_odds, xs, x_off, ys,
-             y_off, band, (n * ch) // nch, (n * (ch + 1)) // nch, out,
-             ps[ch], pt[ch], pe[ch], pm[ch], pi[ch])
+        _EC_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
+                        ins_odds, xs, x_off, ys, y_off, band, (n * ch) // nch,
+                        (n * (ch + 1)) // nch, out, ps[ch], pt[ch], pe[ch],
+                        pm[ch], pi[ch])
 
     _run_chunks(work, nch)
     n_start = np.zeros(S)
