@@ -69,7 +69,11 @@ class HmmtieGroup(click.Group):
         except (ValueError, MemoryError) as exc:
             if os.environ.get(DEBUG_ENV):
                 traceback.print_exc()
-            raise InputError(one_line(exc)) from exc
+            msg = one_line(exc)
+            remedy = getattr(exc, "remedy", None)  # (library wording, command-line wording)
+            if remedy:
+                msg = msg.replace(*remedy)
+            raise InputError(msg) from exc
         except OSError as exc:
             if exc.errno == errno.EPIPE:
                 raise
@@ -104,6 +108,35 @@ class HmmtieGroup(click.Group):
 # --------------------------------------------------------------------------
 # options shared by several commands
 # --------------------------------------------------------------------------
+
+
+class FloatRange(click.FloatRange):
+    """click.FloatRange that also refuses NaN (every comparison with NaN is
+    false, so click's own range checks let it through)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if rv != rv:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return rv
+
+
+def check_output(output, *inputs) -> None:
+    """Refuse an output path that is one of the input files (exit 2): the
+    temporary-file-and-rename would replace the input with the result."""
+    if output in (None, "-"):
+        return
+    for path in inputs:
+        if path in (None, "-"):
+            continue
+        try:
+            same = os.path.samefile(path, output)
+        except OSError:  # either does not exist (yet)
+            same = False
+        if same:
+            raise click.BadParameter(f"{output} is also an input ({path}); write the output elsewhere",
+                                     param_hint="'--output'")
+
 
 def _stack(*decorators):
     def apply(func):
@@ -151,11 +184,11 @@ def em_options(emission_pseudocount: float, n_iter: int = 50, tol: float = 1e-4)
     return _stack(
         click.option("--n-iter", type=click.IntRange(min=0), default=n_iter, metavar="N",
                      help="Maximum EM iterations."),
-        click.option("--tol", type=click.FloatRange(min=0), default=tol, metavar="X",
+        click.option("--tol", type=FloatRange(min=0), default=tol, metavar="X",
                      help="Stop EM when an iteration gains less than this (log-likelihood)."),
-        click.option("--transition-pseudocount", type=click.FloatRange(min=0), default=0.0, metavar="X",
+        click.option("--transition-pseudocount", type=FloatRange(min=0), default=0.0, metavar="X",
                      help="Dirichlet pseudocount added to every free transition."),
-        click.option("--emission-pseudocount", type=click.FloatRange(min=0), default=emission_pseudocount, metavar="X",
+        click.option("--emission-pseudocount", type=FloatRange(min=0), default=emission_pseudocount, metavar="X",
                      help="Dirichlet pseudocount added to every free emission cell (keeps unseen residue "
                           "pairs possible)."),
     )

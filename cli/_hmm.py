@@ -7,7 +7,9 @@ import click
 
 from ._common import (
     CONTEXT_SETTINGS,
+    FloatRange,
     HmmtieGroup,
+    check_output,
     dask_client,
     explicit,
     quiet_option,
@@ -80,7 +82,7 @@ Examples:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), required=True,
               help="Fitted model file to write ('-': stdout).")
 @click.option("--n-iter", type=click.IntRange(min=0), default=100, help="Maximum EM iterations (given: overrides the spec's settings).")
-@click.option("--tol", type=click.FloatRange(min=0), default=1e-4, metavar="X", help="EM convergence tolerance (given: overrides the spec's settings).")
+@click.option("--tol", type=FloatRange(min=0), default=1e-4, metavar="X", help="EM convergence tolerance (given: overrides the spec's settings).")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Random seed of the initial parameters (overrides the spec's random_state).")
 @input_format_option
@@ -94,6 +96,7 @@ def fit(ctx, model_path, data, output, n_iter, tol, seed, input_format, threads,
     MODEL is a spec (structure and tie spec, see 'hmmtie hmm -h') or a
     fitted model file, from whose parameters EM then continues.
     """
+    check_output(output, data)
     from hmmtie import seqio
 
     model, symbols, fitted = seqio.load_hmm(model_path)
@@ -153,6 +156,7 @@ posterior of every state.""")
 @threads_option
 def decode(model_path, data, algorithm, posteriors, as_json, output, input_format, threads):
     """State paths (Viterbi or MAP) or posteriors of SEQUENCES under a fitted HMM."""
+    check_output(output, data, model_path)
     from hmmtie import __version__, seqio
 
     model, symbols = _fitted_model(model_path)
@@ -202,6 +206,7 @@ Examples:
 @threads_option
 def score(model_path, data, as_json, output, input_format, threads):
     """Log-likelihood (forward algorithm, natural log) of each sequence, and the total with AIC and BIC."""
+    check_output(output, data, model_path)
     import math
 
     from hmmtie import __version__, seqio

@@ -16,8 +16,10 @@ from ._common import (
     ALPHABETS,
     CONTEXT_SETTINGS,
     PRESET_NAMES,
+    FloatRange,
     alphabet_option,
     band_option,
+    check_output,
     em_options,
     explicit,
     local_option,
@@ -193,6 +195,7 @@ def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, local, fit, me
     the record.  Smaller inputs are checked whole before any output.
     """
     check_model_name(model_name)
+    check_output(output, a, b)
     from hmmtie import __version__
 
     if a == "-" and b == "-":
@@ -288,8 +291,11 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
 
     stream = summary_stream(output, quiet)
     done = 0
-    out = seqio.StreamOutput(output)
     n_known = len(pairs) if hasattr(pairs, "__len__") else 0  # no bar while streaming (length unknown)
+    if fmt in seqio.SINGLE_ALIGNMENT_FORMATS and n_known > 1:  # before aligning anything
+        raise ValueError(f"format {fmt} holds one alignment per file, got {n_known} pairs; "
+                         "use stockholm, maf or json for several pairs")
+    out = seqio.StreamOutput(output)
     try:
         with out, progress(n_known, "aligning", quiet) as step:
             if fmt == "json":
@@ -368,7 +374,7 @@ difference in free parameters, counted from the tie maps.""")
 @click.option("--params", type=click.Choice(("auto", "transitions", "all")), default="auto",
               help="What EM estimates; 'auto' is transitions for --test gaps and all otherwise "
                    "(the match table must be estimated to test its symmetry).")
-@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.05, metavar="P",
+@click.option("--alpha", type=FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.05, metavar="P",
               help="Significance level of the verdict.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the table.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default="-",
@@ -390,6 +396,7 @@ def compare(ctx, a, b, model_name, local, test, params, alpha, as_json, output, 
     words.
     """
     check_model_name(model_name)
+    check_output(output, a, b)
     from hmmtie import __version__, compare_pairs, seqio
 
     file_model = not is_preset(model_name)
@@ -467,6 +474,7 @@ def train(ctx, a, b, output, model_name, symmetric_gaps, symmetric_match, local,
     chosen tie hypothesis.
     """
     check_model_name(model_name)
+    check_output(output, a, b)
     from hmmtie import seqio
 
     file_model = not is_preset(model_name)
@@ -518,6 +526,9 @@ the other) and PREFIX.true.<format> with the true alignments.""")
 def simulate(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, local, n_pairs, seed, prefix, fmt, quiet):
     """Draw sequence pairs and their true alignments from a pair HMM."""
     check_model_name(model_name)
+    if prefix == "-" or prefix.endswith(os.sep):
+        raise click.BadParameter(f"{prefix!r} is not a file prefix (files PREFIX.a.fa, PREFIX.b.fa "
+                                 f"and PREFIX.true.FORMAT are written)", param_hint="'--output'")
     from hmmtie import __version__, seqio
 
     model = open_pair_model(ctx, model_name, alphabet, symmetric_gaps, symmetric_match)

@@ -242,20 +242,29 @@ def guess_alphabet(seqs) -> Alphabet:
     """
     if isinstance(seqs, (str, bytes)):
         seqs = [seqs]
+    seqs = list(seqs)
     chars: set[str] = set()
+    texts = []
     for s in seqs:
         s = getattr(s, "seq", s)
         if isinstance(s, (bytes, bytearray)):
             s = s.decode("latin-1")
-        chars.update(str(s).upper())
+        texts.append(str(s).upper())
+        chars.update(texts[-1])
     for alpha in (DNA, RNA, PROTEIN):
         if chars <= set(alpha.symbols):
             return alpha
-    extra = sorted(chars - set(PROTEIN.symbols) - set(DNA.symbols)
-                   - set(RNA.symbols))
-    raise ValueError(
-        "cannot guess the alphabet: characters "
-        f"{''.join(extra)!r} are not DNA, RNA or protein symbols")
+    known = set(PROTEIN.symbols) | set(DNA.symbols) | set(RNA.symbols)
+    extra = sorted(chars - known)
+    for k, text in enumerate(texts):  # name the first offending character
+        bad = next((i for i, ch in enumerate(text) if ch not in known), None)
+        if bad is not None:
+            rid = getattr(seqs[k], "id", None)
+            where = f"record {rid!r}" if rid is not None else f"sequence {k + 1}"
+            raise ValueError(
+                f"cannot guess the alphabet: invalid character {text[bad]!r} at position {bad + 1} "
+                f"of {where} (characters {''.join(extra)!r} are not DNA, RNA or protein symbols)")
+    raise ValueError("cannot guess the alphabet: the sequences mix symbols of no single alphabet")
 
 
 def expand_matrix(alphabet: str | Alphabet) -> NDArray[np.float64]:

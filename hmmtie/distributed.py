@@ -481,4 +481,6 @@ def align_stream(model, pairs, method, client, chunk_size, n_threads, max_in_fli
 
 def _raise_pair(err, start):
     k, exc = err
-    raise type(exc)(f"pair {start + k + 1}: {exc}") from None
+    new = type(exc)(f"pair {start + k + 1}: {exc}")
+    new.__dict__.update(getattr(exc, "__dict__", {}))  # e.g. the CLI's wording of a remedy
+    raise new from None

@@ -87,11 +87,11 @@ def _seq_text(seq, what):
     if hasattr(seq, "seq") and hasattr(seq, "id"):  # SeqRecord
         rec_id = seq.id
         seq = seq.seq
-    try:
-        text = str(seq)
-    except Exception:  # pragma: no cover - defensive
-        raise ValueError(f"{what}: expected a str, Bio.Seq.Seq or SeqRecord, got {type(seq).__name__}") from None
-    return text, rec_id
+    from Bio.Seq import MutableSeq, Seq
+
+    if not isinstance(seq, (str, Seq, MutableSeq)):  # str(None) would read as the protein "NONE"
+        raise TypeError(f"{what}: expected a str, Bio.Seq.Seq or SeqRecord, got {type(seq).__name__}")
+    return str(seq), rec_id
 
 
 def ops_to_coordinates(ops: NDArray) -> NDArray:
@@ -772,11 +772,15 @@ class PairHMM:
         limit = self.memory_limit
         if limit is not None and need > limit:
             fix = ("align with method='viterbi' and a band (e.g. band=200)" if what == "posterior"
-                   else "use a band (e.g. band=200)")
-            raise MemoryError(
-                f"pair of lengths {n} x {m} needs about {_fmt_bytes(need)} for the {what} tables, "
-                f"above memory_limit={_fmt_bytes(limit)}; {fix} or raise memory_limit"
-            )
+                   else "use a band (e.g. band=200)") + " or raise memory_limit"
+            tail = f"above memory_limit={_fmt_bytes(limit)}; {fix}"
+            err = MemoryError(
+                f"pair of lengths {n} x {m} needs about {_fmt_bytes(need)} for the {what} tables, {tail}")
+            # the same remedy in command-line terms (the CLI shows this instead)
+            err.remedy = (tail, f"above the {_fmt_bytes(limit)} memory guard; "
+                          + ("use --method viterbi --band 200" if what == "posterior"
+                             else "use a band (e.g. --band 200)"))
+            raise err
 
     def _band(self):
         if self.band is None:
@@ -942,10 +946,10 @@ class PairHMM:
     def _encode_pairs(self, pairs):
         xs, ys = [], []
         for k, pair in enumerate(pairs):
-            try:
-                a, b = pair[0], pair[1]
-            except (TypeError, IndexError, KeyError):
-                raise ValueError(f"pairs[{k}] is not a pair of sequences") from None
+            if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+                raise ValueError(f"pairs[{k}] is not a pair of sequences (a, b), got {type(pair).__name__}"
+                                 + (f" of length {len(pair)}" if hasattr(pair, "__len__") else ""))
+            a, b = pair[0], pair[1]
             xs.append(self._encode(a, f"pairs[{k}][0]")[0])
             ys.append(self._encode(b, f"pairs[{k}][1]")[0])
         if not xs:
@@ -1041,8 +1045,9 @@ class PairHMM:
         _dist.check_client(client)
         check_choice("params", params, ("all", "transitions"))
         n_iter = check_int("n_iter", n_iter, low=0)
-        for name, v in (("transition_pseudocount", transition_pseudocount), ("emission_pseudocount", emission_pseudocount)):
-            if not (np.isfinite(v) and v >= 0):
+        for name, v in (("tol", tol), ("transition_pseudocount", transition_pseudocount),
+                        ("emission_pseudocount", emission_pseudocount)):
+            if not (isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         (xs, xo), (ys, yo) = self._encode_pairs(pairs)
         bg = float(self._log_q_codes[xs].sum() + self._log_q_codes[ys].sum())
@@ -1058,7 +1063,8 @@ class PairHMM:
                     parts, self._kargs(), band, n_threads)
                 if not np.all(np.isfinite(lo)):
                     bad = int(np.flatnonzero(~np.isfinite(lo))[0])
-                    raise ValueError(f"pair {bad} has probability 0 under the current parameters; cannot fit")
+                    raise ValueError(f"pair {bad + 1} (1-based) has probability 0 under the current "
+                                     "parameters; cannot fit")
                 objective = float(lo.sum()) + bg + self._log_prior(transition_pseudocount, emission_pseudocount, params)
                 self.history_.append(objective)
                 if verbose:

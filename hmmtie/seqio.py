@@ -60,8 +60,9 @@ ALIGNMENT_FORMATS = (
     "text", "fasta", "clustal", "stockholm", "phylip", "nexus",
     "maf", "sam", "psl", "bed", "chain", "exonerate", "json",
 )
-#: Formats that hold a single alignment per file.
-_SINGLE_ALIGNMENT = {"nexus"}
+#: Formats that hold a single alignment per file (concatenated Clustal
+#: blocks are not a Clustal file: Biopython's readers reject them).
+SINGLE_ALIGNMENT_FORMATS = ("clustal", "nexus")
 
 #: Keys of an unfitted HMM spec document (see :func:`load_hmm`).
 HMM_SPEC_KEYS = ("model", "states", "n_states", "n_symbols", "symbols", "n_features", "tying", "settings")
@@ -342,7 +343,7 @@ class PairStream:
             guesses = []
             for nm, recs in zip(self.names, heads):
                 try:
-                    guesses.append((nm, _alph.guess_alphabet([str(r.seq) for r in recs]).name))
+                    guesses.append((nm, _alph.guess_alphabet(recs).name))
                 except ValueError as exc:
                     raise ValueError(f"{nm}: {exc}") from None
             if len({g for _, g in guesses}) > 1:
@@ -462,7 +463,7 @@ def resolve_alphabet(sources, alphabet: str | None = None) -> str:
         guesses = []
         for name, records in sources:
             try:
-                guess = _alph.guess_alphabet([str(r.seq) for r in records]).name
+                guess = _alph.guess_alphabet(records).name
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
             guesses.append((name, guess))
@@ -575,8 +576,9 @@ def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> s
     ``"text"`` is Biopython's readable view (``str(alignment)``), one block
     per pair.  The other names are ``Bio.Align`` writers; formats that hold
     several alignments per file (stockholm, maf, sam, psl, bed, chain,
-    exonerate) write them as one file, fasta, clustal and phylip write one
-    block after another, and nexus holds exactly one.
+    exonerate) write them as one file; fasta and phylip write one block after
+    another (PHYLIP's multiple data sets: ``Bio.AlignIO.parse(path,
+    "phylip")`` reads them back); clustal and nexus hold exactly one.
 
     Parameters
     ----------
@@ -591,7 +593,7 @@ def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> s
         raise ValueError(f"alignment format must be one of {allowed}, got {fmt!r}")
     if fmt == "text":
         return "\n".join(str(a) for a in alignments)
-    if fmt in _SINGLE_ALIGNMENT and len(alignments) != 1:
+    if fmt in SINGLE_ALIGNMENT_FORMATS and len(alignments) != 1:
         raise ValueError(f"format {fmt} holds one alignment per file, got {len(alignments)} pairs; "
                          "use stockholm, maf or json for several pairs")
     from Bio import Align

@@ -76,8 +76,12 @@ def test_guess_alphabet():
     assert guess_alphabet(["ACGUN"]) is RNA
     assert guess_alphabet("MKVLAAGIVGLLLA") is PROTEIN
     assert guess_alphabet(["ACGT", "MKVE"]) is PROTEIN
-    with pytest.raises(ValueError, match="cannot guess"):
+    with pytest.raises(ValueError, match="cannot guess.*'1' at position 2 of sequence 2"):
         guess_alphabet(["ACGT", "A1"])
+    from Bio.Seq import Seq
+    from Bio.SeqRecord import SeqRecord
+    with pytest.raises(ValueError, match="'\\*' at position 4 of record 'p2'"):
+        guess_alphabet([SeqRecord(Seq("MKV"), id="p1"), SeqRecord(Seq("MKV*"), id="p2")])
 
 
 @pytest.mark.parametrize("alpha", ALL, ids=lambda a: a.name)

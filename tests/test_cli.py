@@ -103,7 +103,11 @@ def test_help_and_version_import_nothing_heavy():
         (["align", "x.fa", "y.fa", "--format", "pdf"], ["'--format'"]),
         (["align", "x.fa", "y.fa", "--model", "7state"], ["7state", "preset", "3state"]),
         (["compare", "x.fa", "y.fa", "--alpha", "1.5"], ["'--alpha'"]),
+        (["compare", "x.fa", "y.fa", "--alpha", "nan"], ["'--alpha'", "not a number"]),
+        (["train", "x.fa", "y.fa", "-o", "m.json", "--tol", "nan"], ["'--tol'", "not a number"]),
+        (["hmm", "fit", "x.json", "y.txt", "-o", "m.json", "--tol", "nan"], ["'--tol'", "not a number"]),
         (["simulate", "-o", "s", "--pairs", "0"], ["'--pairs'"]),
+        (["simulate", "-o", "-"], ["'--output'", "not a file prefix"]),
         (["info", "nostate"], ["nostate", "preset"]),
         (["align", "--frobnicate"], ["--frobnicate"]),
         (["nosuchcommand"], ["nosuchcommand"]),
@@ -118,6 +122,14 @@ def test_stdin_twice_is_usage_error(dna):
     assert_one_line_error(invoke("align", "-", "-"), "only one of A and B")
 
 
+def test_output_never_replaces_an_input(dna, tmp_path):
+    before = open(dna[0]).read()
+    for args in (("align", *dna, "-o", dna[0]), ("compare", *dna, "-o", dna[1]),
+                 ("train", *dna, "-o", dna[0]), ("align", *dna, "-o", str(tmp_path / "." / "a.fa"))):
+        assert_one_line_error(invoke(*args), "'--output'", "is also an input")
+    assert open(dna[0]).read() == before
+
+
 # ---------------------------------------------------------------- input errors: one line, exit 2
 @pytest.mark.parametrize(
     "content, needles",
@@ -128,6 +140,7 @@ def test_stdin_twice_is_usage_error(dna):
         ("LOCUS  X 10 bp\n", ["a.fa", "GenBank"]),
         (">r1\nACGT\n>r2\n\n>r3\nAC\n", ["a.fa", "record 2", "'r2'", "zero length"]),
         (">r1\nACGT\n>r2\nACGTJA\n", ["a.fa", "'r2'", "position 5", "'J'"]),
+        (">r1\nMKVL\n>r2\nMKV*L\n", ["a.fa", "'r2'", "position 4", "'*'"]),  # alphabet guessed
     ],
 )
 def test_bad_fasta_input(tmp_path, content, needles):
@@ -205,6 +218,19 @@ def test_memory_error_is_input_error(monkeypatch, dna):
     assert_one_line_error(invoke("align", *dna), "use a band")
 
 
+@needs_pair
+def test_memory_guard_speaks_cli(tmp_path):
+    # 30k x 30k: the posterior would need ~7 GiB, above the 4 GiB guard
+    import random
+
+    rng = random.Random(0)
+    a = fasta(tmp_path, "a.fa", [("a", "".join(rng.choice("ACGT") for _ in range(30000)))])
+    b = fasta(tmp_path, "b.fa", [("b", "".join(rng.choice("ACGT") for _ in range(30000)))])
+    err = assert_one_line_error(invoke("align", a, b), "pair 1", "30000 x 30000",
+                                "--method viterbi --band 200")
+    assert "memory_limit" not in err and "method='viterbi'" not in err
+
+
 def test_progress_only_on_a_terminal(monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     assert not _common.progress_enabled(False)
@@ -252,7 +278,28 @@ def test_align_hypothesis_changes_free_parameters(dna):
 
 
 @needs_pair
-@pytest.mark.parametrize("fmt", ["fasta", "clustal", "stockholm", "maf", "sam", "psl", "bed", "phylip"])
+def test_align_one_alignment_formats(tmp_path, dna):
+    from Bio import Align, AlignIO
+
+    out = tmp_path / "r.aln"
+    # clustal holds one alignment: several pairs are refused before aligning
+    assert_one_line_error(invoke("align", *dna, "--format", "clustal", "-o", out),
+                          "clustal holds one alignment per file", "2 pairs")
+    assert not out.exists() and sorted(os.listdir(tmp_path)) == ["a.fa", "b.fa"]
+    one = fasta(tmp_path, "one.fa", [("q", "ACGTACGTTAGC")])
+    result = invoke("align", one, fasta(tmp_path, "two.fa", [("t", "ACGTCGTTAGC")]),
+                    "--format", "clustal", "-o", out)
+    assert result.exit_code == 0, result.output
+    back = next(iter(Align.parse(str(out), "clustal")))
+    assert str(back[0]).replace("-", "") == "ACGTACGTTAGC"
+    # phylip: one data set per pair, read back by Bio.AlignIO
+    phy = tmp_path / "r.phy"
+    assert invoke("align", *dna, "--format", "phylip", "-o", phy).exit_code == 0
+    assert len(list(AlignIO.parse(str(phy), "phylip"))) == 2
+
+
+@needs_pair
+@pytest.mark.parametrize("fmt", ["fasta", "stockholm", "maf", "sam", "psl", "bed", "phylip"])
 def test_align_biopython_formats_to_file(tmp_path, dna, fmt):
     out = tmp_path / f"aln.{fmt}"
     result = invoke("align", *dna, "--format", fmt, "-o", out)

@@ -170,8 +170,9 @@ def test_format_alignments_several_and_errors():
 
     text = seqio.format_alignments([make_alignment(), make_alignment()], "stockholm")
     assert len(list(Align.parse(io.StringIO(text), "stockholm"))) == 2
-    with pytest.raises(ValueError, match="nexus holds one alignment"):
-        seqio.format_alignments([make_alignment(), make_alignment()], "nexus")
+    for fmt in ("nexus", "clustal"):
+        with pytest.raises(ValueError, match=f"{fmt} holds one alignment"):
+            seqio.format_alignments([make_alignment(), make_alignment()], fmt)
     with pytest.raises(ValueError, match="alignment format must be one of"):
         seqio.format_alignments([make_alignment()], "json")
 
