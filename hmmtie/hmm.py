@@ -181,6 +181,10 @@ class _BaseHMM:
         self.startprob_ = check_prob_array("startprob_", self.startprob_, (k,))
         self.transmat_ = check_prob_array("transmat_", self.transmat_, (k, k))
         self._check_emission_params()
+        # user-set parameters must respect the tie spec (tied cells equal,
+        # fixed cells at their values): n_free_parameters, AIC, BIC and the
+        # LRT count them as tied
+        self._atoms_from_params(self.tie_)
 
     # ----------------------------------------------------------- inference
     def _prepare(self, X, lengths):

@@ -347,6 +347,29 @@ def _params_path(alphabet: str, preset: str):
 # the model
 # --------------------------------------------------------------------------
 
+def _param_attr(name, key):
+    """A parameter array of :class:`PairHMM`: read as a read-only view of the
+    model's own array, assigned through ``set_params`` (``key``; None: the
+    full transition table ``trans_``, split into its three parts)."""
+
+    def get(self):
+        v = self._p[name].view()
+        v.flags.writeable = False
+        return v
+
+    def set_(self, value):
+        if key is not None:
+            self.set_params(**{key: value})
+            return
+        value = np.asarray(value, dtype=float)
+        S = self.n_states
+        if value.shape != (S + 1, S + 1):
+            raise ValueError(f"trans_ has shape {value.shape}, expected {(S + 1, S + 1)}")
+        self.set_params(startprob=value[0, :S], transmat=value[1:, :S], endprob=value[1:, S])
+
+    return property(get, set_, doc=f"``{name}`` (read-only view; assigning it calls set_params).")
+
+
 class PairHMM:
     """A pair HMM with tied or untied insert states.
 
@@ -386,7 +409,20 @@ class PairHMM:
     insert_emissionprob_ : array of shape (n_insert_states, A)
     background_ : array of shape (A,)
         Background frequencies of the null model (not fitted).
+
+    The parameter arrays are read-only views: assigning one of them (``m.transmat_ =
+    T``) goes through :meth:`set_params`, which checks the values (rows sum
+    to 1, no NaN, the ties hold) and rebuilds the kernels' tables; changing
+    one in place is an error (``assignment destination is read-only``).
     """
+
+    startprob_ = _param_attr("startprob_", "startprob")
+    transmat_ = _param_attr("transmat_", "transmat")
+    endprob_ = _param_attr("endprob_", "endprob")
+    match_emissionprob_ = _param_attr("match_emissionprob_", "match_emissionprob")
+    insert_emissionprob_ = _param_attr("insert_emissionprob_", "insert_emissionprob")
+    background_ = _param_attr("background_", "background")
+    trans_ = _param_attr("trans_", None)
 
     def __init__(
         self,
@@ -672,7 +708,7 @@ class PairHMM:
         q = np.asarray(params["background"], dtype=float)
         if q.shape != (A,) or np.any(q <= 0) or not np.isclose(q.sum(), 1.0, atol=1e-8):
             raise ValueError(f"background must be {A} positive frequencies summing to 1")
-        self.background_ = q / q.sum()
+        background = q / q.sum()
         trans = np.asarray(params["trans"], dtype=float)
         match = np.asarray(params["match"], dtype=float).reshape(len(self._match_names), A * A)
         ins = np.asarray(params["insert"], dtype=float).reshape(len(self._ins_names), A)
@@ -686,6 +722,7 @@ class PairHMM:
             "match": self._match.atoms_from_full(match, "match emissions"),
             "insert": self._insert.atoms_from_full(ins, "insert emissions") if self._insert is not None else np.zeros(0),
         }
+        self._p = {"background_": background}
         self._refresh()
 
     def _refresh(self):
@@ -693,13 +730,14 @@ class PairHMM:
         S = self.n_states
         A = len(self._alph.letters)
         trans = self._trans.expand(self._atoms["trans"])
-        self.trans_ = trans
-        self.startprob_ = trans[0, :S].copy()
-        self.transmat_ = trans[1:, :S].copy()
-        self.endprob_ = trans[1:, S].copy()
-        self.match_emissionprob_ = self._match.expand(self._atoms["match"]).reshape(-1, A, A)
-        self.insert_emissionprob_ = (
-            self._insert.expand(self._atoms["insert"]) if self._insert is not None else np.zeros((0, A))
+        self._p.update(
+            trans_=trans,
+            startprob_=trans[0, :S].copy(),
+            transmat_=trans[1:, :S].copy(),
+            endprob_=trans[1:, S].copy(),
+            match_emissionprob_=self._match.expand(self._atoms["match"]).reshape(-1, A, A),
+            insert_emissionprob_=(self._insert.expand(self._atoms["insert"]) if self._insert is not None
+                                  else np.zeros((0, A))),
         )
         self._tables()
 
@@ -788,7 +826,8 @@ class PairHMM:
         return check_int("band", self.band, low=0)
 
     def _kargs(self):
-        return (self._kind, self._etab, self.startprob_, self.transmat_, self.endprob_,
+        p = self._p  # the writable arrays: the compiled kernels take writable arrays
+        return (self._kind, self._etab, p["startprob_"], p["transmat_"], p["endprob_"],
                 self._match_odds, self._ins_odds)
 
     def _log_kargs(self):

@@ -266,30 +266,41 @@ class ProbBlock:
         return expand(atoms, self.tie, self.fixed)
 
     def atoms_from_full(self, full: NDArray, what: str | None = None, atol: float = 1e-10) -> NDArray:
-        """Atom values read off a full array; errors if ties or fixed cells are violated."""
+        """Atom values read off a full array; errors if ties or fixed cells are violated.
+
+        An atom takes the value of its first cell (row-major order); the first
+        cell, in that order, that differs from its atom's value by more than
+        ``atol`` (or from its fixed value) is named in the error.
+        """
         what = what or self.name
         full = np.asarray(full, dtype=float)
         if full.shape != self.tie.shape:
             raise ValueError(f"{what} has shape {full.shape}, expected {self.tie.shape}")
+        tie = self.tie.ravel()
+        vals = full.ravel()
         atoms = np.zeros(self.n_atoms)
+        free = np.flatnonzero(tie != FIXED)
         first = np.full(self.n_atoms, -1)
-        for (r, c), a in np.ndenumerate(self.tie):
-            v = full[r, c]
-            if a == FIXED:
-                if abs(v - self.fixed[r, c]) > atol:
-                    raise ValueError(
-                        f"{what}: cell {self._cell(r, c)} is fixed at {self.fixed[r, c]:.6g} but holds {v:.6g}"
-                    )
-                continue
-            if first[a] < 0:
-                first[a] = r * full.shape[1] + c
-                atoms[a] = v
-            elif abs(atoms[a] - v) > atol:
-                r0, c0 = divmod(int(first[a]), full.shape[1])
+        # the first cell of each atom: assign in reverse so the earliest wins
+        first[tie[free[::-1]]] = free[::-1]
+        used = first >= 0
+        atoms[used] = vals[first[used]]
+        with np.errstate(invalid="ignore"):  # NaN compares false here, as it always did (checked elsewhere)
+            fixed_bad = np.flatnonzero((tie == FIXED) & (np.abs(vals - self.fixed.ravel()) > atol))
+            tied_bad = free[np.abs(vals[free] - atoms[tie[free]]) > atol]
+        bad = np.concatenate([fixed_bad, tied_bad])
+        if bad.size:
+            k = int(bad.min())
+            r, c = divmod(k, full.shape[1])
+            if tie[k] == FIXED:
                 raise ValueError(
-                    f"{what}: tied cells {self._cell(r0, c0)} = {atoms[a]:.6g} and "
-                    f"{self._cell(r, c)} = {v:.6g} differ"
+                    f"{what}: cell {self._cell(r, c)} is fixed at {self.fixed[r, c]:.6g} but holds {vals[k]:.6g}"
                 )
+            r0, c0 = divmod(int(first[tie[k]]), full.shape[1])
+            raise ValueError(
+                f"{what}: tied cells {self._cell(r0, c0)} = {atoms[tie[k]]:.6g} and "
+                f"{self._cell(r, c)} = {vals[k]:.6g} differ"
+            )
         return atoms
 
     def mstep(self, counts: NDArray, old_atoms: NDArray | None = None) -> NDArray:

@@ -314,6 +314,23 @@ def test_bad_parameters_are_not_renormalised():
         CategoricalHMM(2, n_symbols=2).score([[0]])
 
 
+def test_user_parameters_must_respect_the_ties():
+    # a tied model scored with untied values would count its free
+    # parameters (AIC, BIC, LRT df) wrongly: an error naming the cells
+    m = _true_tied_model()
+    e = m.emissionprob_.copy()
+    e[1] = [0.25, 0.25, 0.25, 0.25]
+    m.emissionprob_ = e
+    with pytest.raises(ValueError, match=r"emissionprob_: tied cells \(A, 0\) = 0.7 and \(B, 0\) = 0.25 differ"):
+        m.score([[0], [1]])
+    m = _true_tied_model()
+    t = m.transmat_.copy()
+    t[2] = [0.05, 0.1, 0.85]
+    m.transmat_ = t
+    with pytest.raises(ValueError, match=r"transmat_: tied cells .* differ"):
+        m.decode([[0], [1]])
+
+
 def test_decode_map_and_sample_shapes():
     m = _true_tied_model()
     X, Z = m.sample(500, random_state=2)

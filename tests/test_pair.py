@@ -201,6 +201,28 @@ def test_short_against_long_pair_and_zero_probability():
             call()
 
 
+def test_parameter_attributes_are_checked():
+    m = PairHMM.preset("3state", alphabet="protein")
+    a, b = "MKVLAAGIVGLLLAHQEAGA", "MKVLSGIVGALLVHQEGA"
+    s0 = m.score(a, b)
+    with pytest.raises(ValueError, match="row 'M' sums to"):
+        m.transmat_ = m.transmat_ * 2
+    with pytest.raises(ValueError, match="read-only"):
+        m.transmat_[0, 0] = np.nan
+    with pytest.raises(ValueError, match="tied cells"):  # symmetric gaps: M->X = M->Y
+        t = m.transmat_.copy()
+        t[0] = [1 - 0.05 - m.endprob_[0], 0.04, 0.01]
+        m.transmat_ = t
+    assert m.score(a, b) == s0  # nothing changed by the refused assignments
+    u = m.copy()
+    u.match_emissionprob_ = np.full((1, 20, 20), 1 / 400)  # takes effect, as set_params does
+    v = m.copy().set_params(match_emissionprob=np.full((1, 20, 20), 1 / 400))
+    assert u.score(a, b) == v.score(a, b) != s0
+    w = m.copy()
+    w.trans_ = m.trans_
+    assert w.score(a, b) == s0
+
+
 def test_untied_scores_are_asymmetric():
     m = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False, defaults=False)
     t = m.trans_.copy()
