@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
 from ._common import (
     CONTEXT_SETTINGS,
+    PRESET_NAMES,
     FloatRange,
     HmmtieGroup,
     check_output,
@@ -63,10 +65,17 @@ def _read(data, model, symbols, input_format):
     return seqio.read_hmm_data(data, kind=_kind(model), symbols=symbols, input_format=input_format)
 
 
-def _fitted_model(model_path):
+def _load(model_path):
     from hmmtie import seqio
 
-    model, symbols, fitted = seqio.load_hmm(model_path)
+    if model_path in PRESET_NAMES and not os.path.exists(model_path):
+        raise ValueError(f"{model_path}: no such model file ({model_path} is a pair-HMM preset, for "
+                         "'hmmtie align/compare/train'; 'hmmtie hmm' takes an HMM spec or model file)")
+    return seqio.load_hmm(model_path)
+
+
+def _fitted_model(model_path):
+    model, symbols, fitted = _load(model_path)
     if not fitted:
         raise ValueError(f"{model_path}: a model spec without parameters; fit it first with "
                          f"'hmmtie hmm fit {model_path} SEQUENCES -o model.json'")
@@ -99,7 +108,7 @@ def fit(ctx, model_path, data, output, n_iter, tol, seed, input_format, threads,
     check_output(output, data)
     from hmmtie import seqio
 
-    model, symbols, fitted = seqio.load_hmm(model_path)
+    model, symbols, fitted = _load(model_path)
     X, ids = _read(data, model, symbols, input_format)
     if fitted:
         model.init_params = ""  # continue from the file's parameters

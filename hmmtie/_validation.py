@@ -180,6 +180,8 @@ def atomic_write_text(path, text: str) -> None:
     """Write to a temporary file beside ``path`` and rename on success."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"{path}: cannot write, directory {directory} does not exist")
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:

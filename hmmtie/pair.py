@@ -395,8 +395,9 @@ class PairHMM:
     band : int, optional
         Restrict dynamic programming to a diagonal band of this half-width
         (see :func:`hmmtie._kernels.pair_fb.band_limits`).
-    memory_limit : int, default 4 GiB
-        Refuse pairs whose dynamic-programming tables would need more bytes.
+    memory_limit : int or None, default 4 GiB
+        Refuse pairs whose dynamic-programming tables would need more bytes
+        (None: no limit).
     n_threads : int, optional
         Numba threads for batched work.
 
@@ -442,9 +443,9 @@ class PairHMM:
         self.tying = tying
         self.symmetric_gaps = bool(symmetric_gaps)
         self.symmetric_match = bool(symmetric_match)
-        self.band = band
-        self.memory_limit = memory_limit
-        self.n_threads = n_threads
+        self.band = check_int("band", band, low=0, allow_none=True)
+        self.memory_limit = check_int("memory_limit", memory_limit, low=1, allow_none=True)
+        self.n_threads = check_int("n_threads", n_threads, low=1, allow_none=True)
         self.preset_name = preset_name
         self._alph = _alph.get_alphabet(alphabet)
         self._compile()
@@ -765,12 +766,15 @@ class PairHMM:
         S = self.n_states
         A = len(self._alph.letters)
         trans = self.trans_.copy()
-        if startprob is not None:
-            trans[0, :S] = np.asarray(startprob, dtype=float)
-        if transmat is not None:
-            trans[1:, :S] = np.asarray(transmat, dtype=float)
-        if endprob is not None:
-            trans[1:, S] = np.asarray(endprob, dtype=float)
+        for name, value, shape, where in (("startprob", startprob, (S,), (0, slice(0, S))),
+                                          ("transmat", transmat, (S, S), (slice(1, None), slice(0, S))),
+                                          ("endprob", endprob, (S,), (slice(1, None), S))):
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=float)
+            if value.shape != shape:
+                raise ValueError(f"{name} has shape {value.shape}, expected {shape}")
+            trans[where] = value
         _check_rows("transition probabilities (rows Begin, states; columns states, End)", trans, ["Begin"] + self._names)
         match = self.match_emissionprob_ if match_emissionprob is None else np.asarray(match_emissionprob, dtype=float)
         if match.shape != (len(self._match_names), A, A):

@@ -109,6 +109,7 @@ def test_help_and_version_import_nothing_heavy():
         (["simulate", "-o", "s", "--pairs", "0"], ["'--pairs'"]),
         (["simulate", "-o", "-"], ["'--output'", "not a file prefix"]),
         (["info", "nostate"], ["nostate", "preset"]),
+        (["hmm", "score", "3state", "x.txt"], ["3state", "pair-HMM preset"]),
         (["align", "--frobnicate"], ["--frobnicate"]),
         (["nosuchcommand"], ["nosuchcommand"]),
     ],

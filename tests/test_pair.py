@@ -223,6 +223,18 @@ def test_parameter_attributes_are_checked():
     assert w.score(a, b) == s0
 
 
+def test_constructor_and_set_params_checks(tmp_path):
+    for kw, msg in (({"band": 1.5}, "band must be an integer"), ({"band": -5}, "band must be >= 0"),
+                    ({"n_threads": 0}, "n_threads must be >= 1"), ({"memory_limit": -1}, "memory_limit must be >= 1")):
+        with pytest.raises(ValueError, match=msg):
+            PairHMM.preset("3state", alphabet="dna", **kw)
+    m = PairHMM.preset("3state", alphabet="dna", memory_limit=None)
+    with pytest.raises(ValueError, match=r"transmat has shape \(2, 2\), expected \(3, 3\)"):
+        m.set_params(transmat=np.eye(2))
+    with pytest.raises(ValueError, match="nodir/m.json: cannot write, directory .* does not exist"):
+        m.save(tmp_path / "nodir" / "m.json")
+
+
 def test_untied_scores_are_asymmetric():
     m = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False, defaults=False)
     t = m.trans_.copy()
