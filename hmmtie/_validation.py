@@ -75,7 +75,11 @@ def split_input(X, lengths, *, ndim_item: int, name: str = "X"):
         lengths = [len(s) for s in seqs]
         X = np.concatenate(seqs)
     else:
-        X = np.asarray(X)
+        try:
+            X = np.asarray(X)
+        except ValueError:  # ragged: a list of sequences (with lengths given)
+            raise ValueError(f"{name} is a list of sequences of different lengths; give either the list "
+                             "without lengths or the concatenated sequences with lengths") from None
         if X.size == 0:
             raise ValueError(f"{name} is empty; give at least one observation")
         if ndim_item == 1:

@@ -286,6 +286,8 @@ def test_save_load_roundtrip(tmp_path):
         (lambda m: m.score([[0], [5]]), r"X\[1\] = 5 is outside \[0, n_symbols=4\)"),
         (lambda m: m.score(np.array([[0.5], [1.0]])), r"X\[0\] = 0.5 is not an integer symbol"),
         (lambda m: m.score(np.zeros((5, 1), int), [2, 2]), "lengths sum to 4 but X has 5 rows"),
+        (lambda m: m.score([np.zeros(3, int), np.zeros(4, int)], [3, 4]),
+         "X is a list of sequences of different lengths"),
         (lambda m: m.score(np.zeros((5, 1), int), [5, 0]), "empty sequences are not allowed"),
         (lambda m: m.score([np.array([0, 1]), np.array([], int)]), r"X\[1\] is an empty sequence"),
     ],
