@@ -38,14 +38,11 @@ def _ceiling_kernel():
     return lambda: spin(4, 100_000)
 
 
-def thread_gain(fn, n_threads, repeats, ref=None):
+def thread_gain(fn, n_threads, repeats):
     """Median times of ``fn`` at 1 and ``n_threads`` numba threads, and the
     machine ceiling: the same ratio for an ideal parallel loop timed in the
-    same interleaved rounds (one round = ref, fn@1, ceiling@1, fn@n,
-    ceiling@n), so a moment of CPU steal hits all of them.  ``ref`` (a peer
-    such as hmmlearn, optional) runs once per round, so its time is taken
-    under the same conditions as ``fn``'s.  Returns (t1, tn, ceiling gain,
-    t_ref) with t_ref None without ``ref``."""
+    same interleaved rounds (one round = fn@1, ceiling@1, fn@n, ceiling@n),
+    so a moment of CPU steal hits both.  Returns (t1, tn, ceiling gain)."""
     import statistics
     import time
 
@@ -58,13 +55,9 @@ def thread_gain(fn, n_threads, repeats, ref=None):
         ceiling = _CEILING = _ceiling_kernel()
     old = numba.get_num_threads()
     times = {("fn", 1): [], ("fn", n_threads): [],
-             ("ceil", 1): [], ("ceil", n_threads): [], ("ref", 0): []}
+             ("ceil", 1): [], ("ceil", n_threads): []}
     try:
         for _ in range(repeats):
-            if ref is not None:
-                t0 = time.perf_counter()
-                ref()
-                times[("ref", 0)].append(time.perf_counter() - t0)
             for nt in (1, n_threads):
                 numba.set_num_threads(nt)
                 for name, f in (("fn", fn), ("ceil", ceiling)):
@@ -73,6 +66,6 @@ def thread_gain(fn, n_threads, repeats, ref=None):
                     times[(name, nt)].append(time.perf_counter() - t0)
     finally:
         numba.set_num_threads(old)
-    med = {k: statistics.median(v) for k, v in times.items() if v}
+    med = {k: statistics.median(v) for k, v in times.items()}
     return (med[("fn", 1)], med[("fn", n_threads)],
-            med[("ceil", 1)] / med[("ceil", n_threads)], med.get(("ref", 0)))
+            med[("ceil", 1)] / med[("ceil", n_threads)])

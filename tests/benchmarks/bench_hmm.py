@@ -17,15 +17,15 @@ hmmlearn uses CategoricalHMM(implementation="scaling"), its fastest path; it is
 single-threaded. hmmtie runs with numba.set_num_threads(1) and with all cores.
 Ratios are hmmlearn time / hmmtie time (above 1: hmmtie is faster).
 
-hmmlearn, the 1-thread and the n-thread runs are interleaved round by round
-(so a slow moment of the VM hits both sides), together with an ideal
+The 1-thread and n-thread runs are interleaved round by round with an ideal
 parallel loop (``ceiling``: independent compute-bound chunks, see
-``_common.thread_gain``); ``thr-gain`` is hmmtie's own gain and ``ceiling``
-the gain the machine gave that loop in the same rounds. On a shared VM the second
+``_common.thread_gain``); ``thr-gain`` is hmmtie's own gain and ``ceiling`` the
+gain the machine gave that loop in the same rounds. On a shared VM the second
 core is often partly stolen: judge thr-gain against the ceiling.
 """
 
 import argparse
+import statistics
 import time
 import warnings
 
@@ -103,6 +103,15 @@ def hmmlearn_ops(startprob, transmat, emissionprob, symbols, lengths):
             "em_iter": em}
 
 
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def compile_times():
     """First-call time of each public function on a tiny problem (includes
     numba compilation, or loading from the cache when it is warm)."""
@@ -171,10 +180,9 @@ def main():
         mine = hmmtie_ops(sp, tm, ep, sym, off)
         theirs = hmmlearn_ops(sp, tm, ep, sym, lengths)
         for op in ops:
-            theirs[op]()  # warm (first-touch)
+            t_ref = median_time(theirs[op], args.repeats)
             mine[op]()  # warm (first-touch, dispatch)
-            t1, tn, ceil, t_ref = thread_gain(mine[op], args.threads,
-                                              args.repeats, ref=theirs[op])
+            t1, tn, ceil = thread_gain(mine[op], args.threads, args.repeats)
             row = [t1, tn]
             print(f"{n_states:4d} {n_symbols:3d} {n_samples:8d} {n_seqs:4d} "
                   f"{op:>11} {t_ref:9.4f} {row[0]:9.4f} {t_ref / row[0]:7.2f}x "
