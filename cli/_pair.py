@@ -340,7 +340,9 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
             raise
         where = (f"{out.partial} holds pairs 1-{done}" if out.partial else
                  f"pairs 1-{done} were written" if output in (None, "-") else "nothing kept")
-        raise type(exc)(f"{one_line_text(exc)}; output stopped after pair {done} ({where})") from None
+        new = type(exc)(f"{one_line_text(exc)}; output stopped after pair {done} ({where})")
+        new.__dict__.update(getattr(exc, "__dict__", {}))  # keeps the CLI wording of a remedy
+        raise new from None
 
 
 def one_line_text(exc) -> str:

@@ -10,6 +10,7 @@ logic of their own.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -152,7 +153,14 @@ class _BaseHMM:
             _tying.compile_hmm_spec(spec, states, family=self._family, n_symbols=1)
             return None
         self._compiled = _tying.compile_hmm_spec(self.tying, states, family=self._family, **self._compile_kwargs())
+        self._compiled_key = self._tie_key()
         return self._compiled
+
+    def _tie_key(self):
+        """What the compiled tie spec depends on (recompiled when it changes:
+        a new tying dict, states, or alphabet/feature count set by hand)."""
+        return (json.dumps(self.tying, sort_keys=True, default=repr), tuple(self._state_names()),
+                repr(sorted(self._compile_kwargs().items())), self.params, self.init_params)
 
     def _compile_kwargs(self) -> dict:
         return {}
@@ -160,7 +168,7 @@ class _BaseHMM:
     @property
     def tie_(self) -> _tying.HMMTying:
         """The compiled tie spec (index maps and probability blocks)."""
-        if self._compiled is None:
+        if self._compiled is None or getattr(self, "_compiled_key", None) != self._tie_key():
             self._compile()
         return self._compiled
 

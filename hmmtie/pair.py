@@ -796,6 +796,16 @@ class PairHMM:
         codes = _alph.encode(text, self._alph, record=rec_id or what)
         return codes, text, rec_id
 
+    def _memory_need(self, n, m, bytes_per_cell, what="posterior"):
+        """Bytes of the tables (see `_check_memory`)."""
+        if what == "posterior" and m > n:
+            bytes_per_cell += 8
+        if what == "posterior" or self.band is None:
+            cells = n * m
+        else:
+            cells = min(n * m, (2 * self.band + 3) * max(n, m))
+        return cells * bytes_per_cell
+
     def _check_memory(self, n, m, bytes_per_cell, what="posterior"):
         """Refuse pairs whose tables would exceed ``memory_limit`` (one line, with a way out).
 
@@ -804,13 +814,7 @@ class PairHMM:
         compute it with the rows along the longer sequence); a banded
         Viterbi traceback needs one byte per in-band cell.
         """
-        if what == "posterior" and m > n:
-            bytes_per_cell += 8
-        if what == "posterior" or self.band is None:
-            cells = n * m
-        else:
-            cells = min(n * m, (2 * self.band + 3) * max(n, m))
-        need = cells * bytes_per_cell
+        need = self._memory_need(n, m, bytes_per_cell, what)
         limit = self.memory_limit
         if limit is not None and need > limit:
             fix = ("align with method='viterbi' and a band (e.g. band=200)" if what == "posterior"
@@ -897,7 +901,7 @@ class PairHMM:
             raise ValueError(
                 f"the posterior of this pair (lengths {len(x)} x {len(y)}) underflowed: its "
                 "probable paths lie beyond the float range of the per-row scaling; "
-                "PairHMM.viterbi still gives the best path")
+                "the Viterbi alignment (method 'viterbi') does not need it")
         raise ValueError("no alignment of these sequences has non-zero probability under the model")
 
     def viterbi(self, a, b) -> tuple[float, "object"]:
@@ -949,14 +953,24 @@ class PairHMM:
             columns from its first to its last aligned pair (unaligned ends
             left out, Biopython's convention for local alignments); when no
             pair is worth aligning (local MEA on unrelated sequences), it
-            lists every residue as unaligned and ``.score`` is 0.
+            lists every residue as unaligned and ``.score`` is 0.  With
+            ``method="viterbi"``, a pair whose dense posterior matrix would
+            exceed ``memory_limit`` (or underflows) is aligned without it:
+            the traceback needs one byte per cell of the band, and the
+            column confidences are NaN.
         """
         check_choice("method", method, ("mea", "viterbi"))
         x, xt, xid = self._encode(a, "sequence a")
         y, yt, yid = self._encode(b, "sequence b")
-        self._check_memory(len(x), len(y), 9)
         band = self._band()
+        if method == "viterbi":
+            limit = self.memory_limit
+            if limit is not None and self._memory_need(len(x), len(y), 9) > limit:
+                return self._align_viterbi_only(x, xt, xid, y, yt, yid)
+        self._check_memory(len(x), len(y), 9)
         lo, P = _kf.posterior(*self._kargs(), x, y, band)  # MEA and per-column confidence
+        if method == "viterbi" and not np.isfinite(lo):
+            return self._align_viterbi_only(x, xt, xid, y, yt, yid)
         self._check_posterior(lo, x, y)
         if method == "mea" and self.local:
             # expected correct columns: a pair counts for its two residues, an
@@ -983,6 +997,28 @@ class PairHMM:
         aln.mean_confidence = float(conf.mean()) if len(conf) else float("nan")
         aln.log_odds = float(lo)
         aln.log_likelihood = float(lo) + self._bg(x, y)
+        return aln
+
+    def _align_viterbi_only(self, x, xt, xid, y, yt, yid):
+        """``align(method="viterbi")`` without posteriors: when their dense
+        matrix would exceed ``memory_limit`` (the traceback needs one byte
+        per band cell) or underflows.  Column confidences are NaN."""
+        band = self._band()
+        self._check_memory(len(x), len(y), 1, "traceback")
+        score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, band)
+        if not np.isfinite(score):
+            raise ValueError("no alignment of these sequences has non-zero probability under the model")
+        aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"), self.local)
+        aln.score = float(score) + self._bg(x, y)
+        n_cols = len(ops)
+        if self.local:
+            first, stop = core_span(ops)
+            n_cols = stop - first
+        aln.column_confidence = np.full(n_cols, np.nan)
+        aln.mean_confidence = float("nan")
+        lo = float(_kf.forward(*self._kargs(), x, y, band))
+        aln.log_odds = lo
+        aln.log_likelihood = lo + self._bg(x, y)
         return aln
 
     # ------------------------------------------------------------ batches

@@ -281,8 +281,8 @@ class ProbBlock:
         atoms = np.zeros(self.n_atoms)
         free = np.flatnonzero(tie != FIXED)
         first = np.full(self.n_atoms, -1)
-        # the first cell of each atom: assign in reverse so the earliest wins
-        first[tie[free[::-1]]] = free[::-1]
+        ids, at = np.unique(tie[free], return_index=True)  # the first cell of each atom
+        first[ids] = free[at]
         used = first >= 0
         atoms[used] = vals[first[used]]
         with np.errstate(invalid="ignore"):  # NaN compares false here, as it always did (checked elsewhere)

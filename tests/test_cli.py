@@ -221,15 +221,23 @@ def test_memory_error_is_input_error(monkeypatch, dna):
 
 @needs_pair
 def test_memory_guard_speaks_cli(tmp_path):
-    # 30k x 30k: the posterior would need ~7 GiB, above the 4 GiB guard
+    # pair 2 is 30k x 30k: its posterior would need ~7.5 GiB, above the 4 GiB guard
     import random
 
     rng = random.Random(0)
-    a = fasta(tmp_path, "a.fa", [("a", "".join(rng.choice("ACGT") for _ in range(30000)))])
-    b = fasta(tmp_path, "b.fa", [("b", "".join(rng.choice("ACGT") for _ in range(30000)))])
-    err = assert_one_line_error(invoke("align", a, b), "pair 1", "30000 x 30000",
-                                "--method viterbi --band 200")
+    big = "".join(rng.choice("ACGT") for _ in range(30000))
+    a = fasta(tmp_path, "a.fa", [("a1", "ACGTACGT"), ("a2", big)])
+    b = fasta(tmp_path, "b.fa", [("b1", "ACGTACG"), ("b2", big)])
+    err = assert_one_line_error(invoke("align", a, b, "-q"), "pair 2", "30000 x 30000",
+                                "--method viterbi --band 200", "output stopped after pair 1")
     assert "memory_limit" not in err and "method='viterbi'" not in err
+    # and the advice works: Viterbi without the posterior matrix (confidence NaN)
+    out = tmp_path / "o.json"
+    result = invoke("align", a, b, "-q", "--method", "viterbi", "--band", "200", "-f", "json", "-o", out)
+    assert result.exit_code == 0, result.output
+    pairs = json.loads(out.read_text())["pairs"]
+    assert pairs[0]["mean_confidence"] > 0.5 and pairs[1]["mean_confidence"] != pairs[1]["mean_confidence"]
+    assert pairs[1]["identities"] == 30000
 
 
 def test_progress_only_on_a_terminal(monkeypatch):

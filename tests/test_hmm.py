@@ -333,6 +333,20 @@ def test_user_parameters_must_respect_the_ties():
         m.decode([[0], [1]])
 
 
+def test_tie_check_follows_the_current_spec():
+    X = np.random.default_rng(0).integers(0, 4, 300)[:, None]
+    m = CategoricalHMM(n_states=2, random_state=0, n_iter=3).fit(X, [100] * 3)
+    m.n_symbols = 6  # a wider alphabet set by hand after fitting
+    m.emissionprob_ = np.full((2, 6), 1 / 6)
+    assert np.isfinite(m.score(X, [100] * 3))
+    m.tying = {"emission_groups": {"g": ["0", "1"]}}  # a new tie spec is the one checked
+    e = np.full((2, 6), 1 / 6)
+    e[0] = [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]
+    m.emissionprob_ = e
+    with pytest.raises(ValueError, match="tied cells"):
+        m.score(X, [100] * 3)
+
+
 def test_decode_map_and_sample_shapes():
     m = _true_tied_model()
     X, Z = m.sample(500, random_state=2)

@@ -235,6 +235,19 @@ def test_constructor_and_set_params_checks(tmp_path):
         m.save(tmp_path / "nodir" / "m.json")
 
 
+def test_viterbi_alignment_without_the_posterior_matrix():
+    a, b = "ACGT" * 30, "ACGA" * 40
+    m = PairHMM.preset("3state", alphabet="dna", memory_limit=100_000, band=5)
+    with pytest.raises(MemoryError, match="align with method='viterbi' and a band"):
+        m.align(a, b)
+    aln = m.align(a, b, method="viterbi")  # the posterior would not fit: left out
+    full = PairHMM.preset("3state", alphabet="dna", band=5).align(a, b, method="viterbi")
+    assert np.array_equal(aln.coordinates, full.coordinates) and aln.score == full.score
+    assert aln.log_likelihood == pytest.approx(full.log_likelihood, abs=1e-9)
+    assert np.isnan(aln.mean_confidence) and np.isnan(aln.column_confidence).all()
+    assert len(aln.column_confidence) == len(full.column_confidence)
+
+
 def test_untied_scores_are_asymmetric():
     m = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False, defaults=False)
     t = m.trans_.copy()
