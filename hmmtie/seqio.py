@@ -776,6 +776,15 @@ def load_hmm(path, *, allow_pair: bool = False):
     kwargs.update(states=doc.get("states"), tying=doc.get("tying"))
     n_states = doc.get("n_states")
     try:
+        # the models check these when they fit; here the message can name the file
+        from ._validation import check_int
+
+        if "n_iter" in settings:
+            check_int('"settings" n_iter', settings["n_iter"], low=0)
+        if "tol" in settings:
+            tol = settings["tol"]
+            if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0 or tol == float("inf"):
+                raise ValueError(f'"settings" tol must be a finite number >= 0, got {tol!r}')
         if kind == "CategoricalHMM":
             n_symbols = doc.get("n_symbols")
             if symbols is not None:

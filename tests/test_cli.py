@@ -552,6 +552,11 @@ def test_hmm_errors(casino, tmp_path):
     assert_one_line_error(invoke("hmm", "score", future, rolls), "future.json", "version 42")
     assert_one_line_error(invoke("hmm", "score", tmp_path / "nope.json", rolls), "nope.json", "not found")
     assert_one_line_error(invoke("hmm", "fit", spec, rolls, "-o", tmp_path / "x.json", "--n-iter", "-3"), "'--n-iter'")
+    for setting, needle in (('"n_iter": -3', "n_iter must be >= 0"), ('"tol": "x"', "tol must be a finite number")):
+        bad_spec = tmp_path / "bad_spec.json"
+        bad_spec.write_text('{"model": "CategoricalHMM", "n_states": 2, "settings": {%s}}' % setting)
+        assert_one_line_error(invoke("hmm", "fit", bad_spec, rolls, "-o", tmp_path / "x.json"),
+                              "bad_spec.json", '"settings"', needle)
 
 
 # ---------------------------------------------------------------- the installed script, as a subprocess
