@@ -191,8 +191,9 @@ def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, local, fit, me
     clustal, maf, psl, exonerate and nexus are written at the end).  Inputs
     over 16 MiB and standard input are read lazily, --chunk-size pairs at a
     time; a bad record deep in such a stream stops the run with the pairs
-    before it written (kept in OUTPUT.partial with -o) and an error naming
-    the record.  Smaller inputs are checked whole before any output.
+    before it written (kept in OUTPUT.partial with -o; with --format json
+    still a valid document, with an "error" entry) and an error naming the
+    record.  Smaller inputs are checked whole before any output.
     """
     check_model_name(model_name)
     check_output(output, a, b)
@@ -307,13 +308,19 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
                 head = json.dumps(doc, indent=1, allow_nan=True)
                 assert head.endswith('"pairs": []\n}')
                 out.write(head[:-len("[]\n}")] + "[")
-                for k, r in enumerate(results()):
-                    item = {"index": k + 1, "a": r["a"], "b": r["b"], "log_likelihood": r["log_likelihood"],
-                            "log_odds": r["log_odds"], **r["identity"], "mean_confidence": r["mean_confidence"],
-                            "alignment": seqio.alignment_to_dict(r["alignment"])}
-                    text = json.dumps(item, indent=1, allow_nan=True).replace("\n", "\n  ")
-                    out.write(("," if k else "") + "\n  " + text)
-                    done += 1
+                try:
+                    for k, r in enumerate(results()):
+                        item = {"index": k + 1, "a": r["a"], "b": r["b"], "log_likelihood": r["log_likelihood"],
+                                "log_odds": r["log_odds"], **r["identity"], "mean_confidence": r["mean_confidence"],
+                                "alignment": seqio.alignment_to_dict(r["alignment"])}
+                        text = json.dumps(item, indent=1, allow_nan=True).replace("\n", "\n  ")
+                        out.write(("," if k else "") + "\n  " + text)
+                        done += 1
+                except (ValueError, MemoryError) as exc:
+                    # a stream that stops keeps a valid document: the pairs so far and why it stopped
+                    out.write(("\n ]" if done else "]") + ',\n "error": '
+                              + json.dumps(f"pair {done + 1}: stopped: {one_line_text(exc)}") + "\n}\n")
+                    raise
                 out.write(("\n ]" if done else "]") + "\n}\n")
             elif fmt == "text":
                 for k, r in enumerate(results()):

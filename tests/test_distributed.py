@@ -8,6 +8,7 @@ test runs last: it leaves the cluster with a restarted worker.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -347,6 +348,13 @@ def test_cli_bad_record_deep_in_stream_keeps_the_pairs_before_it(tmp_path, monke
     r = _invoke("align", a, b, "-q", "--chunk-size", "64")  # stdout: the pairs are already out
     assert r.exit_code == 2 and r.stdout.count("# pair ") == 699
     assert "pairs 1-699 were written" in r.stderr
+    # json: the partial document is still valid JSON, saying where and why it stopped
+    out = tmp_path / "out.json"
+    r = _invoke("align", a, b, "-f", "json", "-o", out, "-q", "--chunk-size", "64")
+    assert r.exit_code == 2
+    doc = json.loads((tmp_path / "out.json.partial").read_text())
+    assert len(doc["pairs"]) == 699 and doc["error"].startswith("pair 700: stopped: ")
+    assert "record 700" in doc["error"]
 
 
 @pytest.mark.slow
