@@ -187,8 +187,9 @@ def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, local, fit, me
     Prints, for each pair, the alignment and a summary: log-likelihood and
     log-odds (natural log, against independent residues), identity, mean
     posterior confidence, the tie hypothesis and the number of free
-    parameters; with --local, also the aligned span of each sequence.  Results are written as they come, in input order (formats
-    clustal, maf, psl, exonerate and nexus are written at the end).  Inputs
+    parameters; with --local, also the aligned span of each sequence.
+    Results are written as they come, in input order (formats clustal, maf,
+    psl, exonerate and nexus are written at the end).  Inputs
     over 16 MiB and standard input are read lazily, --chunk-size pairs at a
     time; a bad record deep in such a stream stops the run with the pairs
     before it written (kept in OUTPUT.partial with -o; with --format json
@@ -293,9 +294,8 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
     stream = summary_stream(output, quiet)
     done = 0
     n_known = len(pairs) if hasattr(pairs, "__len__") else 0  # no bar while streaming (length unknown)
-    if fmt in seqio.SINGLE_ALIGNMENT_FORMATS and n_known > 1:  # before aligning anything
-        raise ValueError(f"format {fmt} holds one alignment per file, got {n_known} pairs; "
-                         "use stockholm, maf or json for several pairs")
+    if n_known > 1:  # before aligning anything
+        seqio.check_alignment_count(fmt, n_known)
     out = seqio.StreamOutput(output)
     try:
         with out, progress(n_known, "aligning", quiet) as step:
@@ -347,9 +347,9 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
             raise
         where = (f"{out.partial} holds pairs 1-{done}" if out.partial else
                  f"pairs 1-{done} were written" if output in (None, "-") else "nothing kept")
-        new = type(exc)(f"{one_line_text(exc)}; output stopped after pair {done} ({where})")
-        new.__dict__.update(getattr(exc, "__dict__", {}))  # keeps the CLI wording of a remedy
-        raise new from None
+        from hmmtie._validation import with_message
+
+        raise with_message(exc, f"{one_line_text(exc)}; output stopped after pair {done} ({where})") from None
 
 
 def one_line_text(exc) -> str:

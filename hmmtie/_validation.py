@@ -180,6 +180,14 @@ def numba_threads(n_threads, work=None):
         numba.set_num_threads(old)
 
 
+def with_message(exc: BaseException, text: str) -> BaseException:
+    """An exception of the same type with a new message, keeping its
+    attributes (such as a ``remedy`` in the command line's wording)."""
+    new = type(exc)(text)
+    new.__dict__.update(getattr(exc, "__dict__", {}))
+    return new
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write to a temporary file beside ``path`` and rename on success."""
     path = os.fspath(path)

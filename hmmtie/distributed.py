@@ -30,7 +30,7 @@ from collections import deque
 
 import numpy as np
 
-from ._validation import numba_threads
+from ._validation import numba_threads, with_message
 
 __all__ = [
     "PAIRS_PER_PARTITION", "OBS_PER_PARTITION", "DEFAULT_CHUNK_SIZE", "DASK_MISSING",
@@ -481,6 +481,4 @@ def align_stream(model, pairs, method, client, chunk_size, n_threads, max_in_fli
 
 def _raise_pair(err, start):
     k, exc = err
-    new = type(exc)(f"pair {start + k + 1}: {exc}")
-    new.__dict__.update(getattr(exc, "__dict__", {}))  # e.g. the CLI's wording of a remedy
-    raise new from None
+    raise with_message(exc, f"pair {start + k + 1}: {exc}") from None

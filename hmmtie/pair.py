@@ -347,6 +347,9 @@ def _params_path(alphabet: str, preset: str):
 # the model
 # --------------------------------------------------------------------------
 
+_NO_PATH = "no alignment of these sequences has non-zero probability under the model"
+
+
 def _param_attr(name, key):
     """A parameter array of :class:`PairHMM`: read as a read-only view of the
     model's own array, assigned through ``set_params`` (``key``; None: the
@@ -797,14 +800,15 @@ class PairHMM:
         return codes, text, rec_id
 
     def _memory_need(self, n, m, bytes_per_cell, what="posterior"):
-        """Bytes of the tables (see `_check_memory`)."""
+        """(bytes of the tables, whether they fit ``memory_limit``); see `_check_memory`."""
         if what == "posterior" and m > n:
             bytes_per_cell += 8
         if what == "posterior" or self.band is None:
             cells = n * m
         else:
             cells = min(n * m, (2 * self.band + 3) * max(n, m))
-        return cells * bytes_per_cell
+        need = cells * bytes_per_cell
+        return need, self.memory_limit is None or need <= self.memory_limit
 
     def _check_memory(self, n, m, bytes_per_cell, what="posterior"):
         """Refuse pairs whose tables would exceed ``memory_limit`` (one line, with a way out).
@@ -814,9 +818,9 @@ class PairHMM:
         compute it with the rows along the longer sequence); a banded
         Viterbi traceback needs one byte per in-band cell.
         """
-        need = self._memory_need(n, m, bytes_per_cell, what)
+        need, fits = self._memory_need(n, m, bytes_per_cell, what)
         limit = self.memory_limit
-        if limit is not None and need > limit:
+        if not fits:
             fix = ("align with method='viterbi' and a band (e.g. band=200)" if what == "posterior"
                    else "use a band (e.g. band=200)") + " or raise memory_limit"
             tail = f"above memory_limit={_fmt_bytes(limit)}; {fix}"
@@ -902,7 +906,16 @@ class PairHMM:
                 f"the posterior of this pair (lengths {len(x)} x {len(y)}) underflowed: its "
                 "probable paths lie beyond the float range of the per-row scaling; "
                 "the Viterbi alignment (method 'viterbi') does not need it")
-        raise ValueError("no alignment of these sequences has non-zero probability under the model")
+        raise ValueError(_NO_PATH)
+
+    def _viterbi_ops(self, x, y):
+        """(log P(x, y, best path), its column ops); the traceback's memory
+        is checked first."""
+        self._check_memory(len(x), len(y), 1, "traceback")
+        score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, self._band())
+        if not np.isfinite(score):
+            raise ValueError(_NO_PATH)
+        return float(score) + self._bg(x, y), ops
 
     def viterbi(self, a, b) -> tuple[float, "object"]:
         """Most probable state path.
@@ -915,12 +928,8 @@ class PairHMM:
         """
         x, xt, xid = self._encode(a, "sequence a")
         y, yt, yid = self._encode(b, "sequence b")
-        self._check_memory(len(x), len(y), 1, "traceback")
-        score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, self._band())
-        if not np.isfinite(score):
-            raise ValueError("no alignment of these sequences has non-zero probability under the model")
+        logprob, ops = self._viterbi_ops(x, y)
         aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"), self.local)
-        logprob = float(score) + self._bg(x, y)
         aln.score = logprob
         return logprob, aln
 
@@ -963,10 +972,8 @@ class PairHMM:
         x, xt, xid = self._encode(a, "sequence a")
         y, yt, yid = self._encode(b, "sequence b")
         band = self._band()
-        if method == "viterbi":
-            limit = self.memory_limit
-            if limit is not None and self._memory_need(len(x), len(y), 9) > limit:
-                return self._align_viterbi_only(x, xt, xid, y, yt, yid)
+        if method == "viterbi" and not self._memory_need(len(x), len(y), 9)[1]:
+            return self._align_viterbi_only(x, xt, xid, y, yt, yid)
         self._check_memory(len(x), len(y), 9)
         lo, P = _kf.posterior(*self._kargs(), x, y, band)  # MEA and per-column confidence
         if method == "viterbi" and not np.isfinite(lo):
@@ -983,10 +990,7 @@ class PairHMM:
             ea, ops = _kd.mea(P, band)
             score = float(ea)
         else:
-            score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, band)
-            if not np.isfinite(score):
-                raise ValueError("no alignment of these sequences has non-zero probability under the model")
-            score = float(score) + self._bg(x, y)
+            score, ops = self._viterbi_ops(x, y)
         aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"), self.local)
         aln.score = score
         conf = column_confidence(P, ops)
@@ -1003,20 +1007,16 @@ class PairHMM:
         """``align(method="viterbi")`` without posteriors: when their dense
         matrix would exceed ``memory_limit`` (the traceback needs one byte
         per band cell) or underflows.  Column confidences are NaN."""
-        band = self._band()
-        self._check_memory(len(x), len(y), 1, "traceback")
-        score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, band)
-        if not np.isfinite(score):
-            raise ValueError("no alignment of these sequences has non-zero probability under the model")
+        logprob, ops = self._viterbi_ops(x, y)
         aln = _make_alignment(xt, yt, ops, (xid or "a", yid or "b"), self.local)
-        aln.score = float(score) + self._bg(x, y)
+        aln.score = logprob
         n_cols = len(ops)
         if self.local:
             first, stop = core_span(ops)
             n_cols = stop - first
         aln.column_confidence = np.full(n_cols, np.nan)
         aln.mean_confidence = float("nan")
-        lo = float(_kf.forward(*self._kargs(), x, y, band))
+        lo = float(_kf.forward(*self._kargs(), x, y, self._band()))
         aln.log_odds = lo
         aln.log_likelihood = lo + self._bg(x, y)
         return aln

@@ -570,6 +570,13 @@ def _prepared(alignment, molecule_type: str | None):
     return alignment
 
 
+def check_alignment_count(fmt: str, n: int) -> None:
+    """Refuse several alignments for a format that holds one per file."""
+    if fmt in SINGLE_ALIGNMENT_FORMATS and n != 1:
+        raise ValueError(f"format {fmt} holds one alignment per file, got {n} pairs; "
+                         "use stockholm, maf or json for several pairs")
+
+
 def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> str:
     """Write pairwise alignments in one of :data:`ALIGNMENT_FORMATS` (not ``json``).
 
@@ -593,9 +600,7 @@ def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> s
         raise ValueError(f"alignment format must be one of {allowed}, got {fmt!r}")
     if fmt == "text":
         return "\n".join(str(a) for a in alignments)
-    if fmt in SINGLE_ALIGNMENT_FORMATS and len(alignments) != 1:
-        raise ValueError(f"format {fmt} holds one alignment per file, got {len(alignments)} pairs; "
-                         "use stockholm, maf or json for several pairs")
+    check_alignment_count(fmt, len(alignments))
     from Bio import Align
 
     moltype = {"dna": "DNA", "rna": "RNA", "protein": "protein"}.get(alphabet or "", None)

@@ -46,8 +46,9 @@ whose segment products leave the range.
   transposed internally when ``M > N``): O(S * min(N, M)).
 * ``posterior``: the output (N, M) holds the forward match lattice before it
   is overwritten in place by the posteriors (a pair with M > N is computed
-  transposed, like every kernel here, and copied back: 2 N M floats then); plus O(S * M) rows, an (A, M)
-  gathered match-emission table and O(N) row scales.  Models with several
+  transposed, like every kernel here, and copied back: 2 N M floats then);
+  plus O(S * M) rows, an (A, M) gathered match-emission table and O(N) row
+  scales.  Models with several
   match states keep one extra (N, M) lattice per further match state.
 * ``expected_counts``: forward rows (every state) checkpointed every
   ``K = ceil(sqrt(N+1))`` rows and recomputed block by block during the
@@ -1442,8 +1443,8 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
     """Log-odds likelihood of the pair (x, y); O(S * min(N, M)) memory."""
     path, a, a_t, mt = _plan(kind, trans, match_odds, y.shape[0] > x.shape[0])
     xo, yo, out = _one_pair(x, y)
-    _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt, ins_odds, x, xo, y,
-         yo, band, 0, 1, out)
+    _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
+                     ins_odds, x, xo, y, yo, band, 0, 1, out)
     return float(out[0])
 
 
@@ -1569,9 +1570,9 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                              bool(np.any(np.diff(y_off) > np.diff(x_off))))
 
     def work(ch):
-        _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt, ins_odds, xs,
-             x_off, ys, y_off, band, (n * ch) // nch, (n * (ch + 1)) // nch,
-             out)
+        _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
+                         ins_odds, xs, x_off, ys, y_off, band,
+                         (n * ch) // nch, (n * (ch + 1)) // nch, out)
 
     _run_chunks(work, nch)
     return out
