@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import naive_pair as nv
 from hmmtie._kernels import pair_fb as pf
+from hmmtie._kernels import pair_stripe as ps
 
 A = 4
 
@@ -576,3 +577,92 @@ def test_batch_skips_impossible_pairs():
     assert not np.isnan(out[4]).any()
     # counts equal the two finite pairs alone
     assert abs(out[1].sum() - 2.0) < 1e-12
+
+
+# --------------------------------------------------------------------------
+# Striped rows (pair_stripe): the fast path without a band, rows of at least
+# STRIPE_MIN columns.  The row kernels (a band covering the whole lattice)
+# are the reference; the log-space forward checks both.
+
+def _transposed(model):
+    """The model with the roles of x and y swapped."""
+    kind, etab, start, trans, end, match, ins = model
+    kt = np.where(kind == 1, 2, np.where(kind == 2, 1, kind)).astype(np.int64)
+    mt = np.ascontiguousarray(match.transpose(0, 2, 1))
+    return kt, etab, start, trans, end, mt, ins
+
+
+def _rows_forward(model, x, y):
+    """The row kernels: a band as wide as the lattice takes them."""
+    return pf.forward(*model, x, y, max(len(x), len(y)))
+
+
+@pytest.mark.parametrize("name", ["3state", "5state", "5state_noLong"])
+@pytest.mark.parametrize("m", [ps.STRIPE_MIN, ps.STRIPE_MIN + 1, 100, 257])
+def test_striped_forward_equals_rows(name, m):
+    """Row lengths at and around the lane boundaries (padding in the last
+    lane), both orders of the pair, related and unrelated sequences."""
+    model = MODELS[name]()
+    rng = np.random.default_rng(m)
+    x = rng.integers(0, A, 3 * m).astype(np.uint8)
+    for y in (_mutate(rng, x[:m + 5])[:m], rng.integers(0, A, m).astype(np.uint8)):
+        assert len(y) == m
+        ref = _rows_forward(model, x, y)
+        got = pf.forward(*model, x, y, -1)
+        assert abs(got - ref) < 1e-11 * max(1.0, abs(ref))
+        got_t = pf.forward(*_transposed(model), y, x, -1)
+        assert abs(got_t - ref) < 1e-11 * max(1.0, abs(ref))
+    lref = nv.logspace_forward(*model, x, y)
+    assert abs(got - lref) < 1e-9 * abs(lref)
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.4, 0.95])
+def test_striped_forward_long_rows_and_carries(eps):
+    """Long rows: the carry between lanes runs over many stripe rows when
+    gaps extend with probability 0.95 and stops early with 0.05; insert odds
+    away from 1 and a match table with exact zeros."""
+    kind, etab, start, trans, end, match, ins = model_3state(seed=5, eps=eps)
+    match = match.copy()
+    match[0, 1, 2] = 0.0
+    model = (kind, etab, start, trans, end, match, ins)
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, A, 2500).astype(np.uint8)
+    y = _mutate(rng, x, indel=0.1)
+    ref = nv.logspace_forward(*model, x, y)
+    got = pf.forward(*model, x, y, -1)
+    assert abs(got - ref) < 1e-9 * abs(ref)
+    assert abs(_rows_forward(model, x, y) - got) < 1e-11 * abs(ref)
+
+
+def test_striped_forward_zeros_and_impossible_pairs():
+    """A 5-state model with its long-gap pair disabled and a pair no path
+    can emit (every match and insert odds of one residue zero)."""
+    model = model_5state(long_gaps=False)
+    kind, etab, start, trans, end, match, ins = model
+    rng = np.random.default_rng(8)
+    x, y = _seqs(rng, 200, 150)
+    assert abs(pf.forward(*model, x, y, -1) - _rows_forward(model, x, y)) < 1e-9
+    match0 = match.copy()
+    match0[:, 3, :] = 0.0
+    match0[:, :, 3] = 0.0
+    ins0 = ins.copy()
+    ins0[:, 3] = 0.0
+    x[17] = 3
+    zero = (kind, etab, start, trans, end, match0, ins0)
+    assert pf.forward(*zero, x, y, -1) == -math.inf
+    assert _rows_forward(zero, x, y) == -math.inf
+
+
+def test_striped_forward_falls_back_when_lane_products_overflow():
+    """Insert odds far above 1 make a lane's chain product leave the float
+    range: the pair is computed by the row kernels instead (same value)."""
+    kind, etab, start, trans, end, match, ins = model_3state(seed=9, eps=0.9)
+    ins = np.full_like(ins, 40.0)
+    model = (kind, etab, start, trans, end, match, ins)
+    rng = np.random.default_rng(9)
+    x, y = _seqs(rng, 5000, 4000)
+    L, n = ps.stripe_geometry(4000)
+    _, ok = ps.lane_products(np.full(n, 0.9 * 40.0), L)
+    assert not ok
+    got = pf.forward(*model, x, y, -1)
+    assert got == _rows_forward(model, x, y)

@@ -43,7 +43,10 @@ yields -inf.  The insert-y chain fix-up falls back to a serial pass for a row
 whose segment products leave the range.
 
 * ``forward``: two rows of every state over the shorter sequence (the pair is
-  transposed internally when ``M > N``): O(S * min(N, M)).
+  transposed internally when ``M > N``): O(S * min(N, M)).  On the fast
+  path without a band, rows of at least ``pair_stripe.STRIPE_MIN`` columns
+  are computed in the striped layout of :mod:`pair_stripe` (the insert-y
+  chain vectorised across 16 lanes; 1.2-1.6x the row kernels).
 * ``posterior``: the output (N, M) holds the forward match lattice before it
   is overwritten in place by the posteriors (a pair with M > N is computed
   transposed, like every kernel here, and copied back: 2 N M floats then);
@@ -87,6 +90,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+
+from . import pair_stripe as ps
 
 # reassoc/contract let reductions vectorise; they keep inf/NaN semantics.
 _FM = {"reassoc", "contract"}
@@ -618,6 +623,10 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     store = L.shape[0] > 0
     keep = tots.shape[0] > 0
     nck = ck.shape[0]
+    if band < 0 and not store and not keep and nck == 0 and M >= ps.STRIPE_MIN:
+        z = ps.striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M)
+        if not math.isnan(z):
+            return z
     inplace = nck > 0 and K == 1
     R = ck if inplace else np.zeros((2, _NF, M + 2))
     ptmp = np.empty((2, M + 2))  # insert-y chain segment products, per slot

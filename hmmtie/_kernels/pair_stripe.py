@@ -1,0 +1,347 @@
+"""Striped rows for the pair-HMM fast path (no band).
+
+The row kernels of :mod:`pair_fb` spend most of their time in the insert-y
+recurrence ``Y[c] = bY[c] * M[c-1] + aY[c] * Y[c-1]``, a serial chain along
+the row.  Here a row's columns ``1..M`` are laid out in ``W = 16`` lanes:
+lane ``k`` holds the columns ``k*L + 1 .. k*L + L`` (``L = ceil(M / W)``),
+and column ``k*L + l + 1`` sits at index ``l*W + k`` (stripe row ``l``).
+Column ``c - 1`` of a cell is then the previous stripe row of the same lane,
+``W`` places back, so every pass is a flat loop that vectorises, the chain
+included: each lane runs its own segment of the chain (started from zero),
+``W`` chains side by side.  The true value is the segment value plus the
+carry from the lanes to the left, ``D(l, k) = D(0, k) * prod aY(1..l, k)``;
+the lane starts ``D(0, k)`` are found serially over the 16 lanes, and the
+carry pass stops as soon as the carry no longer changes any cell of a block
+of stripe rows: along a lane both the carry and the segment value are
+multiplied by the same ``aY`` and the segment also gains ``bY * M >= 0``, so
+the ratio carry / segment never grows and a carry below 2^-60 of its cell
+stays below it (adding it could not change the double).
+
+Each row is stored with a head of ``W`` values before its data: the value at
+column ``c - 1`` of stripe row 0 of each lane (the last column of the lane to
+its left; column 0 for lane 0), so that reading "column c - 1" is reading
+``W`` places back for every cell.  Columns past ``M`` (padding of the last
+lane) have zero emissions and stay zero.
+
+Only the fast path without a band is striped; a pair whose rows are short
+(``M < STRIPE_MIN``) or whose lane products leave the float range takes the
+row kernels.
+"""
+import math
+
+import numba
+import numpy as np
+
+_FM = {"reassoc", "contract"}
+
+W = 16
+# rows shorter than this take the row kernels (per-row overheads dominate)
+STRIPE_MIN = 64
+# a carry below this fraction of its cell cannot change it (2^-60)
+_NEGLIGIBLE = 2.0 ** -60
+_BLOCK = 16 * W  # the carry pass checks for an early stop every 16 stripe rows
+
+
+@numba.njit(cache=True)
+def stripe_geometry(M):
+    """(L, n): stripe rows and striped length for a row of M columns."""
+    L = (M + W - 1) // W
+    return L, L * W
+
+
+@numba.njit(cache=True)
+def stripe_index(c, L):
+    """Index (within the data part) of column c >= 1."""
+    q = c - 1
+    return (q % L) * W + q // L
+
+
+@numba.njit(cache=True)
+def to_stripes(v, M, L, out):
+    """out[l*W + k] = v[1 + k*L + l] for columns up to M, else 0."""
+    for k in range(W):
+        for l in range(L):
+            q = k * L + l
+            out[l * W + k] = v[1 + q] if q < M else 0.0
+
+
+@numba.njit(cache=True)
+def _set_head(row, L, col0):
+    """Head of a stored row: row[k] = value at column k*L (the last column of
+    lane k-1), row[0] = col0 (column 0)."""
+    last = W + (L - 1) * W
+    for k in range(W - 1, 0, -1):
+        row[k] = row[last + k - 1]
+    row[0] = col0
+
+
+@numba.njit(cache=True)
+def lane_products(aYs, L):
+    """prod(aY(1..L-1, k)) per lane k; returns (products, in range)."""
+    P = np.ones(W)
+    ok = True
+    for k in range(W):
+        p = 1.0
+        for l in range(1, L):
+            p *= aYs[l * W + k]
+        P[k] = p
+        if not p < 1e300:
+            ok = False
+    return P, ok
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _fwd_pass3(Er, P, C, k0, kx, ky, a1, b1, bY, aY, beg, n):
+    """Fused forward pass of one row, one insert-x and one insert-y slot:
+    match, insert-x and the insert-y segments (lanes started from zero).
+    ``P``/``C``: previous / current row, slots (M, X1, X2, Y1, Y2), each
+    with its head.  ``beg`` is added to the first match cell (Begin ->
+    (1, 1)) before the chain reads it.  Returns the sum of the values."""
+    pM = P[0]
+    pX = P[1]
+    pY = P[3]
+    cM = C[0]
+    cX = C[1]
+    cY = C[3]
+    t = 0.0
+    for j in range(W):
+        m = Er[j] * (k0 * pM[j] + kx * pX[j] + ky * pY[j])
+        x = a1 * pM[W + j] + b1 * pX[W + j]
+        cM[W + j] = m
+        cX[W + j] = x
+        cY[W + j] = 0.0
+        t += m + x
+    cM[W] += beg
+    t += beg
+    # indices from a 0-based counter (numba then needs no wraparound checks)
+    for l in range(n - W):
+        m = Er[W + l] * (k0 * pM[W + l] + kx * pX[W + l] + ky * pY[W + l])
+        x = a1 * pM[2 * W + l] + b1 * pX[2 * W + l]
+        y = bY[W + l] * cM[W + l] + aY[W + l] * cY[W + l]
+        cM[2 * W + l] = m
+        cX[2 * W + l] = x
+        cY[2 * W + l] = y
+        t += m + x + y
+    return t
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _fwd_pass5(Er, P, C, k0, kx1, kx2, ky1, ky2, a1, b1, a2, b2, bY1, aY1,
+               bY2, aY2, beg, n):
+    """As :func:`_fwd_pass3` with two insert-x and two insert-y slots."""
+    pM = P[0]
+    pX1 = P[1]
+    pX2 = P[2]
+    pY1 = P[3]
+    pY2 = P[4]
+    cM = C[0]
+    cX1 = C[1]
+    cX2 = C[2]
+    cY1 = C[3]
+    cY2 = C[4]
+    t = 0.0
+    for j in range(W):
+        m = Er[j] * (k0 * pM[j] + kx1 * pX1[j] + kx2 * pX2[j] + ky1 * pY1[j]
+                     + ky2 * pY2[j])
+        x1 = a1 * pM[W + j] + b1 * pX1[W + j]
+        x2 = a2 * pM[W + j] + b2 * pX2[W + j]
+        cM[W + j] = m
+        cX1[W + j] = x1
+        cX2[W + j] = x2
+        cY1[W + j] = 0.0
+        cY2[W + j] = 0.0
+        t += m + x1 + x2
+    cM[W] += beg
+    t += beg
+    for l in range(n - W):
+        m = Er[W + l] * (k0 * pM[W + l] + kx1 * pX1[W + l]
+                         + kx2 * pX2[W + l] + ky1 * pY1[W + l]
+                         + ky2 * pY2[W + l])
+        x1 = a1 * pM[2 * W + l] + b1 * pX1[2 * W + l]
+        x2 = a2 * pM[2 * W + l] + b2 * pX2[2 * W + l]
+        mm = cM[W + l]
+        y1 = bY1[W + l] * mm + aY1[W + l] * cY1[W + l]
+        y2 = bY2[W + l] * mm + aY2[W + l] * cY2[W + l]
+        cM[2 * W + l] = m
+        cX1[2 * W + l] = x1
+        cX2[2 * W + l] = x2
+        cY1[2 * W + l] = y1
+        cY2[2 * W + l] = y2
+        t += m + x1 + x2 + y1 + y2
+    return t
+
+
+@numba.njit(cache=True)
+def _lane_starts(D, bY, aY, PL, Mrow, Y, L):
+    """D[W + k] = the carry into stripe row 0 of lane k (the true value of
+    its first insert-y cell minus the segment's, which is 0 there): from
+    column k*L, the last column of lane k-1, whose true insert-y value is
+    its segment value plus D(0, k-1) * PL[k-1]."""
+    last = W + (L - 1) * W
+    D[W] = 0.0
+    for k in range(1, W):
+        yk = Y[last + k - 1] + D[W + k - 1] * PL[k - 1]
+        D[W + k] = bY[k] * Mrow[last + k - 1] + aY[k] * yk
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _carry_block(aY, D, Y, j0, j1):
+    """Carry pass over stripe indices [j0, j1) (j0 >= W): D(j) = aY(j) *
+    D(j - W), Y(j) += D(j); returns the sum of D."""
+    t = 0.0
+    a = aY[j0:j1]
+    # one view of D read at l and written at l + W: LLVM sees the distance
+    # (two views would look like overlapping arrays and stay scalar)
+    dv = D[j0:j1 + W]
+    yc = Y[W + j0:W + j1]
+    for l in range(j1 - j0):
+        d = a[l] * dv[l]
+        dv[W + l] = d
+        yc[l] += d
+        t += d
+    return t
+
+
+@numba.njit(cache=True)
+def _settled(D, Y, j1):
+    """True if the carry of stripe row ending at j1 changes no cell (then it
+    changes none further along its lane either)."""
+    for k in range(j1 - W, j1):
+        if D[W + k] > _NEGLIGIBLE * Y[W + k]:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _carry(aY, D, Y, n):
+    """Adds the carries to the insert-y row ``Y`` (data part) given the lane
+    starts in D[W:2W] (D holds D(j) at D[W + j]); stops after a block of
+    stripe rows whose last row it leaves unchanged.  Returns the sum of what
+    was added."""
+    t = 0.0
+    for k in range(W):
+        d = D[W + k]
+        Y[W + k] += d
+        t += d
+    j = W
+    while j < n:
+        j1 = j + _BLOCK if j + _BLOCK < n else n
+        t += _carry_block(aY, D, Y, j, j1)
+        if _settled(D, Y, j1):
+            break
+        j = j1
+    return t
+
+
+@numba.njit(cache=True)
+def striped_setup(slots, tr, E, aY, bY, M):
+    """Striped tables: match emissions Es (A, n), insert-y chain rows aYs,
+    bYs (2, n) and lane products PL (2, W); ``ok`` is False if a lane
+    product leaves the float range (the caller then uses the row kernels)."""
+    L, n = stripe_geometry(M)
+    A = E.shape[0]
+    Es = np.zeros((A, n))
+    for a in range(A):
+        to_stripes(E[a], M, L, Es[a])
+    aYs = np.zeros((2, n))
+    bYs = np.zeros((2, n))
+    PL = np.zeros((2, W))
+    ok = True
+    for k in range(2):
+        if slots[3 + k] >= 0:
+            to_stripes(aY[k], M, L, aYs[k])
+            to_stripes(bY[k], M, L, bYs[k])
+            p, good = lane_products(aYs[k], L)
+            PL[k] = p
+            ok = ok and good
+    return Es, aYs, bYs, PL, ok
+
+
+@numba.njit(cache=True)
+def forward_row0(R0, slots, st, ey, aY, M, L):
+    """Row 0 (Begin at column 0, insert-y cells after it) into the striped
+    row R0; returns its sum (Begin counted as 1)."""
+    tot = 1.0
+    tmp = np.zeros(M + 2)
+    for k in range(2):
+        if slots[3 + k] < 0:
+            continue
+        v = st[3 + k] * ey[k, 1]
+        tmp[1] = v
+        tot += v
+        for c in range(2, M + 1):
+            v = aY[k, c] * v
+            tmp[c] = v
+            tot += v
+        to_stripes(tmp, M, L, R0[3 + k, W:])
+        _set_head(R0[3 + k], L, 0.0)
+    return tot
+
+
+@numba.njit(cache=True)
+def forward_row(i, xi, prev, cur, inv, slots, st, tr, ex, Es, aYs, bYs, PL,
+                x0, D, L, n):
+    """Forward row i >= 1 from ``prev`` (scaled by ``inv``) into ``cur``
+    (striped, heads set).  ``x0`` (2,) holds the insert-x values at column
+    0 of the previous row and is updated.  Returns the row sum."""
+    e1 = ex[0, xi] * inv
+    e2 = ex[1, xi] * inv
+    v1 = e1 * tr[1, 1] * x0[0]
+    v2 = e2 * tr[2, 2] * x0[1]
+    if i == 1:
+        v1 += e1 * st[1]
+        v2 += e2 * st[2]
+    x0[0] = v1
+    x0[1] = v2
+    beg = Es[xi, 0] * st[0] * inv if i == 1 else 0.0
+    tot = v1 + v2
+    if slots[2] >= 0 or slots[4] >= 0:
+        tot += _fwd_pass5(Es[xi], prev, cur, tr[0, 0] * inv, tr[1, 0] * inv,
+                          tr[2, 0] * inv, tr[3, 0] * inv, tr[4, 0] * inv,
+                          e1 * tr[0, 1], e1 * tr[1, 1], e2 * tr[0, 2],
+                          e2 * tr[2, 2], bYs[0], aYs[0], bYs[1], aYs[1], beg,
+                          n)
+    else:
+        tot += _fwd_pass3(Es[xi], prev, cur, tr[0, 0] * inv, tr[1, 0] * inv,
+                          tr[3, 0] * inv, e1 * tr[0, 1], e1 * tr[1, 1],
+                          bYs[0], aYs[0], beg, n)
+    for k in range(2):
+        if slots[3 + k] >= 0:
+            Y = cur[3 + k]
+            _lane_starts(D, bYs[k], aYs[k], PL[k], cur[0], Y, L)
+            tot += _carry(aYs[k], D, Y, n)
+            _set_head(Y, L, 0.0)
+    _set_head(cur[0], L, 0.0)
+    _set_head(cur[1], L, v1)
+    _set_head(cur[2], L, v2)
+    return tot
+
+
+@numba.njit(cache=True)
+def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
+    """Log-odds of the pair by the striped forward (no band); NaN if the
+    lane products leave the float range (use the row kernels then)."""
+    N = x.shape[0]
+    L, n = stripe_geometry(M)
+    Es, aYs, bYs, PL, ok = striped_setup(slots, tr, E, aY, bY, M)
+    if not ok:
+        return np.nan
+    R = np.zeros((2, 5, n + W))
+    D = np.zeros(n + W)
+    x0 = np.zeros(2)
+    tot = forward_row0(R[0], slots, st, ey, aY, M, L)
+    logscale = 0.0
+    for i in range(1, N + 1):
+        if tot == 0.0 or not math.isfinite(tot):
+            return -np.inf
+        logscale += math.log(tot)
+        tot = forward_row(i, x[i - 1], R[(i - 1) & 1], R[i & 1], 1.0 / tot,
+                          slots, st, tr, ex, Es, aYs, bYs, PL, x0, D, L, n)
+    cur = R[N & 1]
+    idx = W + stripe_index(M, L)
+    z = 0.0
+    for s in range(5):
+        z += cur[s, idx] * en[s]
+    if z == 0.0 or not math.isfinite(z):
+        return -np.inf
+    return logscale + math.log(z)
