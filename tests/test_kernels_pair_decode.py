@@ -378,3 +378,58 @@ def test_batch_equals_per_pair_and_threads_agree(five):
         score, _, ops = viterbi(*m, xs[p], ys[p], band)
         assert s1[p] == score or (np.isinf(score) and s1[p] == score)
         assert np.array_equal(o1[off1[p]:off1[p + 1]], ops)
+
+
+# ---------------------------------------------------------------------------
+# The striped three-state Viterbi (pair_stripe; no band, rows of at least
+# STRIPE_MIN columns) against the row kernel (a band as wide as the lattice):
+# the same score and the same (tie-broken) path, bit for bit.
+
+def _rows_viterbi(m, x, y):
+    return viterbi(*logs(m), x, y, max(len(x), len(y)))
+
+
+@pytest.mark.parametrize("kind", ["durbin", "x_to_y", "zeros", "gap_rich",
+                                  "ties"])
+def test_striped_viterbi_equals_rows(kind):
+    from hmmtie._kernels import pair_stripe as ps
+    rng = np.random.default_rng(zlib.crc32(kind.encode()))
+    for trial in range(6):
+        if kind == "durbin":
+            m = MODELS["3state"](rng)
+        elif kind == "x_to_y":
+            m = random_model(rng, [0, 1, 2])
+        elif kind == "zeros":  # some transitions and start/end entries zero
+            m = random_model(rng, [0, 1, 2], zero=0.3)
+        elif kind == "gap_rich":  # insert-y runs cross whole lanes
+            m = list(three_state(delta=0.2, eps=0.9))
+            m[6] = np.full((1, A), 3.0)
+            m = tuple(m)
+        else:  # integer-valued odds: many exactly tied paths
+            m = three_state(mo=np.round(np.exp(rng.normal(0, 1, (1, A, A))), 0)
+                            + 0.5)
+        n = int(rng.integers(1, 300)) if trial % 3 else int(rng.integers(1, 4))
+        mm = ps.STRIPE_MIN + int(rng.integers(0, 200)) if trial else ps.STRIPE_MIN
+        x, y = seqs(rng, n, mm)
+        got = viterbi(*logs(m), x, y, -1)
+        ref = _rows_viterbi(m, x, y)
+        assert got[0] == ref[0]
+        assert np.array_equal(got[1], ref[1]) and np.array_equal(got[2], ref[2])
+        if got[0] > -math.inf:
+            check_path(m, x, y, *got)
+
+
+def test_striped_viterbi_no_path():
+    """A residue no state can emit: no path, like the row kernel."""
+    m = list(three_state())
+    mo = m[5].copy()
+    mo[0, :, 2] = 0.0
+    io = m[6].copy()
+    io[0, 2] = 0.0
+    m[5], m[6] = mo, io
+    rng = np.random.default_rng(3)
+    x, y = seqs(rng, 50, 100)
+    y[40] = 2
+    got = viterbi(*logs(m), x, y, -1)
+    assert got[0] == -math.inf and len(got[2]) == 0
+    assert _rows_viterbi(m, x, y)[0] == -math.inf

@@ -46,11 +46,16 @@ at their start.  Max-plus recurrences are monotone in the carry, so the repair
 walks only while the carried gap still changes a cell, and the values are
 bit-identical to serial evaluation.  Insert-y states with insert-y
 predecessors other than themselves (custom models) take a serial per-cell
-loop.
+loop.  The three-state path without a band, on rows of at least
+``pair_stripe.STRIPE_MIN`` columns, runs in the striped layout of
+:mod:`pair_stripe` instead (one vectorised pass per row for every state and
+the traceback byte, then a serial repair of the 16 lane starts; the same
+values and choices bit for bit, 1.1-1.3x faster here).
 """
 import numpy as np
 from numba import njit, prange
 
+from . import pair_stripe as ps
 from .pair_fb import band_limits  # the one definition of the band
 
 NEG_INF = -np.inf
@@ -304,9 +309,14 @@ def _viterbi3_core(etab, log_start, log_trans, log_end, log_match_odds,
     """
     N = x.shape[0]
     M = y.shape[0]
+    prof, slot, yem = _emission_rows(log_match_odds, log_ins_odds, x, y)
+    if band < 0 and N >= 1 and M >= ps.STRIPE_MIN:
+        return ps.viterbi3_striped(etab, log_start, log_trans, log_end,
+                                   prof[etab[0]], slot, yem[etab[2]],
+                                   log_ins_odds[etab[1]], x, M, states_out,
+                                   ops_out)
     lo, hi, row_off = _band_rows(N, M, band)
     tb = np.zeros(row_off[N + 1], np.uint8)
-    prof, slot, yem = _emission_rows(log_match_odds, log_ins_odds, x, y)
     ey = yem[etab[2]]
     t00 = log_trans[0, 0]
     t01 = log_trans[0, 1]

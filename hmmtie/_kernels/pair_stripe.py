@@ -345,3 +345,257 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
     if z == 0.0 or not math.isfinite(z):
         return -np.inf
     return logscale + math.log(z)
+
+
+# --------------------------------------------------------------------------
+# Viterbi, three states (match, insert-x, insert-y), no band.
+#
+# Log space, the fused three-state recurrences of ``pair_decode`` (any
+# transitions) in the striped layout.  One pass per row computes match,
+# insert-x and the insert-y chain of every lane segment (the segment of a
+# lane starts at -inf) and the traceback byte of each cell in the same
+# format as ``pair_decode._viterbi3_core`` (predecessor state of match in
+# bits 0-1, insert-x 2-3, insert-y 4-5), stored in striped order.  Then the
+# lanes are repaired left to right, serially: the first cell of a lane gets
+# its true value from the last cell of the lane to its left, and the repair
+# walks on while it changes a cell.  Max-plus is monotone and rounding is
+# monotone, so the repaired values, and the choices written with them, are
+# those of the serial recurrence, bit for bit.
+
+_NEG = -np.inf
+
+
+@numba.njit(cache=True)
+def to_stripes_fill(v, M, L, out, fill):
+    """As :func:`to_stripes` with ``fill`` in the padding."""
+    for k in range(W):
+        for l in range(L):
+            q = k * L + l
+            out[l * W + k] = v[1 + q] if q < M else fill
+
+
+@numba.njit(cache=True)
+def _vit_pass(em, ey, ex, pM, pX, pY, cM, cX, cY, tb, t00, t10, t20, t01,
+              t11, t21, t02, t12, t22, beg, n):
+    """One Viterbi row: match and insert-x of every cell, the insert-y
+    segments and the traceback bytes (insert-y bits of stripe row 0 left for
+    the lane repair).  ``beg`` (not -inf on row 1) is the value of the first
+    match cell, entered from Begin.  Select form, so that it vectorises."""
+    for j in range(W):
+        a = pM[j] + t00
+        b = pX[j] + t10
+        c = pY[j] + t20
+        w = b > a
+        a = b if w else a
+        k = 1 if w else 0
+        w = c > a
+        a = c if w else a
+        k = 2 if w else k
+        vm = a + em[j]
+        a = pM[W + j] + t01
+        b = pX[W + j] + t11
+        c = pY[W + j] + t21
+        w = b > a
+        a = b if w else a
+        kx = 1 if w else 0
+        w = c > a
+        a = c if w else a
+        kx = 2 if w else kx
+        cM[W + j] = vm
+        cX[W + j] = a + ex
+        cY[W + j] = _NEG
+        tb[j] = np.uint8(k | (kx << 2))
+    if beg > _NEG:
+        cM[W] = beg
+        tb[0] = np.uint8(tb[0] & 0xFC)
+    # the choices are kept as doubles (blends with the comparison masks) and
+    # converted once per cell: cheaper than packing five integer masks
+    for l in range(n - W):
+        a = pM[W + l] + t00
+        b = pX[W + l] + t10
+        c = pY[W + l] + t20
+        w = b > a
+        a = b if w else a
+        k = 1.0 if w else 0.0
+        w = c > a
+        a = c if w else a
+        k = 2.0 if w else k
+        vm = a + em[W + l]
+        a = pM[2 * W + l] + t01
+        b = pX[2 * W + l] + t11
+        c = pY[2 * W + l] + t21
+        w = b > a
+        a = b if w else a
+        kx = 4.0 if w else 0.0
+        w = c > a
+        a = c if w else a
+        kx = 8.0 if w else kx
+        vx = a + ex
+        # insert-y: entry from match / insert-x one column back, self loop
+        a = cM[W + l] + t02
+        b = cX[W + l] + t12
+        w = b > a
+        base = b if w else a
+        ky = 16.0 if w else 0.0
+        p = cY[W + l] + t22
+        w = p > base
+        ky = 32.0 if w else ky
+        base = p if w else base
+        cM[2 * W + l] = vm
+        cX[2 * W + l] = vx
+        cY[2 * W + l] = base + ey[W + l]
+        tb[W + l] = np.uint8(k + kx + ky)
+
+
+@numba.njit(cache=True)
+def _vit_repair(cM, cX, cY, tb, ey, L, M, m0, x0, t02, t12, t22):
+    """Lane repair of the insert-y chain, lanes left to right; ``m0``/``x0``
+    are the match / insert-x values at column 0."""
+    last = W + (L - 1) * W
+    for k in range(W):
+        if k * L >= M:
+            break  # padding lanes
+        if k == 0:
+            mp = m0
+            xp = x0
+            yp = _NEG
+        else:
+            mp = cM[last + k - 1]
+            xp = cX[last + k - 1]
+            yp = cY[last + k - 1]
+        for l in range(L):
+            j = l * W + k
+            a = mp + t02
+            b = xp + t12
+            w = b > a
+            base = b if w else a
+            ky = 1 if w else 0
+            p = yp + t22
+            w = p > base
+            ky = 2 if w else ky
+            base = p if w else base
+            v = base + ey[j]
+            tb[j] = np.uint8((tb[j] & 0x0F) | (ky << 4))
+            if l > 0 and v == cY[W + j]:
+                break  # unchanged: the rest of the lane is too
+            cY[W + j] = v
+            mp = cM[W + j]
+            xp = cX[W + j]
+            yp = v
+
+
+@numba.njit(cache=True)
+def viterbi3_striped(etab, log_start, log_trans, log_end, em_rows, slot, ey_row,
+                     log_ins_x, x, M, states_out, ops_out):
+    """Three-state Viterbi without a band on the striped layout; ``em_rows``
+    (letters of x, M + 1) and ``ey_row`` (M + 1) as ``pair_decode`` gathers
+    them (column 0 = -inf), ``log_ins_x`` the insert-x log odds by letter.
+    Returns (score, path length) like ``pair_decode._viterbi3_core``."""
+    N = x.shape[0]
+    L, n = stripe_geometry(M)
+    t00 = log_trans[0, 0]
+    t01 = log_trans[0, 1]
+    t02 = log_trans[0, 2]
+    t10 = log_trans[1, 0]
+    t11 = log_trans[1, 1]
+    t12 = log_trans[1, 2]
+    t20 = log_trans[2, 0]
+    t21 = log_trans[2, 1]
+    t22 = log_trans[2, 2]
+    ns = em_rows.shape[0]
+    ems = np.empty((ns, n))
+    for a in range(ns):
+        to_stripes_fill(em_rows[a], M, L, ems[a], _NEG)
+    eys = np.empty(n)
+    to_stripes_fill(ey_row, M, L, eys, _NEG)
+    width = n + 1  # column 0, then the striped columns
+    # every byte the traceback reads is written (np.empty: no zeroing pass)
+    tb = np.empty((N + 1) * width, np.uint8)
+    tb[0] = 0
+    V = np.full((2, 3, n + W), _NEG)
+    # row 0: Begin, then insert-y along the row
+    tmp = np.full(M + 1, _NEG)
+    v = log_start[2] + ey_row[1]
+    tmp[1] = v
+    codes = np.zeros(M + 1, np.uint8)
+    for c in range(2, M + 1):
+        p = v + t22
+        if p > _NEG:
+            codes[c] = 2 << 4
+        v = max(_NEG, p) + ey_row[c]
+        tmp[c] = v
+    to_stripes_fill(tmp, M, L, V[0, 2, W:], _NEG)
+    _set_head(V[0, 2], L, _NEG)
+    row0 = tb[1:width]
+    for c in range(1, M + 1):
+        row0[stripe_index(c, L)] = codes[c]
+    x0 = _NEG  # insert-x at column 0 of the previous row
+    for i in range(1, N + 1):
+        pv = V[(i - 1) & 1]
+        cv = V[i & 1]
+        xi = x[i - 1]
+        ex = log_ins_x[xi]
+        em = ems[slot[xi]]
+        tr = tb[i * width:(i + 1) * width]
+        # column 0: insert-x only
+        if i == 1:
+            nx0 = log_start[1] + ex
+            tr[0] = 0
+        else:
+            a = _NEG + t01  # match at column 0: -inf
+            b = x0 + t11
+            c = _NEG + t21
+            k = 0
+            if b > a:
+                a = b
+                k = 1
+            if c > a:
+                a = c
+                k = 2
+            nx0 = a + ex
+            tr[0] = np.uint8(k << 2)
+        beg = log_start[0] + em[0] if i == 1 else _NEG
+        _vit_pass(em, eys, ex, pv[0], pv[1], pv[2], cv[0], cv[1], cv[2],
+                  tr[1:], t00, t10, t20, t01, t11, t21, t02, t12, t22, beg, n)
+        _vit_repair(cv[0], cv[1], cv[2], tr[1:], eys, L, M, _NEG, nx0, t02,
+                    t12, t22)
+        _set_head(cv[0], L, _NEG)
+        _set_head(cv[1], L, nx0)
+        _set_head(cv[2], L, _NEG)
+        x0 = nx0
+    idx = W + stripe_index(M, L)
+    cv = V[N & 1]
+    score = _NEG
+    s_end = -1
+    for s in range(3):
+        v = cv[s, idx] + log_end[s]
+        if v > score:
+            score = v
+            s_end = s
+    if s_end < 0:
+        return _NEG, 0
+    # traceback (the predecessor state of s in bits 2s, 2s+1)
+    i = N
+    j = M
+    s = s_end
+    Lp = 0
+    while True:
+        states_out[Lp] = s
+        ops_out[Lp] = s
+        Lp += 1
+        pi = i - 1 if s != 2 else i
+        pj = j - 1 if s != 1 else j
+        if pi == 0 and pj == 0:
+            break
+        pos = 0 if j == 0 else 1 + stripe_index(j, L)
+        s = (tb[i * width + pos] >> (2 * s)) & 3
+        i = pi
+        j = pj
+    for q in range(Lp // 2):
+        a = states_out[q]
+        states_out[q] = states_out[Lp - 1 - q]
+        states_out[Lp - 1 - q] = a
+        o = ops_out[q]
+        ops_out[q] = ops_out[Lp - 1 - q]
+        ops_out[Lp - 1 - q] = o
+    return score, Lp
