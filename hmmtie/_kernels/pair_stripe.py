@@ -126,48 +126,55 @@ def _fwd_pass3(Er, P, C, k0, kx, ky, a1, b1, bY, aY, beg, n):
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _fwd_pass5(Er, P, C, k0, kx1, kx2, ky1, ky2, a1, b1, a2, b2, bY1, aY1,
-               bY2, aY2, beg, n):
-    """As :func:`_fwd_pass3` with two insert-x and two insert-y slots."""
-    pM = P[0]
-    pX1 = P[1]
-    pX2 = P[2]
-    pY1 = P[3]
-    pY2 = P[4]
-    cM = C[0]
-    cX1 = C[1]
-    cX2 = C[2]
-    cY1 = C[3]
-    cY2 = C[4]
+def _m_loop5(Er, pM, pX1, pX2, pY1, pY2, cM, k0, kx1, kx2, ky1, ky2, n):
+    t = 0.0
+    for l in range(n):
+        m = Er[l] * (k0 * pM[l] + kx1 * pX1[l] + kx2 * pX2[l] + ky1 * pY1[l]
+                     + ky2 * pY2[l])
+        cM[W + l] = m
+        t += m
+    return t
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _x_loop5(pM, pX1, pX2, cX1, cX2, a1, b1, a2, b2, n):
+    t = 0.0
+    for l in range(n):
+        x1 = a1 * pM[W + l] + b1 * pX1[W + l]
+        x2 = a2 * pM[W + l] + b2 * pX2[W + l]
+        cX1[W + l] = x1
+        cX2[W + l] = x2
+        t += x1 + x2
+    return t
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _y_seg(cM, cY, bY, aY, n):
+    """Insert-y segments of one slot: Y(j) = bY(j) M(j - W) + aY(j) Y(j - W)
+    for stripe rows >= 1, 0 on stripe row 0."""
     t = 0.0
     for j in range(W):
-        m = Er[j] * (k0 * pM[j] + kx1 * pX1[j] + kx2 * pX2[j] + ky1 * pY1[j]
-                     + ky2 * pY2[j])
-        x1 = a1 * pM[W + j] + b1 * pX1[W + j]
-        x2 = a2 * pM[W + j] + b2 * pX2[W + j]
-        cM[W + j] = m
-        cX1[W + j] = x1
-        cX2[W + j] = x2
-        cY1[W + j] = 0.0
-        cY2[W + j] = 0.0
-        t += m + x1 + x2
-    cM[W] += beg
-    t += beg
+        cY[W + j] = 0.0
     for l in range(n - W):
-        m = Er[W + l] * (k0 * pM[W + l] + kx1 * pX1[W + l]
-                         + kx2 * pX2[W + l] + ky1 * pY1[W + l]
-                         + ky2 * pY2[W + l])
-        x1 = a1 * pM[2 * W + l] + b1 * pX1[2 * W + l]
-        x2 = a2 * pM[2 * W + l] + b2 * pX2[2 * W + l]
-        mm = cM[W + l]
-        y1 = bY1[W + l] * mm + aY1[W + l] * cY1[W + l]
-        y2 = bY2[W + l] * mm + aY2[W + l] * cY2[W + l]
-        cM[2 * W + l] = m
-        cX1[2 * W + l] = x1
-        cX2[2 * W + l] = x2
-        cY1[2 * W + l] = y1
-        cY2[2 * W + l] = y2
-        t += m + x1 + x2 + y1 + y2
+        y = bY[W + l] * cM[W + l] + aY[W + l] * cY[W + l]
+        cY[2 * W + l] = y
+        t += y
+    return t
+
+
+@numba.njit(cache=True)
+def _fwd_pass5(Er, P, C, k0, kx1, kx2, ky1, ky2, a1, b1, a2, b2, bY1, aY1,
+               bY2, aY2, beg, n):
+    """As :func:`_fwd_pass3` with two insert-x and two insert-y slots, in
+    separate loops (one fused loop needs more runtime alias checks than LLVM
+    allows, and stays scalar)."""
+    t = _m_loop5(Er, P[0], P[1], P[2], P[3], P[4], C[0], k0, kx1, kx2, ky1,
+                 ky2, n)
+    C[0, W] += beg
+    t += beg
+    t += _x_loop5(P[0], P[1], P[2], C[1], C[2], a1, b1, a2, b2, n)
+    t += _y_seg(C[0], C[3], bY1, aY1, n)
+    t += _y_seg(C[0], C[4], bY2, aY2, n)
     return t
 
 
