@@ -623,10 +623,6 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     store = L.shape[0] > 0
     keep = tots.shape[0] > 0
     nck = ck.shape[0]
-    if band < 0 and not store and not keep and nck == 0 and M >= ps.STRIPE_MIN:
-        z = ps.striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M)
-        if not math.isnan(z):
-            return z
     inplace = nck > 0 and K == 1
     R = ck if inplace else np.zeros((2, _NF, M + 2))
     ptmp = np.empty((2, M + 2))  # insert-y chain segment products, per slot
@@ -674,6 +670,26 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     if z == 0.0 or not math.isfinite(z):
         return -np.inf
     return logscale + math.log(z)
+
+
+@numba.njit(cache=True)
+def _fast_score(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
+                band):
+    """Fast-path log-odds: the striped forward of :mod:`pair_stripe` when
+    there is no band and the rows are long enough, else the row kernels.
+    (Kept apart from :func:`_fast_forward`, which posteriors and counts
+    compile, so that they do not compile the striped kernels.)"""
+    M = y.shape[0]
+    if band < 0 and M >= ps.STRIPE_MIN:
+        st, tr, en, E, ey, ex, aY, bY = _fast_setup(slots, etab, start, trans,
+                                                    end, match_odds, ins_odds,
+                                                    y)
+        z = ps.striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M)
+        if not math.isnan(z):
+            return z
+    return _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds,
+                         x, y, band, np.zeros((0, 1)), np.zeros(0),
+                         np.zeros((0, _NF, 1)), 1)
 
 
 @numba.njit(cache=True)
@@ -1351,9 +1367,8 @@ def _fwd_chunk_fast(slots, slots_t, etab, start, trans, end, match_odds,
             sl = slots_t
             mo = match_t
             x, y = y, x
-        out[p] = _fast_forward(sl, etab, start, trans, end, mo, ins_odds, x,
-                               y, band, np.zeros((0, 1)), np.zeros(0),
-                               np.zeros((0, _NF, 1)), 1)
+        out[p] = _fast_score(sl, etab, start, trans, end, mo, ins_odds, x, y,
+                             band)
 
 
 @numba.njit(cache=True, nogil=True)
