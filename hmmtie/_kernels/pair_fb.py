@@ -46,7 +46,7 @@ whose segment products leave the range.
   transposed internally when ``M > N``): O(S * min(N, M)).  On the fast
   path without a band, rows of at least ``pair_stripe.STRIPE_MIN`` columns
   are computed in the striped layout of :mod:`pair_stripe` (the insert-y
-  chain vectorised across 16 lanes; 1.2-1.6x the row kernels).
+  chain vectorised across 16 lanes; 1.1-1.4x the row kernels here).
 * ``posterior``: the output (N, M) holds the forward match lattice before it
   is overwritten in place by the posteriors (a pair with M > N is computed
   transposed, like every kernel here, and copied back: 2 N M floats then);
