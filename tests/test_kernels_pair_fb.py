@@ -666,3 +666,32 @@ def test_striped_forward_falls_back_when_lane_products_overflow():
     assert not ok
     got = pf.forward(*model, x, y, -1)
     assert got == _rows_forward(model, x, y)
+
+
+@pytest.mark.parametrize("expo", [-16.85, -17.2, -20.0])
+def test_striped_forward_carries_across_an_underflowing_lane(expo):
+    """The values of one row can span more than the float range of one
+    number: insert-y odds of 1e14 per column in lane 0 and 10^expo in lane
+    1 (found by review).  The lane product of lane 1 is subnormal or 0, the
+    carry across it is not; it is formed through the product's log."""
+    kind, etab, start, trans, end, match, ins = model_3state(eps=0.4)
+    start = np.array([0.5, 0.5, 0.0])
+    eps = trans[2, 2]
+    M = 320
+    L, n = ps.stripe_geometry(M)
+    y = np.array([0] * L + [1] * L + [2] * (M - 2 * L), np.uint8)
+    x = np.array([3] * 399 + [0], np.uint8)  # only x_N can be matched
+    match = np.zeros_like(match)
+    match[0, 0, 0] = 1.0
+    ins = np.ones_like(ins)
+    ins[1, 0] = 1e14 / eps
+    ins[1, 1] = 10.0 ** expo / eps
+    ins[1, 2] = 1.0 / eps
+    model = (kind, etab, start, trans, end, match, ins)
+    aYs = np.array([ins[1, y[k * L + l]] * eps for l in range(L)
+                    for k in range(16)])
+    P, ok = ps.lane_products(aYs, L)
+    assert ok and P[0, 1] < 1e-300
+    ref = nv.logspace_forward(*model, x, y)
+    got = pf.forward(*model, x, y, -1)
+    assert abs(got - ref) < 1e-11 * abs(ref)

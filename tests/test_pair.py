@@ -464,3 +464,23 @@ def test_save_load_roundtrip_and_alphabet_mismatch(tmp_path):
     p.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="newer"):
         hmmtie.load(p)
+
+
+def test_alignment_log_odds_agree_with_log_odds_on_long_pairs():
+    """align() takes its log-odds from the posterior's forward (row kernels),
+    log_odds() from the striped forward once the shorter sequence has 64
+    residues or more: the same value up to rounding."""
+    m = PairHMM.preset("3state", alphabet="dna")
+    rng = np.random.default_rng(0)
+    for n in (40, 64, 200, 1000):
+        a = "".join(rng.choice(list("ACGT"), n))
+        b = list(a)
+        for k in rng.choice(n, n // 6, replace=False):
+            b[k] = "ACGT"[rng.integers(4)]
+        b = "".join(b)
+        lo = m.log_odds(a, b)
+        for method in ("mea", "viterbi"):
+            aln = m.align(a, b, method=method)
+            assert abs(aln.log_odds - lo) <= 1e-12 * abs(lo)
+            ll = m.score(a, b)
+            assert abs(aln.log_likelihood - ll) <= 1e-12 * abs(ll)

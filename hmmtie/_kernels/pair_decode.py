@@ -311,7 +311,7 @@ def _viterbi3_core(etab, log_start, log_trans, log_end, log_match_odds,
     M = y.shape[0]
     prof, slot, yem = _emission_rows(log_match_odds, log_ins_odds, x, y)
     if band < 0 and N >= 1 and M >= ps.STRIPE_MIN:
-        return ps.viterbi3_striped(etab, log_start, log_trans, log_end,
+        return ps.viterbi3_striped(log_start, log_trans, log_end,
                                    prof[etab[0]], slot, yem[etab[2]],
                                    log_ins_odds[etab[1]], x, M, states_out,
                                    ops_out)

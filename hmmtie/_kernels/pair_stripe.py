@@ -20,12 +20,16 @@ stays below it (adding it could not change the double).
 Each row is stored with a head of ``W`` values before its data: the value at
 column ``c - 1`` of stripe row 0 of each lane (the last column of the lane to
 its left; column 0 for lane 0), so that reading "column c - 1" is reading
-``W`` places back for every cell.  Columns past ``M`` (padding of the last
-lane) have zero emissions and stay zero.
+``W`` places back for every cell.  Columns past ``M`` (the padding: the end
+of a lane and possibly whole lanes, up to ``W - 1`` columns) have zero
+emissions and stay zero.
 
 Only the fast path without a band is striped; a pair whose rows are short
-(``M < STRIPE_MIN``) or whose lane products leave the float range takes the
-row kernels.
+(``M < STRIPE_MIN``) or a lane of whose chain product overflows takes the
+row kernels.  A lane product that underflows is kept with its log, so a
+large carry still crosses the lane.  Posteriors and expected counts use the
+row kernels, so their log-odds can differ from :func:`striped_forward`'s in
+the last bits.
 """
 import math
 
@@ -57,12 +61,12 @@ def stripe_index(c, L):
 
 
 @numba.njit(cache=True)
-def to_stripes(v, M, L, out):
-    """out[l*W + k] = v[1 + k*L + l] for columns up to M, else 0."""
+def to_stripes(v, M, L, out, fill=0.0):
+    """out[l*W + k] = v[1 + k*L + l] for columns up to M, else ``fill``."""
     for k in range(W):
         for l in range(L):
             q = k * L + l
-            out[l * W + k] = v[1 + q] if q < M else 0.0
+            out[l * W + k] = v[1 + q] if q < M else fill
 
 
 @numba.njit(cache=True)
@@ -77,17 +81,35 @@ def _set_head(row, L, col0):
 
 @numba.njit(cache=True)
 def lane_products(aYs, L):
-    """prod(aY(1..L-1, k)) per lane k; returns (products, in range)."""
-    P = np.ones(W)
+    """prod(aY(1..L-1, k)) per lane k, and the sum of their logs (-inf if a
+    factor is 0); returns ((2, W), in range).  The log is what carries a
+    large value across a lane whose product underflows (the values of one
+    row can span more than the float range of one number)."""
+    P = np.ones((2, W))
     ok = True
     for k in range(W):
         p = 1.0
+        lp = 0.0
         for l in range(1, L):
-            p *= aYs[l * W + k]
-        P[k] = p
+            a = aYs[l * W + k]
+            p *= a
+            lp = lp + math.log(a) if a > 0.0 else -np.inf
+        P[0, k] = p
+        P[1, k] = lp
         if not p < 1e300:
             ok = False
     return P, ok
+
+
+@numba.njit(cache=True)
+def _times(d, p, lp):
+    """d * p for d >= 0 and a lane product p (log lp), through the logs
+    when p is near underflow."""
+    if p >= 1e-290 or d == 0.0:
+        return d * p
+    if lp == -np.inf:
+        return 0.0
+    return math.exp(math.log(d) + lp)
 
 
 @numba.njit(cache=True, fastmath=_FM)
@@ -183,11 +205,13 @@ def _lane_starts(D, bY, aY, PL, Mrow, Y, L):
     """D[W + k] = the carry into stripe row 0 of lane k (the true value of
     its first insert-y cell minus the segment's, which is 0 there): from
     column k*L, the last column of lane k-1, whose true insert-y value is
-    its segment value plus D(0, k-1) * PL[k-1]."""
+    its segment value plus D(0, k-1) times the lane product PL[:, k-1]
+    (product, log)."""
     last = W + (L - 1) * W
     D[W] = 0.0
     for k in range(1, W):
-        yk = Y[last + k - 1] + D[W + k - 1] * PL[k - 1]
+        yk = Y[last + k - 1] + _times(D[W + k - 1], PL[0, k - 1],
+                                      PL[1, k - 1])
         D[W + k] = bY[k] * Mrow[last + k - 1] + aY[k] * yk
 
 
@@ -241,10 +265,11 @@ def _carry(aY, D, Y, n):
 
 
 @numba.njit(cache=True)
-def striped_setup(slots, tr, E, aY, bY, M):
+def striped_setup(slots, E, aY, bY, M):
     """Striped tables: match emissions Es (A, n), insert-y chain rows aYs,
-    bYs (2, n) and lane products PL (2, W); ``ok`` is False if a lane
-    product leaves the float range (the caller then uses the row kernels)."""
+    bYs (2, n) and lane products PL (2, 2, W) (see :func:`lane_products`);
+    ``ok`` is False if a lane product overflows (the caller then uses the
+    row kernels)."""
     L, n = stripe_geometry(M)
     A = E.shape[0]
     Es = np.zeros((A, n))
@@ -252,7 +277,7 @@ def striped_setup(slots, tr, E, aY, bY, M):
         to_stripes(E[a], M, L, Es[a])
     aYs = np.zeros((2, n))
     bYs = np.zeros((2, n))
-    PL = np.zeros((2, W))
+    PL = np.zeros((2, 2, W))
     ok = True
     for k in range(2):
         if slots[3 + k] >= 0:
@@ -330,7 +355,7 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
     lane products leave the float range (use the row kernels then)."""
     N = x.shape[0]
     L, n = stripe_geometry(M)
-    Es, aYs, bYs, PL, ok = striped_setup(slots, tr, E, aY, bY, M)
+    Es, aYs, bYs, PL, ok = striped_setup(slots, E, aY, bY, M)
     if not ok:
         return np.nan
     R = np.zeros((2, 5, n + W))
@@ -365,20 +390,12 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
 # bits 0-1, insert-x 2-3, insert-y 4-5), stored in striped order.  Then the
 # lanes are repaired left to right, serially: the first cell of a lane gets
 # its true value from the last cell of the lane to its left, and the repair
-# walks on while it changes a cell.  Max-plus is monotone and rounding is
-# monotone, so the repaired values, and the choices written with them, are
-# those of the serial recurrence, bit for bit.
+# walks on, recomputing each cell with the serial recurrence's operations
+# (and its choice), until a cell comes out equal to the value it had: from
+# there on every cell already had the serial inputs.  So the values and
+# choices are those of the serial recurrence, bit for bit.
 
 _NEG = -np.inf
-
-
-@numba.njit(cache=True)
-def to_stripes_fill(v, M, L, out, fill):
-    """As :func:`to_stripes` with ``fill`` in the padding."""
-    for k in range(W):
-        for l in range(L):
-            q = k * L + l
-            out[l * W + k] = v[1 + q] if q < M else fill
 
 
 @numba.njit(cache=True)
@@ -386,8 +403,11 @@ def _vit_pass(em, ey, ex, pM, pX, pY, cM, cX, cY, tb, t00, t10, t20, t01,
               t11, t21, t02, t12, t22, beg, n):
     """One Viterbi row: match and insert-x of every cell, the insert-y
     segments and the traceback bytes (insert-y bits of stripe row 0 left for
-    the lane repair).  ``beg`` (not -inf on row 1) is the value of the first
-    match cell, entered from Begin.  Select form, so that it vectorises."""
+    the lane repair).  ``ey``: the striped insert-y log odds; ``ex``: the
+    insert-x log odds of x_i.  ``beg``: on row 1 the value of the first
+    match cell, entered from Begin (-inf otherwise, and when Begin cannot
+    enter it, in which case the pass's own -inf stands).  Select form, so
+    that it vectorises."""
     for j in range(W):
         a = pM[j] + t00
         b = pX[j] + t10
@@ -492,7 +512,7 @@ def _vit_repair(cM, cX, cY, tb, ey, L, M, m0, x0, t02, t12, t22):
 
 
 @numba.njit(cache=True)
-def viterbi3_striped(etab, log_start, log_trans, log_end, em_rows, slot, ey_row,
+def viterbi3_striped(log_start, log_trans, log_end, em_rows, slot, ey_row,
                      log_ins_x, x, M, states_out, ops_out):
     """Three-state Viterbi without a band on the striped layout; ``em_rows``
     (letters of x, M + 1) and ``ey_row`` (M + 1) as ``pair_decode`` gathers
@@ -512,9 +532,9 @@ def viterbi3_striped(etab, log_start, log_trans, log_end, em_rows, slot, ey_row,
     ns = em_rows.shape[0]
     ems = np.empty((ns, n))
     for a in range(ns):
-        to_stripes_fill(em_rows[a], M, L, ems[a], _NEG)
+        to_stripes(em_rows[a], M, L, ems[a], _NEG)
     eys = np.empty(n)
-    to_stripes_fill(ey_row, M, L, eys, _NEG)
+    to_stripes(ey_row, M, L, eys, _NEG)
     width = n + 1  # column 0, then the striped columns
     # every byte the traceback reads is written (np.empty: no zeroing pass)
     tb = np.empty((N + 1) * width, np.uint8)
@@ -531,7 +551,7 @@ def viterbi3_striped(etab, log_start, log_trans, log_end, em_rows, slot, ey_row,
             codes[c] = 2 << 4
         v = max(_NEG, p) + ey_row[c]
         tmp[c] = v
-    to_stripes_fill(tmp, M, L, V[0, 2, W:], _NEG)
+    to_stripes(tmp, M, L, V[0, 2, W:], _NEG)
     _set_head(V[0, 2], L, _NEG)
     row0 = tb[1:width]
     for c in range(1, M + 1):
