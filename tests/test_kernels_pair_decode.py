@@ -433,3 +433,34 @@ def test_striped_viterbi_no_path():
     got = viterbi(*logs(m), x, y, -1)
     assert got[0] == -math.inf and len(got[2]) == 0
     assert _rows_viterbi(m, x, y)[0] == -math.inf
+
+
+def test_striped_viterbi_in_batches_and_threads():
+    """batch_viterbi without a band on pairs long enough for the striped
+    kernel: the same as pair by pair, for one and two threads."""
+    from hmmtie._kernels import pair_stripe as ps
+    rng = np.random.default_rng(12)
+    m = logs(MODELS["3state"](rng))
+    xs = [rng.integers(0, A, int(rng.integers(1, 150))).astype(np.uint8)
+          for _ in range(9)]
+    ys = [rng.integers(0, A, ps.STRIPE_MIN + int(rng.integers(0, 120)))
+          .astype(np.uint8) for _ in range(9)]
+    X = np.concatenate(xs)
+    Y = np.concatenate(ys)
+    xo = np.concatenate([[0], np.cumsum([len(x) for x in xs])]).astype(np.int64)
+    yo = np.concatenate([[0], np.cumsum([len(y) for y in ys])]).astype(np.int64)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        s1, o1, off1 = batch_viterbi(*m, X, xo, Y, yo, -1)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        s2, o2, off2 = batch_viterbi(*m, X, xo, Y, yo, -1)
+    finally:
+        numba.set_num_threads(old)
+    assert np.array_equal(s1, s2) and np.array_equal(o1, o2)
+    for p in range(9):
+        score, _, ops = viterbi(*m, xs[p], ys[p], -1)
+        assert s1[p] == score
+        assert np.array_equal(o1[off1[p]:off1[p + 1]], ops)
+        rows = viterbi(*m, xs[p], ys[p], max(len(xs[p]), len(ys[p])))
+        assert rows[0] == score and np.array_equal(rows[2], ops)
