@@ -486,23 +486,6 @@ def _fast_setup(slots, etab, start, trans, end, match_odds, ins_odds, y):
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _ffwd_row0(cur, hi, st, ey, aY):
-    """Forward row 0: Begin (value 1, counted in the sum) and insert-y."""
-    tot = 1.0
-    if hi >= 1:
-        for k in range(2):
-            Yk = cur[3 + k]
-            yv = st[3 + k] * ey[k, 1]
-            Yk[1] = yv
-            tot += yv
-            for c in range(2, hi + 1):
-                yv = aY[k, c] * yv
-                Yk[c] = yv
-                tot += yv
-    return tot
-
-
-@numba.njit(cache=True, fastmath=_FM)
 def _ffwd_row(i, lo, hi, xi, prev, cur, inv, slots, st, tr, E, ex, aY, bY,
               ptmp, pkey):
     """Forward row i >= 1 over columns [lo, hi] from row ``prev`` scaled by
@@ -628,7 +611,7 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     ptmp = np.empty((2, M + 2))  # insert-y chain segment products, per slot
     pkey = np.full((2, 3), -1, np.int64)
     lo, hi = band_limits(0, N, M, band)
-    tot = _ffwd_row0(R[0], hi, st, ey, aY)
+    tot = ps.forward_row0_rows(R[0], hi, st, ey, aY)
     if keep:
         tots[0] = tot
     if nck > 0 and not inplace:

@@ -289,24 +289,35 @@ def striped_setup(slots, E, aY, bY, M):
     return Es, aYs, bYs, PL, ok
 
 
+@numba.njit(cache=True, fastmath=_FM)
+def forward_row0_rows(cur, hi, st, ey, aY):
+    """Forward row 0 in natural column order (the row kernels of
+    ``pair_fb``; columns 1..hi): Begin (value 1, counted in the sum) and
+    insert-y."""
+    tot = 1.0
+    if hi >= 1:
+        for k in range(2):
+            Yk = cur[3 + k]
+            yv = st[3 + k] * ey[k, 1]
+            Yk[1] = yv
+            tot += yv
+            for c in range(2, hi + 1):
+                yv = aY[k, c] * yv
+                Yk[c] = yv
+                tot += yv
+    return tot
+
+
 @numba.njit(cache=True)
 def forward_row0(R0, slots, st, ey, aY, M, L):
-    """Row 0 (Begin at column 0, insert-y cells after it) into the striped
-    row R0; returns its sum (Begin counted as 1)."""
-    tot = 1.0
-    tmp = np.zeros(M + 2)
+    """Row 0 into the striped row R0 (computed in column order by
+    :func:`forward_row0_rows`); returns its sum (Begin counted as 1)."""
+    tmp = np.zeros((5, M + 2))
+    tot = forward_row0_rows(tmp, M, st, ey, aY)
     for k in range(2):
-        if slots[3 + k] < 0:
-            continue
-        v = st[3 + k] * ey[k, 1]
-        tmp[1] = v
-        tot += v
-        for c in range(2, M + 1):
-            v = aY[k, c] * v
-            tmp[c] = v
-            tot += v
-        to_stripes(tmp, M, L, R0[3 + k, W:])
-        _set_head(R0[3 + k], L, 0.0)
+        if slots[3 + k] >= 0:
+            to_stripes(tmp[3 + k], M, L, R0[3 + k, W:])
+            _set_head(R0[3 + k], L, 0.0)
     return tot
 
 
@@ -398,6 +409,18 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
 _NEG = -np.inf
 
 
+@numba.njit(cache=True, inline="always")
+def _best3(a, b, c, k1, k2):
+    """max(a, b, c) with the lowest index winning ties, and the choice's
+    code: 0.0, k1 (b) or k2 (c).  Select form (vectorises; the codes are
+    doubles, converted once per cell: cheaper than packing integer masks)."""
+    w = b > a
+    a = b if w else a
+    k = k1 if w else 0.0
+    w = c > a
+    return (c if w else a), (k2 if w else k)
+
+
 @numba.njit(cache=True)
 def _vit_pass(em, ey, ex, pM, pX, pY, cM, cX, cY, tb, t00, t10, t20, t01,
               t11, t21, t02, t12, t22, beg, n):
@@ -406,68 +429,28 @@ def _vit_pass(em, ey, ex, pM, pX, pY, cM, cX, cY, tb, t00, t10, t20, t01,
     the lane repair).  ``ey``: the striped insert-y log odds; ``ex``: the
     insert-x log odds of x_i.  ``beg``: on row 1 the value of the first
     match cell, entered from Begin (-inf otherwise, and when Begin cannot
-    enter it, in which case the pass's own -inf stands).  Select form, so
-    that it vectorises."""
+    enter it, in which case the pass's own -inf stands)."""
     for j in range(W):
-        a = pM[j] + t00
-        b = pX[j] + t10
-        c = pY[j] + t20
-        w = b > a
-        a = b if w else a
-        k = 1 if w else 0
-        w = c > a
-        a = c if w else a
-        k = 2 if w else k
-        vm = a + em[j]
-        a = pM[W + j] + t01
-        b = pX[W + j] + t11
-        c = pY[W + j] + t21
-        w = b > a
-        a = b if w else a
-        kx = 1 if w else 0
-        w = c > a
-        a = c if w else a
-        kx = 2 if w else kx
-        cM[W + j] = vm
-        cX[W + j] = a + ex
+        vm, k = _best3(pM[j] + t00, pX[j] + t10, pY[j] + t20, 1.0, 2.0)
+        vx, kx = _best3(pM[W + j] + t01, pX[W + j] + t11, pY[W + j] + t21,
+                        4.0, 8.0)
+        cM[W + j] = vm + em[j]
+        cX[W + j] = vx + ex
         cY[W + j] = _NEG
-        tb[j] = np.uint8(k | (kx << 2))
+        tb[j] = np.uint8(k + kx)
     if beg > _NEG:
         cM[W] = beg
         tb[0] = np.uint8(tb[0] & 0xFC)
-    # the choices are kept as doubles (blends with the comparison masks) and
-    # converted once per cell: cheaper than packing five integer masks
     for l in range(n - W):
-        a = pM[W + l] + t00
-        b = pX[W + l] + t10
-        c = pY[W + l] + t20
-        w = b > a
-        a = b if w else a
-        k = 1.0 if w else 0.0
-        w = c > a
-        a = c if w else a
-        k = 2.0 if w else k
-        vm = a + em[W + l]
-        a = pM[2 * W + l] + t01
-        b = pX[2 * W + l] + t11
-        c = pY[2 * W + l] + t21
-        w = b > a
-        a = b if w else a
-        kx = 4.0 if w else 0.0
-        w = c > a
-        a = c if w else a
-        kx = 8.0 if w else kx
-        vx = a + ex
+        vm, k = _best3(pM[W + l] + t00, pX[W + l] + t10, pY[W + l] + t20,
+                       1.0, 2.0)
+        vm = vm + em[W + l]
+        vx, kx = _best3(pM[2 * W + l] + t01, pX[2 * W + l] + t11,
+                        pY[2 * W + l] + t21, 4.0, 8.0)
+        vx = vx + ex
         # insert-y: entry from match / insert-x one column back, self loop
-        a = cM[W + l] + t02
-        b = cX[W + l] + t12
-        w = b > a
-        base = b if w else a
-        ky = 16.0 if w else 0.0
-        p = cY[W + l] + t22
-        w = p > base
-        ky = 32.0 if w else ky
-        base = p if w else base
+        base, ky = _best3(cM[W + l] + t02, cX[W + l] + t12, cY[W + l] + t22,
+                          16.0, 32.0)
         cM[2 * W + l] = vm
         cX[2 * W + l] = vx
         cY[2 * W + l] = base + ey[W + l]
@@ -492,17 +475,9 @@ def _vit_repair(cM, cX, cY, tb, ey, L, M, m0, x0, t02, t12, t22):
             yp = cY[last + k - 1]
         for l in range(L):
             j = l * W + k
-            a = mp + t02
-            b = xp + t12
-            w = b > a
-            base = b if w else a
-            ky = 1 if w else 0
-            p = yp + t22
-            w = p > base
-            ky = 2 if w else ky
-            base = p if w else base
+            base, ky = _best3(mp + t02, xp + t12, yp + t22, 16.0, 32.0)
             v = base + ey[j]
-            tb[j] = np.uint8((tb[j] & 0x0F) | (ky << 4))
+            tb[j] = np.uint8((tb[j] & 0x0F) + int(ky))
             if l > 0 and v == cY[W + j]:
                 break  # unchanged: the rest of the lane is too
             cY[W + j] = v
