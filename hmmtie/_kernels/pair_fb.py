@@ -92,6 +92,7 @@ import numba
 import numpy as np
 
 from . import pair_stripe as ps
+from ._arrays import copy2 as _copy2, vcopy as _vcopy
 
 # reassoc/contract let reductions vectorise; they keep inf/NaN semantics.
 _FM = {"reassoc", "contract"}
@@ -206,12 +207,6 @@ def _fixup(Y, P, carry):
 def _vpost(P, b, f):
     for l in range(P.shape[0]):
         P[l] = P[l] * b[l] * f
-
-
-@numba.njit(cache=True)
-def _vcopy(a, out):
-    for l in range(out.shape[0]):
-        out[l] = a[l]
 
 
 @numba.njit(cache=True, fastmath=_FM)
@@ -475,7 +470,7 @@ def _fast_setup(slots, etab, start, trans, end, match_odds, ins_odds, y):
     for k in range(2):
         s = slots[1 + k]
         if s >= 0:
-            ex[k, :] = ins_odds[etab[s]]
+            _vcopy(ins_odds[etab[s]], ex[k])
     aY = np.empty((2, M + 2))
     bY = np.empty((2, M + 2))
     for k in range(2):
@@ -615,7 +610,7 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     if keep:
         tots[0] = tot
     if nck > 0 and not inplace:
-        ck[0] = R[0]
+        _copy2(R[0], ck[0])
     logscale = 0.0
     lo_pp = 0
     lo_p = lo
@@ -643,7 +638,7 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
             if hi >= c0:
                 _vcopy(cur[0, c0:hi + 1], L[i - 1, c0 - 1:hi])
         if nck > 0 and not inplace and i % K == 0:
-            ck[i // K] = cur
+            _copy2(cur, ck[i // K])
         lo_pp = lo_p
         lo_p = lo
     cur = R[N] if inplace else R[N & 1]
@@ -857,7 +852,7 @@ def _fast_counts(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
         i0 = b * K
         i1 = min(i0 + K - 1, N)
         if K > 1:
-            blk[0] = ck[b]
+            _copy2(ck[b], blk[0])
         for i in range(i0 + 1, i1 + 1):
             lo, hi = band_limits(i, N, M, band)
             hn = M
@@ -1124,7 +1119,7 @@ def _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
         tots[0] = tot
         logf[0] = 0.0
     if ck.shape[0] > 0:
-        ck[0] = R[0]
+        _copy2(R[0], ck[0])
     logscale = 0.0
     for i in range(1, N + 1):
         if tot == 0.0 or not math.isfinite(tot):
@@ -1138,7 +1133,7 @@ def _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
             tots[i] = tot
             logf[i] = logscale
         if ck.shape[0] > 0 and i % K == 0:
-            ck[i // K] = cur
+            _copy2(cur, ck[i // K])
         if store:
             for s in range(S):
                 ms = mslot[s]
@@ -1231,7 +1226,7 @@ def _gen_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     for b in range(nb - 1, -1, -1):
         i0 = b * K
         i1 = min(i0 + K - 1, N)
-        blk[0] = ck[b]
+        _copy2(ck[b], blk[0])
         for i in range(i0 + 1, i1 + 1):
             _gen_fwd_row(i, kind, etab, start, trans, match_odds, ins_odds,
                          x, y, blk[i - 1 - i0], blk[i - i0], 1.0 / tots[i - 1],
@@ -1305,6 +1300,9 @@ def _gen_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
 # only when a model needs it.  They take the same arguments as before but
 # cannot be called from inside other compiled code; compiled callers use
 # the ``_*_chunk_*`` kernels or ``_fast_posterior`` / ``_gen_posterior``.
+# Array-to-array copies go through the loops of ``_arrays`` rather than
+# slice assignment, whose shape-check error message alone took 3-5 s of
+# cold compile per call site (a cold ``score`` went from 40 to 27 s).
 
 
 @numba.njit(cache=True)

@@ -36,6 +36,8 @@ import math
 import numba
 import numpy as np
 
+from ._arrays import copy2
+
 _FM = {"reassoc", "contract"}
 
 W = 16
@@ -284,7 +286,7 @@ def striped_setup(slots, E, aY, bY, M):
             to_stripes(aY[k], M, L, aYs[k])
             to_stripes(bY[k], M, L, bYs[k])
             p, good = lane_products(aYs[k], L)
-            PL[k] = p
+            copy2(p, PL[k])
             ok = ok and good
     return Es, aYs, bYs, PL, ok
 
