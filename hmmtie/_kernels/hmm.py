@@ -9,9 +9,11 @@ categorical model passes ``emissionprob.T`` (M, K) with ``index = symbols``, so
 no T x K likelihood array is ever built (not even for the categorical
 posteriors). Emission counts are posteriors summed onto table rows.
 
-Every operation goes through one driver, `_run`, with an operation code: one
-parallel loop over chunks (`_run_chunks`) calling one chunk kernel
-(`_run_chunk`), compiled once for all operations and both layouts. Only what
+Every operation goes through one driver, `_run`, with an operation code: a
+parallel loop over chunks calling one chunk kernel, compiled once for both
+layouts -- `_run_chunks` / `_run_chunk` for the forward-backward operations,
+`_run_chunks_viterbi` / `_run_chunk_viterbi` for Viterbi, so that fitting
+never compiles the Viterbi kernels nor decoding the others. Only what
 the operation needs is computed and allocated: no transition counts for
 posteriors; the posteriors are written over the stored forward variables
 (per-sequence layout), so posteriors need a single T x K array.
@@ -963,33 +965,18 @@ def _split_task(c, phase, op, startprob, transmat, transmat_t, table, index,
     transitions into them. Two K^2 passes per task, as one task per
     sequence does in the per-sequence layout.
 
-    Viterbi (tables are logs): phase 0 runs the Viterbi sweep over the
-    first half and the backward max-product (`_viterbi_psi`) over the
-    second, meeting at mid - 1; `_run` picks the best state there (lowest
-    index on ties) and leaves it in meet_log[second half's task]; phase 1
-    backtracks the first half from it and tracks the second half forward."""
+    Viterbi is `_split_viterbi` (tables are logs): phase 0 runs the Viterbi
+    sweep over the first half and the backward max-product (`_viterbi_psi`)
+    over the second, meeting at mid - 1; `_run` picks the best state there
+    (lowest index on ties) and leaves it in meet_log[second half's task];
+    phase 1 backtracks the first half from it and tracks the second half
+    forward."""
     s = chunk_seqs[c]
     half = c % 2
     start = offsets[s]
     stop = offsets[s + 1]
     mid = start + (stop - start) // 2
     store = op != _OP_FORWARD
-    if op == _OP_VITERBI:
-        if phase == 0 and half == 0:
-            _viterbi_sweep(startprob, transmat, table, index, start, mid,
-                           store2d)
-            for k in range(startprob.shape[0]):
-                meet[c, k] = store2d[mid - 1, k]
-        elif phase == 0:
-            _viterbi_psi(transmat_t, table, index, stop, mid - 1, store2d,
-                         meet[c])
-        elif half == 0:
-            _backtrack(transmat_t, store2d, start, mid,
-                       np.int64(meet_log[c + 1]), path)
-        else:
-            _viterbi_forward_track(transmat, table, index, mid, stop,
-                                   np.int64(meet_log[c]), store2d, path)
-        return
     if phase == 0:
         if half == 0:
             meet_log[c] = _seq_forward(startprob, transmat, table, index,
@@ -1026,11 +1013,37 @@ def _split_task(c, phase, op, startprob, transmat, transmat_t, table, index,
 
 
 @_jit
+def _split_viterbi(c, phase, startprob, transmat, transmat_t, table, index,
+                   offsets, chunk_seqs, store2d, path, meet, meet_log):
+    """The Viterbi task c of the split layout (see `_split_task`)."""
+    s = chunk_seqs[c]
+    half = c % 2
+    start = offsets[s]
+    stop = offsets[s + 1]
+    mid = start + (stop - start) // 2
+    if phase == 0 and half == 0:
+        _viterbi_sweep(startprob, transmat, table, index, start, mid,
+                       store2d)
+        for k in range(startprob.shape[0]):
+            meet[c, k] = store2d[mid - 1, k]
+    elif phase == 0:
+        _viterbi_psi(transmat_t, table, index, stop, mid - 1, store2d,
+                     meet[c])
+    elif half == 0:
+        _backtrack(transmat_t, store2d, start, mid,
+                   np.int64(meet_log[c + 1]), path)
+    else:
+        _viterbi_forward_track(transmat, table, index, mid, stop,
+                               np.int64(meet_log[c]), store2d, path)
+
+
+@_jit
 def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
                offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
                path, n_start, n_trans, n_table, phase, split, meet,
                meet_log):
-    """Operation ``op`` on chunk c (see `_run`).
+    """Operation ``op`` (any but Viterbi: `_run_chunk_viterbi`) on chunk c
+    (see `_run`).
 
     The chunk writes only its own sequences' entries of the per-position
     arrays and its own partial statistics (row c of n_start, n_trans,
@@ -1042,7 +1055,6 @@ def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
                     path, meet, meet_log, n_start, n_trans, n_table)
         return
     n_states = startprob.shape[0]
-    viterbi = op == _OP_VITERBI
     store = op != _OP_FORWARD
     want_gamma = op == _OP_POSTERIORS or op == _OP_COUNTS
     want_trans = op == _OP_COUNTS or op == _OP_COUNTS_EMIT
@@ -1050,16 +1062,7 @@ def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
     seqs = chunk_seqs[chunk_ptr[c]:chunk_ptr[c + 1]]
     c_trans = c if want_trans else 0
     c_emit = c if want_emit else 0
-    if viterbi:
-        if lanes:
-            _lanes_viterbi(startprob, transmat, transmat_t, table, index,
-                           offsets, seqs, logprob, path, store2d)
-        else:
-            for s in seqs:
-                logprob[s] = _seq_viterbi(
-                    startprob, transmat, transmat_t, table, index, offsets[s],
-                    offsets[s + 1], path, store2d)
-    elif lanes:
+    if lanes:
         # forward variables packed per chunk (see `_lanes_forward`)
         n_steps = 0
         if store:
@@ -1089,8 +1092,31 @@ def _run_chunk(c, op, lanes, startprob, transmat, transmat_t, table, index,
             _add_transitions(n_trans[c], xacc, transmat)
 
 
-# The parallel loop only calls `_run_chunk`: parfor compilation is slow and
-# grows with the size of the loop body.
+@_jit
+def _run_chunk_viterbi(c, lanes, startprob, transmat, transmat_t, table,
+                       index, offsets, chunk_ptr, chunk_seqs, logprob,
+                       store2d, path, phase, split, meet, meet_log):
+    """Viterbi on chunk c (see `_run`)."""
+    if split:
+        _split_viterbi(c, phase, startprob, transmat, transmat_t, table,
+                       index, offsets, chunk_seqs, store2d, path, meet,
+                       meet_log)
+        return
+    seqs = chunk_seqs[chunk_ptr[c]:chunk_ptr[c + 1]]
+    if lanes:
+        _lanes_viterbi(startprob, transmat, transmat_t, table, index,
+                       offsets, seqs, logprob, path, store2d)
+    else:
+        for s in seqs:
+            logprob[s] = _seq_viterbi(
+                startprob, transmat, transmat_t, table, index, offsets[s],
+                offsets[s + 1], path, store2d)
+
+
+# The parallel loops only call one chunk function: parfor compilation is
+# slow and grows with the size of the loop body.  Viterbi has its own loop
+# so that fitting or scoring never compiles the Viterbi kernels, nor
+# decoding the forward-backward ones (each about half the cold compile).
 @_pjit
 def _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
                 offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
@@ -1101,6 +1127,32 @@ def _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
                    table, index, offsets, chunk_ptr, chunk_seqs, logprob,
                    store2d, rc_store, path, n_start, n_trans, n_table, phase,
                    split, meet, meet_log)
+
+
+@_pjit
+def _run_chunks_viterbi(lanes, startprob, transmat, transmat_t, table, index,
+                        offsets, chunk_ptr, chunk_seqs, logprob, store2d,
+                        path, phase, split, meet, meet_log):
+    for c in numba.prange(chunk_ptr.shape[0] - 1):
+        _run_chunk_viterbi(np.int64(c), lanes, startprob, transmat,
+                           transmat_t, table, index, offsets, chunk_ptr,
+                           chunk_seqs, logprob, store2d, path, phase, split,
+                           meet, meet_log)
+
+
+def _drive(op, lanes, startprob, transmat, transmat_t, table, index, offsets,
+           chunk_ptr, chunk_seqs, logprob, store2d, rc_store, path, n_start,
+           n_trans, n_table, phase, split, meet, meet_log):
+    """One parallel pass of `_run`: the Viterbi loop or the other one."""
+    if op == _OP_VITERBI:
+        _run_chunks_viterbi(lanes, startprob, transmat, transmat_t, table,
+                            index, offsets, chunk_ptr, chunk_seqs, logprob,
+                            store2d, path, phase, split, meet, meet_log)
+    else:
+        _run_chunks(op, lanes, startprob, transmat, transmat_t, table,
+                    index, offsets, chunk_ptr, chunk_seqs, logprob, store2d,
+                    rc_store, path, n_start, n_trans, n_table, phase, split,
+                    meet, meet_log)
 
 
 @_jit
@@ -1220,7 +1272,7 @@ def _run(op, startprob, transmat, table, index, offsets):
     transmat_t = np.ascontiguousarray(transmat.T)
     meet = np.zeros((n_chunks if split else 0, n_states))
     meet_log = np.zeros(n_chunks if split else 0)
-    _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
+    _drive(op, lanes, startprob, transmat, transmat_t, table, index,
                 offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
                 path, n_start, n_trans, n_table, 0, split, meet, meet_log)
     if split and viterbi:
@@ -1230,7 +1282,7 @@ def _run(op, startprob, transmat, table, index, offsets):
         logprob[:] = total[np.arange(total.shape[0]), best]
         logprob[~np.isfinite(logprob)] = -np.inf
         meet_log[1::2] = best
-        _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
+        _drive(op, lanes, startprob, transmat, transmat_t, table, index,
                     offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
                     path, n_start, n_trans, n_table, 1, split, meet, meet_log)
     elif split:
@@ -1240,7 +1292,7 @@ def _run(op, startprob, transmat, table, index, offsets):
         logprob[:] = meet_log[0::2] + meet_log[1::2] + joint
         logprob[~np.isfinite(logprob)] = -np.inf
         if op != _OP_FORWARD:
-            _run_chunks(op, lanes, startprob, transmat, transmat_t, table,
+            _drive(op, lanes, startprob, transmat, transmat_t, table,
                         index, offsets, chunk_ptr, chunk_seqs, logprob,
                         store2d, rc_store, path, n_start, n_trans, n_table, 1,
                         split, meet, meet_log)
