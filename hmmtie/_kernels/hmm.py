@@ -9,11 +9,12 @@ categorical model passes ``emissionprob.T`` (M, K) with ``index = symbols``, so
 no T x K likelihood array is ever built (not even for the categorical
 posteriors). Emission counts are posteriors summed onto table rows.
 
-Every operation goes through one driver, `_run`, with an operation code: a
-parallel loop over chunks calling one chunk kernel, compiled once for both
-layouts -- `_run_chunks` / `_run_chunk` for the forward-backward operations,
-`_run_chunks_viterbi` / `_run_chunk_viterbi` for Viterbi, so that fitting
-never compiles the Viterbi kernels nor decoding the others. Only what
+Every operation goes through one driver, `_run`, with an operation code: its
+chunks run on ``numba.get_num_threads()`` Python threads (`_threads`; the
+chunk kernels release the GIL) through one chunk kernel, compiled once for
+every layout -- `_run_chunk` for the forward-backward operations,
+`_run_chunk_viterbi` for Viterbi, so that fitting never compiles the
+Viterbi kernels nor decoding the others. Only what
 the operation needs is computed and allocated: no transition counts for
 posteriors; the posteriors are written over the stored forward variables
 (per-sequence layout), so posteriors need a single T x K array.
@@ -77,6 +78,8 @@ import math
 import numba
 import numpy as np
 
+from ._threads import run_chunks
+
 # Scale factors below this (the smallest normal double) count as probability 0:
 # their reciprocal would overflow.
 _TINY = 2.2250738585072014e-308
@@ -111,7 +114,6 @@ _SPLIT_BELOW_SEQS = 8
 _SPLIT_MIN_LENGTH = 64
 
 _jit = numba.njit(cache=True, nogil=True)
-_pjit = numba.njit(cache=True, nogil=True, parallel=True)
 # Small helpers called in inner loops: inlined at the Numba IR level (numba
 # does not inline separately compiled functions, and a call costs more than a
 # short loop).
@@ -1113,46 +1115,28 @@ def _run_chunk_viterbi(c, lanes, startprob, transmat, transmat_t, table,
                 offsets[s + 1], path, store2d)
 
 
-# The parallel loops only call one chunk function: parfor compilation is
-# slow and grows with the size of the loop body.  Viterbi has its own loop
-# so that fitting or scoring never compiles the Viterbi kernels, nor
-# decoding the forward-backward ones (each about half the cold compile).
-@_pjit
-def _run_chunks(op, lanes, startprob, transmat, transmat_t, table, index,
-                offsets, chunk_ptr, chunk_seqs, logprob, store2d, rc_store,
-                path, n_start, n_trans, n_table, phase, split, meet,
-                meet_log):
-    for c in numba.prange(chunk_ptr.shape[0] - 1):
-        _run_chunk(np.int64(c), op, lanes, startprob, transmat, transmat_t,
-                   table, index, offsets, chunk_ptr, chunk_seqs, logprob,
-                   store2d, rc_store, path, n_start, n_trans, n_table, phase,
-                   split, meet, meet_log)
-
-
-@_pjit
-def _run_chunks_viterbi(lanes, startprob, transmat, transmat_t, table, index,
-                        offsets, chunk_ptr, chunk_seqs, logprob, store2d,
-                        path, phase, split, meet, meet_log):
-    for c in numba.prange(chunk_ptr.shape[0] - 1):
-        _run_chunk_viterbi(np.int64(c), lanes, startprob, transmat,
-                           transmat_t, table, index, offsets, chunk_ptr,
-                           chunk_seqs, logprob, store2d, path, phase, split,
-                           meet, meet_log)
-
-
+# The chunks run on Python threads (`_threads.run_chunks`; the chunk kernels
+# release the GIL), not in a compiled parallel loop, which would link the
+# chunk kernel into its own module and optimise it again (about 40% of the
+# cold compile).  Viterbi has its own chunk kernel so that fitting or
+# scoring never compiles the Viterbi kernels, nor decoding the others.
 def _drive(op, lanes, startprob, transmat, transmat_t, table, index, offsets,
            chunk_ptr, chunk_seqs, logprob, store2d, rc_store, path, n_start,
            n_trans, n_table, phase, split, meet, meet_log):
-    """One parallel pass of `_run`: the Viterbi loop or the other one."""
+    """One parallel pass of `_run` over its chunks."""
     if op == _OP_VITERBI:
-        _run_chunks_viterbi(lanes, startprob, transmat, transmat_t, table,
-                            index, offsets, chunk_ptr, chunk_seqs, logprob,
-                            store2d, path, phase, split, meet, meet_log)
+        def work(c):
+            _run_chunk_viterbi(np.int64(c), lanes, startprob, transmat,
+                               transmat_t, table, index, offsets, chunk_ptr,
+                               chunk_seqs, logprob, store2d, path, phase,
+                               split, meet, meet_log)
     else:
-        _run_chunks(op, lanes, startprob, transmat, transmat_t, table,
-                    index, offsets, chunk_ptr, chunk_seqs, logprob, store2d,
-                    rc_store, path, n_start, n_trans, n_table, phase, split,
-                    meet, meet_log)
+        def work(c):
+            _run_chunk(np.int64(c), op, lanes, startprob, transmat,
+                       transmat_t, table, index, offsets, chunk_ptr,
+                       chunk_seqs, logprob, store2d, rc_store, path, n_start,
+                       n_trans, n_table, phase, split, meet, meet_log)
+    run_chunks(work, chunk_ptr.shape[0] - 1)
 
 
 @_jit

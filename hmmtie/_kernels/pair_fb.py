@@ -86,13 +86,13 @@ order, so results are identical for any thread count and the log-odds equal,
 bit for bit, the single-pair results.
 """
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 
 from . import pair_stripe as ps
 from ._arrays import copy2 as _copy2, vcopy as _vcopy
+from ._threads import run_chunks as _run_chunks
 
 # reassoc/contract let reductions vectorise; they keep inf/NaN semantics.
 _FM = {"reassoc", "contract"}
@@ -1548,19 +1548,6 @@ def forward_constrained(kind, etab, start, trans, end, match_odds, ins_odds,
 
 
 _CHUNKS = 64  # fixed chunks of pairs: results do not depend on threads
-
-
-def _run_chunks(work, nch):
-    """Runs work(ch) for ch in range(nch) on numba.get_num_threads() Python
-    threads (the compiled chunk kernels release the GIL)."""
-    nt = min(numba.get_num_threads(), nch)
-    if nt <= 1:
-        for ch in range(nch):
-            work(ch)
-        return
-    with ThreadPoolExecutor(max_workers=nt) as ex:
-        for _ in ex.map(work, range(nch)):
-            pass
 
 
 def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
