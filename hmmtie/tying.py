@@ -346,6 +346,18 @@ class ProbBlock:
                 if old_atoms is None:
                     atoms[comp.atoms] = _uniform_feasible(comp)
                 continue
+            if old_atoms is not None and not _improves(nc, comp.m, comp.c, sol, old_atoms[comp.atoms]):
+                # counts spanning many orders of magnitude (1e-47 next to 14)
+                # can make the numerical solve land on a worse point; an
+                # M-step must never lower the expected log-likelihood
+                warnings.warn(
+                    f"{self.name}: M-step for tied rows "
+                    f"{[self.row_labels[i] for i in comp.rows]} found no better values "
+                    "(ill-conditioned counts); keeping previous values",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                continue
             atoms[comp.atoms] = sol
         return atoms
 
@@ -399,6 +411,23 @@ def _solve_with_slack_rows(n: NDArray, m: NDArray, c: NDArray, old: NDArray | No
     if np.max(np.abs(m @ p - c)) > 1e-8:
         return None
     return p
+
+
+def _expected_loglik(n: NDArray, p: NDArray) -> float:
+    """sum n log p over the atoms with counts (-inf if one of them is 0)."""
+    pos = n > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(n[pos] @ np.log(p[pos]))
+
+
+def _improves(n: NDArray, m: NDArray, c: NDArray, new: NDArray, old: NDArray) -> bool:
+    """Whether ``new`` is feasible (m p = c, p >= 0) and its expected
+    log-likelihood is not below that of ``old`` (up to rounding)."""
+    if not (np.all(np.isfinite(new)) and np.all(new >= 0) and np.max(np.abs(m @ new - c)) <= 1e-8):
+        return False
+    q_new = _expected_loglik(n, new)
+    q_old = _expected_loglik(n, old)
+    return bool(q_new >= q_old - 1e-9 * max(1.0, abs(q_old))) or not np.isfinite(q_old)
 
 
 def _uniform_feasible(comp: _Component) -> NDArray:

@@ -346,6 +346,22 @@ def test_compare_pairs_structure():
     assert "hypothesis" in res.verdict()
 
 
+def test_compare_pairs_without_gaps_never_lowers_the_likelihood():
+    # Regression: on pairs with no gaps the expected gap counts are ~1e-47
+    # next to 14 match counts; the tied-rows M-step of the untied fit once
+    # landed on M->End = 1 and dropped the log-likelihood from -32.7 to
+    # -521.6, and the LRT statistic came out as -977.8.
+    m = PairHMM.preset("3state", alphabet="dna")
+    pairs = [("ACGTACGT", "ACGTACGT"), ("GGTTACCA", "GGTTACCA")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = compare_pairs(pairs, model=m)
+    for fit in (res.tied, res.untied):
+        h = np.asarray(fit.history_)
+        assert np.all(np.diff(h) >= -1e-9 * np.abs(h[:-1]))
+    assert res.lrt.statistic >= -1e-8
+
+
 def _asymmetric_truth():
     m = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False)
     t = m.trans_.copy()
