@@ -96,6 +96,10 @@ def open_pair_model(ctx, name, alphabet, symmetric_gaps, symmetric_match, band=N
     model = load(name)
     if type(model).__name__ != "PairHMM":
         raise ValueError(f"{name}: holds a {type(model).__name__}, not a pair HMM (use 'hmmtie hmm' for plain HMMs)")
+    if explicit(ctx, "alphabet") and ctx.params["alphabet"] not in (None, model_alphabet(model)):
+        raise click.BadParameter(
+            f"{name} is a {model_alphabet(model)} model but --alphabet {ctx.params['alphabet']} was given "
+            "(leave out --alphabet, or use a model for that alphabet)", param_hint="'--alphabet'")
     if explicit(ctx, "local") and local != model.local:
         raise click.BadParameter(
             f"{name} is a {'local' if model.local else 'global'} model; its structure is fixed "
@@ -535,7 +539,7 @@ the other) and PREFIX.true.<format> with the true alignments.""")
 def simulate(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, local, n_pairs, seed, prefix, fmt, quiet):
     """Draw sequence pairs and their true alignments from a pair HMM."""
     check_model_name(model_name)
-    if prefix == "-" or prefix.endswith(os.sep):
+    if prefix in ("", "-") or prefix.endswith(os.sep):
         raise click.BadParameter(f"{prefix!r} is not a file prefix (files PREFIX.a.fa, PREFIX.b.fa "
                                  f"and PREFIX.true.FORMAT are written)", param_hint="'--output'")
     from hmmtie import __version__, seqio
@@ -616,6 +620,11 @@ def info(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, local, full
             param_hint="'MODEL'")
     else:
         model, symbols, _ = seqio.load_hmm(model_name, allow_pair=True)
+        if explicit(ctx, "alphabet") and (type(model).__name__ != "PairHMM" or model_alphabet(model) != alphabet):
+            what = (f"a {model_alphabet(model)} model" if type(model).__name__ == "PairHMM"
+                    else f"a {type(model).__name__}")
+            raise click.BadParameter(f"{model_name} is {what}; --alphabet applies to presets only "
+                                     "(leave it out)", param_hint="'--alphabet'")
         if type(model).__name__ == "PairHMM" and (explicit(ctx, "symmetric_gaps") or explicit(ctx, "symmetric_match")):
             model = model.with_hypothesis(
                 symmetric_gaps=symmetric_gaps if explicit(ctx, "symmetric_gaps") else None,

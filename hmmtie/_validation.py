@@ -32,6 +32,14 @@ def check_int(name, value, low=None, high=None, allow_none=False):
     return int(value)
 
 
+def check_bool(name, value):
+    """True or False (numpy bools too); anything else is an error, never
+    coerced (the string "no" would be true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")

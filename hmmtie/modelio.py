@@ -78,6 +78,8 @@ def load(path):
         raise ValueError(f"{path}: model file not found") from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read model file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text model file (byte {exc.start})") from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -42,7 +42,7 @@ from . import alphabet as _alph
 from . import tying as _tying
 from ._kernels import pair_decode as _kd
 from ._kernels import pair_fb as _kf
-from ._validation import check_choice, check_int, numba_threads
+from ._validation import check_bool, check_choice, check_int, numba_threads
 
 __all__ = ["PairHMM", "PairState", "PRESETS"]
 
@@ -57,6 +57,8 @@ FLANK_LOOP = 0.98
 
 #: Default memory guard for one pair's dynamic-programming tables (bytes).
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
+#: Largest band accepted (64-bit kernels; any band >= the longer length is no band).
+_MAX_BAND = 2**62
 
 
 @dataclass(frozen=True)
@@ -116,16 +118,35 @@ def ops_to_coordinates(ops: NDArray) -> NDArray:
     return np.array(coords, dtype=np.int64).T
 
 
-def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment", local: bool = False) -> NDArray:
+def _check_residues(what, row, got, want, offset=0):
+    """``got`` (the alignment's residues of one sequence, from residue
+    ``offset`` on) must be that sequence (``want``), case-insensitively."""
+    if want is None:
+        return
+    ref = want[offset:offset + len(got)]
+    if got.upper() != ref.upper():
+        k = next((k for k, (g, r) in enumerate(zip(got.upper(), ref.upper())) if g != r), min(len(got), len(ref)))
+        have = repr(got[k]) if k < len(got) else "the end"
+        wanted = repr(ref[k]) if k < len(ref) else "the end"
+        raise ValueError(f"{what}: row {row} has {have} at residue {offset + k + 1}, "
+                         f"but the sequence has {wanted} there (an alignment of other sequences?)")
+
+
+def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment", local: bool = False,
+                     x: str | None = None, y: str | None = None) -> NDArray:
     """Column ops from a ``Bio.Align.Alignment`` or a pair of gapped strings.
 
     With ``local``, an ``Alignment`` may cover a part of each sequence (as a
     local model's alignments do): the residues before and after it are added
-    as unaligned columns (x first, then y)."""
+    as unaligned columns (x first, then y).  Given the sequences ``x`` and
+    ``y``, the alignment's residues must be theirs (case-insensitive; an
+    ``Alignment`` whose sequences have undefined content is not checked)."""
     if isinstance(alignment, (tuple, list)) and len(alignment) == 2 and all(isinstance(s, str) for s in alignment):
         gx, gy = alignment
         if len(gx) != len(gy):
             raise ValueError(f"{what}: gapped strings differ in length ({len(gx)} vs {len(gy)})")
+        for row, (g, seq) in enumerate(((gx, x), (gy, y)), start=1):
+            _check_residues(what, row, g.replace("-", "").replace(".", ""), seq)
         ops = []
         for col, (a, b) in enumerate(zip(gx, gy)):
             ga, gb = a in "-.", b in "-."
@@ -137,6 +158,18 @@ def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment", local: 
         coords = np.asarray(alignment.coordinates)
         if coords.shape[0] != 2:
             raise ValueError(f"{what}: expected a pairwise alignment, got {coords.shape[0]} rows")
+        if coords.dtype.kind not in "iu":
+            raise ValueError(f"{what}: coordinates must be integers, got {coords.dtype}")
+        if coords.min() < 0:
+            raise ValueError(f"{what}: coordinates must not be negative")
+        for row, seq in enumerate((x, y)):
+            lo, hi = int(coords[row].min()), int(coords[row].max())
+            try:
+                s_row = getattr(alignment.sequences[row], "seq", alignment.sequences[row])
+                got = str(s_row[lo:hi])
+            except Exception:  # undefined sequence content (Bio.Seq): nothing to check
+                continue
+            _check_residues(what, row + 1, got, seq, offset=lo)
         ops = []
         for k in range(coords.shape[1] - 1):
             di = coords[0, k + 1] - coords[0, k]
@@ -356,7 +389,7 @@ def _param_attr(name, key):
     full transition table ``trans_``, split into its three parts)."""
 
     def get(self):
-        v = self._p[name].view()
+        v = self._params()[name].view()
         v.flags.writeable = False
         return v
 
@@ -444,14 +477,45 @@ class PairHMM:
         self.states = [s if isinstance(s, PairState) else PairState(*s) for s in states]
         self.alphabet = alphabet
         self.tying = tying
-        self.symmetric_gaps = bool(symmetric_gaps)
-        self.symmetric_match = bool(symmetric_match)
-        self.band = check_int("band", band, low=0, allow_none=True)
-        self.memory_limit = check_int("memory_limit", memory_limit, low=1, allow_none=True)
-        self.n_threads = check_int("n_threads", n_threads, low=1, allow_none=True)
+        self.symmetric_gaps = check_bool("symmetric_gaps", symmetric_gaps)
+        self.symmetric_match = check_bool("symmetric_match", symmetric_match)
+        self.band = band
+        self.memory_limit = memory_limit
+        self.n_threads = n_threads
         self.preset_name = preset_name
         self._alph = _alph.get_alphabet(alphabet)
+        self._p = None  # parameters: set_params / presets / load
         self._compile()
+
+    # Settings, validated whenever they are set (also after construction).
+    @property
+    def band(self) -> int | None:
+        """Band half-width (None: no band)."""
+        return self._band_value
+
+    @band.setter
+    def band(self, value):
+        # any band at least the longer sequence's length is no band; the cap
+        # keeps it within the kernels' 64-bit integers
+        self._band_value = check_int("band", value, low=0, high=_MAX_BAND, allow_none=True)
+
+    @property
+    def memory_limit(self) -> int | None:
+        """Memory guard for one pair's tables, in bytes (None: no guard)."""
+        return self._memory_limit_value
+
+    @memory_limit.setter
+    def memory_limit(self, value):
+        self._memory_limit_value = check_int("memory_limit", value, low=1, allow_none=True)
+
+    @property
+    def n_threads(self) -> int | None:
+        """Threads for batches (None: numba's default)."""
+        return self._n_threads_value
+
+    @n_threads.setter
+    def n_threads(self, value):
+        self._n_threads_value = check_int("n_threads", value, low=1, allow_none=True)
 
     # ------------------------------------------------------------ structure
     @classmethod
@@ -767,8 +831,18 @@ class PairHMM:
         differ, are errors naming the cell.
         """
         S = self.n_states
-        A = len(self._alph.letters)
-        trans = self.trans_.copy()
+        if self._p is None:  # a new custom model: every table is needed
+            given = dict(startprob=startprob, transmat=transmat, endprob=endprob,
+                         match_emissionprob=match_emissionprob, background=background,
+                         insert_emissionprob=insert_emissionprob if self._ins_names else 0)
+            missing = [k for k, v in given.items() if v is None]
+            if missing:
+                raise ValueError(f"this PairHMM has no parameters yet: set_params needs {', '.join(missing)} too")
+            trans = np.zeros((S + 1, S + 1))
+            if not self._ins_names:
+                insert_emissionprob = np.zeros((0, len(self._alph.letters)))
+        else:
+            trans = self.trans_.copy()
         for name, value, shape, where in (("startprob", startprob, (S,), (0, slice(0, S))),
                                           ("transmat", transmat, (S, S), (slice(1, None), slice(0, S))),
                                           ("endprob", endprob, (S,), (slice(1, None), S))):
@@ -779,17 +853,26 @@ class PairHMM:
                 raise ValueError(f"{name} has shape {value.shape}, expected {shape}")
             trans[where] = value
         _check_rows("transition probabilities (rows Begin, states; columns states, End)", trans, ["Begin"] + self._names)
-        match = self.match_emissionprob_ if match_emissionprob is None else np.asarray(match_emissionprob, dtype=float)
-        if match.shape != (len(self._match_names), A, A):
-            raise ValueError(f"match_emissionprob has shape {match.shape}, expected {(len(self._match_names), A, A)}")
-        _check_rows("match_emissionprob", match.reshape(len(match), -1), self._match_names)
-        ins = self.insert_emissionprob_ if insert_emissionprob is None else np.asarray(insert_emissionprob, dtype=float)
-        if ins.shape != (len(self._ins_names), A):
-            raise ValueError(f"insert_emissionprob has shape {ins.shape}, expected {(len(self._ins_names), A)}")
-        _check_rows("insert_emissionprob", ins, self._ins_names)
+        match, ins = self._checked_emissions(
+            self.match_emissionprob_ if match_emissionprob is None else match_emissionprob,
+            self.insert_emissionprob_ if insert_emissionprob is None else insert_emissionprob)
         bg = self.background_ if background is None else background
         self._set_params_from_dict({"background": bg, "trans": trans, "match": match, "insert": ins})
         return self
+
+    def _checked_emissions(self, match, ins):
+        """Match (n_match, A, A) and insert (n_insert, A) emission tables as
+        float arrays, or an error naming the table, row and column."""
+        A = len(self._alph.letters)
+        match = np.asarray(match, dtype=float)
+        if match.shape != (len(self._match_names), A, A):
+            raise ValueError(f"match_emissionprob has shape {match.shape}, expected {(len(self._match_names), A, A)}")
+        _check_rows("match_emissionprob", match.reshape(len(match), -1), self._match_names)
+        ins = np.asarray(ins, dtype=float)
+        if ins.shape != (len(self._ins_names), A):
+            raise ValueError(f"insert_emissionprob has shape {ins.shape}, expected {(len(self._ins_names), A)}")
+        _check_rows("insert_emissionprob", ins, self._ins_names)
+        return match, ins
 
     # -------------------------------------------------------------- encoding
     def _encode(self, seq, what):
@@ -833,12 +916,17 @@ class PairHMM:
             raise err
 
     def _band(self):
-        if self.band is None:
-            return -1
-        return check_int("band", self.band, low=0)
+        return -1 if self.band is None else self.band
+
+    def _params(self) -> dict:
+        """The parameter arrays, or an error if none were ever set."""
+        if self._p is None:
+            raise ValueError("this PairHMM has no parameters yet: call set_params(...) "
+                             "(or build it with PairHMM.preset)")
+        return self._p
 
     def _kargs(self):
-        p = self._p  # the writable arrays: the compiled kernels take writable arrays
+        p = self._params()  # the writable arrays: the compiled kernels take writable arrays
         return (self._kind, self._etab, p["startprob_"], p["transmat_"], p["endprob_"],
                 self._match_odds, self._ins_odds)
 
@@ -880,9 +968,9 @@ class PairHMM:
             has probability zero under a local model (its core starts with a
             match): ``-inf``.
         """
-        x, _, _ = self._encode(a, "sequence a")
-        y, _, _ = self._encode(b, "sequence b")
-        ops = alignment_to_ops(alignment, len(x), len(y), local=self.local)
+        x, x_text, _ = self._encode(a, "sequence a")
+        y, y_text, _ = self._encode(b, "sequence b")
+        ops = alignment_to_ops(alignment, len(x), len(y), local=self.local, x=x_text, y=y_text)
         return float(_kf.forward_constrained(*self._kargs(), x, y, ops, self._band())) + self._bg(x, y)
 
     def posterior(self, a, b) -> NDArray:
@@ -1308,12 +1396,17 @@ class PairHMM:
         if trans.shape != (S + 1, S + 1):
             raise ValueError(f"transition table has shape {trans.shape}, expected {(S + 1, S + 1)}")
         _check_rows("transition probabilities", trans, ["Begin"] + model._names)
-        model._set_params_from_dict(p)
+        match, ins = model._checked_emissions(p["match"], p["insert"])
+        model._set_params_from_dict(dict(p, match=match, insert=ins))
         fit = d.get("fit")
         if fit:
-            model.history_ = list(fit.get("history", []))
-            model.converged_ = bool(fit.get("converged", False))
-            model.params_ = fit.get("params", "all")
+            history = fit.get("history", [])
+            if not isinstance(history, list) or not all(
+                    isinstance(h, (int, float)) and not isinstance(h, bool) for h in history):
+                raise ValueError(f"fit history must be a list of numbers, got {history!r:.60}")
+            model.history_ = [float(h) for h in history]
+            model.converged_ = check_bool("fit converged", fit.get("converged", False))
+            model.params_ = check_choice("fit params", fit.get("params", "all"), ("all", "transitions"))
         return model
 
     def save(self, path) -> None:

@@ -265,6 +265,9 @@ def compare_pairs(
     if test in ("match", "both") and params != "all":
         raise ValueError("testing match symmetry needs params='all' (the match table must be estimated)")
     pairs = list(pairs)
+    if model is not None and not isinstance(model, PairHMM):
+        raise ValueError(f"model must be a PairHMM, got {type(model).__name__} "
+                         "(for a preset by name use preset=..., e.g. preset='3state')")
     if model is None:
         if alphabet is None:
             from .alphabet import guess_alphabet

@@ -185,6 +185,33 @@ def test_bad_model_file(tmp_path, dna, doc, needles):
     assert_one_line_error(invoke("align", *dna, "--model", str(model)), *needles)
 
 
+def test_model_file_that_is_not_text(tmp_path, dna):
+    model = tmp_path / "m.json"
+    model.write_bytes(b"\x00\x01\xff")
+    assert_one_line_error(invoke("align", *dna, "--model", str(model)), "m.json", "not a UTF-8 text model file")
+
+
+def test_alphabet_option_against_a_model_file(tmp_path):
+    # Found by review: simulate and info ignored an explicit --alphabet that
+    # contradicts the model file (protein sequences came out for --alphabet dna).
+    from hmmtie import PairHMM
+
+    model = tmp_path / "prot.json"
+    PairHMM.preset("3state", alphabet="protein").save(model)
+    out = tmp_path / "sim"
+    assert_one_line_error(invoke("simulate", "--model", model, "--alphabet", "dna", "-o", out, "--pairs", 2),
+                          "prot.json is a protein model", "--alphabet dna")
+    assert not list(tmp_path.glob("sim*"))
+    assert_one_line_error(invoke("info", model, "--alphabet", "dna"), "prot.json is a protein model")
+    assert invoke("info", model, "--alphabet", "protein").exit_code == 0
+
+
+def test_simulate_refuses_an_empty_prefix(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(invoke("simulate", "-o", "", "--pairs", 1), "not a file prefix")
+    assert not list(tmp_path.iterdir())
+
+
 def test_unreadable_model_file(tmp_path, dna):
     model = tmp_path / "m.json"
     model.write_text("{}")

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 import hmmtie
+from Bio.Align import Alignment
+from Bio.Seq import Seq
 from hmmtie import PairHMM, compare_pairs
 from hmmtie.pair import alignment_to_ops
 from naive_pair import all_alignments
@@ -444,6 +446,23 @@ def test_inputs_seq_and_seqrecord_and_ambiguity():
         (lambda m: m.set_params(startprob=[np.nan, 0.5, 0.5]), "NaN"),
         (lambda m: m.set_params(startprob=[-0.1, 0.6, 0.5]), "negative"),
         (lambda m: m.align("ACGT", "ACGT", method="best"), "method must be one of"),
+        # the alignment's residues must be the sequences' (found by review)
+        (lambda m: m.score_alignment("ACGTACGT", "ACGTTACGT", ("TTTT-TTTT", "GGGGGGGGG")),
+         "row 1 has 'T' at residue 1, but the sequence has 'A'"),
+        (lambda m: m.score_alignment("ACGTACGT", "ACGTTACGT", ("ACGT-ACGT", "ACGTTACGA")),
+         "row 2 has 'A' at residue 9"),
+        (lambda m: m.score_alignment("ACGTACGT", "ACGTTACGT", Alignment(
+            [Seq("ACGTACGT"), Seq("GGGGGGGGG")], np.array([[0, 4, 4, 8], [0, 4, 5, 9]]))),
+         "row 2 has 'G' at residue 1"),
+        (lambda m: m.score_alignment("ACGTACGT", "ACGTTACGT", Alignment(
+            [Seq("ACGTACGT"), Seq("ACGTTACGT")], np.array([[-1, 4, 4, 8], [0, 4, 5, 9]]))),
+         "must not be negative"),
+        (lambda m: PairHMM.preset("3state", alphabet="dna", symmetric_gaps="no"), "True or False"),
+        (lambda m: setattr(m, "band", 2**63), "band must be <="),
+        (lambda m: setattr(m, "memory_limit", "x"), "memory_limit must be an integer"),
+        (lambda m: PairHMM([("M", "match"), ("X", "insert_x"), ("Y", "insert_y")], alphabet="dna").score("AC", "A"),
+         "no parameters yet"),
+        (lambda m: compare_pairs([("ACGT", "ACG")], model="3state"), "model must be a PairHMM"),
     ],
 )
 def test_bad_input_one_line_errors(call, message):
@@ -452,6 +471,62 @@ def test_bad_input_one_line_errors(call, message):
         call(m)
     assert message in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_score_alignment_accepts_its_own_sequences_in_any_case():
+    m = PairHMM.preset("3state", alphabet="dna")
+    a, b = "ACGTACGT", "ACGTTACGT"
+    s = m.score_alignment(a, b, ("ACGT-ACGT", "ACGTTACGT"))
+    assert m.score_alignment(a, b, ("acgt-acgt", "ACGTTACGT")) == s
+    coords = np.array([[0, 4, 4, 8], [0, 4, 5, 9]])
+    assert m.score_alignment(a, b, Alignment([Seq(a), Seq(b)], coords)) == s
+    # sequences of undefined content (Bio.Seq) cannot be compared: accepted
+    assert m.score_alignment(a, b, Alignment([Seq(None, 8), Seq(None, 9)], coords)) == s
+
+
+@pytest.mark.parametrize("field, row, value, message", [
+    ("match", None, "nan", "match_emissionprob: holds NaN"),
+    ("match", None, "negative", "match_emissionprob: row 'M', column 0 is negative"),
+    ("match", None, 1.5, "match_emissionprob: row 'M' sums to 1.5"),
+    ("insert", 0, 2.0, "insert_emissionprob: row 'X' sums to 2"),
+])
+def test_model_file_emission_tables_are_checked(tmp_path, field, row, value, message):
+    # Found by review: only the transition rows were checked on load, so a
+    # file with NaN, negative or unnormalised emissions gave -inf, nan or
+    # wrong scores without a word.
+    p = tmp_path / "bad.json"
+    PairHMM.preset("3state", alphabet="dna").save(p)
+    d = json.loads(p.read_text())
+    t = np.asarray(d["params"][field], dtype=float)
+    if value == "nan":
+        t.flat[0] = np.nan
+    elif value == "negative":
+        t.flat[0] = -t.flat[0]
+    else:
+        t = t * value
+    d["params"][field] = t.tolist()
+    p.write_text(json.dumps(d))
+    with pytest.raises(ValueError) as exc:
+        hmmtie.load(p)
+    assert message in str(exc.value) and "bad.json" in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_model_file_fit_section_and_flags_are_checked(tmp_path):
+    p = tmp_path / "bad.json"
+    PairHMM.preset("3state", alphabet="dna").save(p)
+    d = json.loads(p.read_text())
+    for key, value, message in (("symmetric_gaps", "no", "True or False"),):
+        bad = dict(d, **{key: value})
+        p.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=message):
+            hmmtie.load(p)
+    for fit, message in (({"history": "abc"}, "history must be a list of numbers"),
+                         ({"converged": "maybe"}, "converged must be True or False"),
+                         ({"params": "bogus"}, "params must be one of")):
+        p.write_text(json.dumps(dict(d, fit=fit)))
+        with pytest.raises(ValueError, match=message):
+            hmmtie.load(p)
 
 
 def test_memory_guard_suggests_band():
