@@ -229,7 +229,10 @@ def guess_alphabet(seqs) -> Alphabet:
 
     DNA when every character is a DNA symbol; RNA when every character is an
     RNA symbol (so U and no T); protein when every character is a protein
-    symbol.  Nucleotide alphabets win ties (``"ACGN"`` is DNA).
+    symbol.  Nucleotide alphabets win ties (``"ACGN"`` is DNA).  No protein
+    guess is made for nucleotides with T and U mixed, or for sequences that
+    look like nucleotides (at least 10 residues, all of them A, C, G, T, U
+    or N) next to protein ones: that is an error asking for the alphabet.
 
     Parameters
     ----------
@@ -238,7 +241,7 @@ def guess_alphabet(seqs) -> Alphabet:
     Raises
     ------
     ValueError
-        When no alphabet accepts every character.
+        When no alphabet accepts every character, or for the mixtures above.
     """
     if isinstance(seqs, (str, bytes)):
         seqs = [seqs]
@@ -251,9 +254,12 @@ def guess_alphabet(seqs) -> Alphabet:
             s = s.decode("latin-1")
         texts.append(str(s).upper())
         chars.update(texts[-1])
-    for alpha in (DNA, RNA, PROTEIN):
+    for alpha in (DNA, RNA):
         if chars <= set(alpha.symbols):
             return alpha
+    if chars <= set(PROTEIN.symbols):
+        _refuse_mixed_nucleotides(seqs, texts)
+        return PROTEIN
     known = set(PROTEIN.symbols) | set(DNA.symbols) | set(RNA.symbols)
     extra = sorted(chars - known)
     for k, text in enumerate(texts):  # name the first offending character
@@ -265,6 +271,43 @@ def guess_alphabet(seqs) -> Alphabet:
                 f"cannot guess the alphabet: invalid character {text[bad]!r} at position {bad + 1} "
                 f"of {where} (characters {''.join(extra)!r} are not DNA, RNA or protein symbols)")
     raise ValueError("cannot guess the alphabet: the sequences mix symbols of no single alphabet")
+
+
+#: A sequence of at least this many residues, all of them A, C, G, T, U or
+#: N, is taken for nucleotides when the alphabet is guessed (a protein that
+#: long made only of those letters is very unlikely).
+_NUCLEOTIDE_LOOKING_MIN = 10
+
+
+def _refuse_mixed_nucleotides(seqs, texts) -> None:
+    """Before a protein guess: refuse input that is nucleotides with T and U
+    mixed, or nucleotide-looking sequences next to protein ones (the union
+    of their letters is protein, but reading them as protein is wrong)."""
+    def name(k):
+        rid = getattr(seqs[k], "id", None)
+        return f"record {rid!r}" if rid is not None else f"sequence {k + 1}"
+
+    strict = set("ACGTUN")
+    nucleotide_symbols = set(DNA.symbols) | set(RNA.symbols)
+    first = {}
+    for k, text in enumerate(texts):
+        cs = set(text)
+        if len(text) >= _NUCLEOTIDE_LOOKING_MIN and cs <= strict:
+            first.setdefault("nucleotide", k)
+            if "T" in cs:
+                first.setdefault("T", k)
+            if "U" in cs:
+                first.setdefault("U", k)
+        elif not cs <= nucleotide_symbols:
+            first.setdefault("protein", k)
+    if "T" in first and "U" in first and "protein" not in first:
+        where = (f"{name(first['T'])} has both" if first["T"] == first["U"]
+                 else f"T in {name(first['T'])}, U in {name(first['U'])}")
+        raise ValueError(f"cannot guess the alphabet: DNA and RNA mixed ({where}); "
+                         "give the alphabet (dna or rna) explicitly")
+    if "nucleotide" in first and "protein" in first:
+        raise ValueError(f"cannot guess the alphabet: {name(first['nucleotide'])} looks like nucleotides but "
+                         f"{name(first['protein'])} like protein; give the alphabet explicitly")
 
 
 def expand_matrix(alphabet: str | Alphabet) -> NDArray[np.float64]:

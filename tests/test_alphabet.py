@@ -84,6 +84,22 @@ def test_guess_alphabet():
         guess_alphabet([SeqRecord(Seq("MKV"), id="p1"), SeqRecord(Seq("MKV*"), id="p2")])
 
 
+def test_guess_alphabet_refuses_mixed_nucleotides():
+    # Found by review: the union of the letters was guessed as protein, so
+    # RNA with a stray T, or DNA next to RNA or protein, was aligned as
+    # protein (U read as selenocysteine) without a word.
+    from Bio.Seq import Seq
+    from Bio.SeqRecord import SeqRecord
+    with pytest.raises(ValueError, match="DNA and RNA mixed .record 'a1' has both"):
+        guess_alphabet([SeqRecord(Seq("ACGUACGUUAGT"), id="a1"), SeqRecord(Seq("GGUUACCA"), id="a2")])
+    with pytest.raises(ValueError, match="T in sequence 1, U in sequence 2"):
+        guess_alphabet(["ACGTACGTAA", "ACGUACGUAA"])
+    with pytest.raises(ValueError, match="sequence 1 looks like nucleotides but sequence 2 like protein"):
+        guess_alphabet(["ACGTACGTAC", "MKVLWPQEAA"])
+    # short nucleotide-looking peptides next to proteins stay protein
+    assert guess_alphabet(["GATTACA", "MKVLWPQE"]) is PROTEIN
+
+
 @pytest.mark.parametrize("alpha", ALL, ids=lambda a: a.name)
 def test_expand_matrix(alpha):
     E = expand_matrix(alpha)
