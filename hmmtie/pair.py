@@ -893,6 +893,43 @@ class PairHMM:
         need = cells * bytes_per_cell
         return need, self.memory_limit is None or need <= self.memory_limit
 
+    def _cell_bytes(self, what):
+        """Bytes per lattice cell of the dense tables of one computation:
+        ``"posterior"`` (the (N, M) output; the general kernels, which
+        local and custom models take, keep one more (N, M) lattice per
+        match state), ``"align"`` (posterior, one MEA traceback byte, and a
+        local model's MEA weights, another (N, M) array) or
+        ``"traceback"`` (Viterbi: 1 byte, or the general kernel's
+        predecessor fields)."""
+        kind, trans = self._kind, self._params()["transmat_"]
+        general = _kf._fast_layout(kind, trans)[0] < 0
+        if what == "traceback":
+            if _kd._is_three_state(kind):
+                return 1
+            return int(_kd.pred_tables(_log(trans))[5])
+        cell = 8 + (8 * int(np.sum(kind == 0)) if general else 0)
+        if what == "align":
+            cell += 1 + (8 if self.local else 0)
+        return cell
+
+    def _check_fit_memory(self, xo, yo, n_threads):
+        """Refuse an E-step whose largest pair's forward checkpoints (rows of
+        every state every ~sqrt(N) rows, along the shorter sequence, one
+        pair per thread) would exceed ``memory_limit``."""
+        if self.memory_limit is None:
+            return
+        n, m = np.diff(xo), np.diff(yo)
+        short, long_ = np.minimum(n, m), np.maximum(n, m)
+        need = 8.0 * max(self.n_states, 5) * (short + 2) * 2 * np.ceil(np.sqrt(long_ + 1))
+        k = int(np.argmax(need))
+        total = need[k] * max(1, min(int(n_threads or 1), len(need)))
+        if total > self.memory_limit:
+            tail = f"above memory_limit={_fmt_bytes(self.memory_limit)}; fit on shorter pairs or raise memory_limit"
+            err = MemoryError(f"pairs[{k}] of lengths {n[k]} x {m[k]} needs about {_fmt_bytes(total)} "
+                              f"for the expected-count tables, {tail}")
+            err.remedy = (tail, f"above the {_fmt_bytes(self.memory_limit)} memory guard; use shorter pairs")
+            raise err
+
     def _check_memory(self, n, m, bytes_per_cell, what="posterior"):
         """Refuse pairs whose tables would exceed ``memory_limit`` (one line, with a way out).
 
@@ -977,7 +1014,7 @@ class PairHMM:
         """Match posteriors: array of shape (len(a), len(b)), ``P[i, j] = P(a_i ~ b_j | a, b)``."""
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
-        self._check_memory(len(x), len(y), 8)
+        self._check_memory(len(x), len(y), self._cell_bytes("posterior"))
         lo, P = _kf.posterior(*self._kargs(), x, y, self._band())
         self._check_posterior(lo, x, y)
         return P
@@ -999,7 +1036,7 @@ class PairHMM:
     def _viterbi_ops(self, x, y):
         """(log P(x, y, best path), its column ops); the traceback's memory
         is checked first."""
-        self._check_memory(len(x), len(y), 1, "traceback")
+        self._check_memory(len(x), len(y), self._cell_bytes("traceback"), "traceback")
         score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, self._band())
         if not np.isfinite(score):
             raise ValueError(_NO_PATH)
@@ -1062,9 +1099,9 @@ class PairHMM:
         x, xt, xid = self._encode(a, "sequence a")
         y, yt, yid = self._encode(b, "sequence b")
         band = self._band()
-        if method == "viterbi" and not self._memory_need(len(x), len(y), 9)[1]:
+        if method == "viterbi" and not self._memory_need(len(x), len(y), self._cell_bytes("align"))[1]:
             return self._align_viterbi_only(x, xt, xid, y, yt, yid)
-        self._check_memory(len(x), len(y), 9)
+        self._check_memory(len(x), len(y), self._cell_bytes("align"))
         lo, P = _kf.posterior(*self._kargs(), x, y, band)  # MEA and per-column confidence
         if method == "viterbi" and not np.isfinite(lo):
             return self._align_viterbi_only(x, xt, xid, y, yt, yid)
@@ -1219,13 +1256,14 @@ class PairHMM:
             if not (isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         (xs, xo), (ys, yo) = self._encode_pairs(pairs)
+        n_threads = _dist.worker_threads(self.n_threads, client)
+        self._check_fit_memory(xo, yo, n_threads)
         bg = float(self._log_q_codes[xs].sum() + self._log_q_codes[ys].sum())
         self.params_ = params
         self.history_ = []
         self.converged_ = False
         band = self._band()
         parts = _dist._Partitions(_dist.pair_partitions(xs, xo, ys, yo), client)
-        n_threads = _dist.worker_threads(self.n_threads, client)
         with numba_threads(self.n_threads), _dist.releasing(parts):
             for it in range(n_iter + 1):
                 lo, n_start, n_trans, n_end, n_match, n_ins = _dist.pair_estep(

@@ -540,6 +540,24 @@ def test_memory_guard_suggests_band():
     assert m.viterbi("A" * 200, "A" * 200)[1].length == 200
 
 
+def test_memory_guard_counts_the_general_kernels_tables_and_fit():
+    # Found by review: local models (general kernels) used 2-2.7x the
+    # guard's estimate, and fit ignored memory_limit altogether.
+    glob = PairHMM.preset("3state", alphabet="dna", memory_limit=60 * 2**20)
+    loc = PairHMM.preset("3state", alphabet="dna", local=True, memory_limit=60 * 2**20)
+    assert glob._cell_bytes("align") == 9 and glob._cell_bytes("traceback") == 1
+    assert loc._cell_bytes("posterior") == 16 and loc._cell_bytes("align") == 25
+    a = "ACGT" * 500  # 2000 x 2000: 36 MB for the global MEA, 100 MB local
+    assert glob._memory_need(2000, 2000, glob._cell_bytes("align"))[1]
+    with pytest.raises(MemoryError, match="2000 x 2000 needs about"):
+        loc.align(a, a)
+    big = "ACGT" * 5000  # 20000 x 20000: ~230 MB of E-step checkpoints
+    before = glob.to_dict()
+    with pytest.raises(MemoryError, match=r"pairs\[1\] of lengths 20000 x 20000 .*expected-count tables"):
+        glob.fit([("ACGT", "ACG"), (big, big)], n_iter=1)
+    assert glob.to_dict() == before  # nothing changed by the refused fit
+
+
 def test_save_load_roundtrip_and_alphabet_mismatch(tmp_path):
     m = PairHMM.preset("5state", alphabet="protein", symmetric_gaps=False)
     p = tmp_path / "m.json"
