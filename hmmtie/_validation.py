@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 
 import numpy as np
 
@@ -196,9 +197,26 @@ def with_message(exc: BaseException, text: str) -> BaseException:
     return new
 
 
+def is_special_file(path) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a folder (a
+    device such as /dev/null, a named pipe): output goes straight into it,
+    never through a temporary file renamed over it (that would replace the
+    device with a regular file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
 def atomic_write_text(path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename on success."""
+    """Write to a temporary file beside ``path`` and rename on success (a
+    device or pipe is written directly)."""
     path = os.fspath(path)
+    if is_special_file(path):
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ValueError(f"{path}: cannot write, directory {directory} does not exist")

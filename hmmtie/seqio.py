@@ -31,6 +31,8 @@ import json
 import os
 import sys
 
+from ._validation import is_special_file
+
 __all__ = [
     "ALIGNMENT_FORMATS",
     "HMM_SPEC_KEYS",
@@ -626,6 +628,10 @@ def open_output(path, *, binary: bool = False):
         stream.flush()
         return
     path = os.fspath(path)
+    if is_special_file(path):  # /dev/null, a pipe: written directly, never replaced
+        with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
+            yield fh
+        return
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ValueError(f"{path}: cannot write, directory {directory} does not exist")
@@ -664,6 +670,7 @@ class StreamOutput:
         self._cm = None
 
     def __enter__(self):
+        self._direct = self.path not in (None, "-") and is_special_file(self.path)
         self._cm = open_output(self.path)
         self.fh = self._cm.__enter__()
         return self
@@ -674,8 +681,8 @@ class StreamOutput:
             self.wrote = True
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None or self.path in (None, "-") or not self.wrote:
-            return self._cm.__exit__(exc_type, exc, tb)
+        if exc_type is None or self.path in (None, "-") or not self.wrote or self._direct:
+            return self._cm.__exit__(exc_type, exc, tb)  # (a device or pipe: nothing to keep)
         # keep what was written beside the output, then let open_output clean up
         self.fh.flush()
         partial = os.fspath(self.path) + ".partial"

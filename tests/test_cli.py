@@ -212,6 +212,27 @@ def test_simulate_refuses_an_empty_prefix(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("command", ["align", "train"])
+def test_output_to_a_pipe_is_written_directly(tmp_path, dna, command):
+    # Found by review: outputs go to a temporary file renamed over the
+    # target, which replaced a device (-o /dev/full as root) with a regular
+    # file. A device or named pipe is now written directly.
+    import stat
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    res = invoke(command, *dna, "-o", fifo, "-q")
+    reader.join(timeout=60)
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert got and got[0].strip()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.fa", "b.fa", "out.fifo"]  # no temporary file left
+
+
 def test_unreadable_model_file(tmp_path, dna):
     model = tmp_path / "m.json"
     model.write_text("{}")
