@@ -113,6 +113,20 @@ def open_pair_model(ctx, name, alphabet, symmetric_gaps, symmetric_match, band=N
     return model
 
 
+def json_values(obj):
+    """``obj`` with every NaN or infinite float replaced by None: JSON has
+    no NaN (a strict parser rejects the token); null marks a value that is
+    not available, such as the column confidences of a Viterbi alignment
+    computed without posteriors."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_values(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_values(v) for v in obj]
+    return obj
+
+
 def model_alphabet(model) -> str:
     a = model.alphabet
     return a if isinstance(a, str) else getattr(a, "name", str(a))
@@ -309,7 +323,7 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
                        "model": {"source": header["model_name"], "label": label, "hypothesis": model.hypothesis,
                                  "n_free_parameters": n_free, "definition": model.to_dict()},
                        "pairs": []}
-                head = json.dumps(doc, indent=1, allow_nan=True)
+                head = json.dumps(json_values(doc), indent=1, allow_nan=False)
                 assert head.endswith('"pairs": []\n}')
                 out.write(head[:-len("[]\n}")] + "[")
                 try:
@@ -317,7 +331,7 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
                         item = {"index": k + 1, "a": r["a"], "b": r["b"], "log_likelihood": r["log_likelihood"],
                                 "log_odds": r["log_odds"], **r["identity"], "mean_confidence": r["mean_confidence"],
                                 "alignment": seqio.alignment_to_dict(r["alignment"])}
-                        text = json.dumps(item, indent=1, allow_nan=True).replace("\n", "\n  ")
+                        text = json.dumps(json_values(item), indent=1, allow_nan=False).replace("\n", "\n  ")
                         out.write(("," if k else "") + "\n  " + text)
                         done += 1
                 except (ValueError, MemoryError) as exc:

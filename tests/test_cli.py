@@ -212,6 +212,29 @@ def test_simulate_refuses_an_empty_prefix(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
+def test_json_output_is_strict_json_without_posteriors(tmp_path, dna):
+    # Found by review: a Viterbi alignment made without the posterior
+    # matrix wrote NaN tokens (its column confidences), which strict JSON
+    # parsers reject; they are null now.
+    import random
+
+    rng = random.Random(4)
+    seq = "".join(rng.choice("ACGT") for _ in range(23_000))  # posteriors: ~4.8 GB > the 4 GiB guard
+    a = fasta(tmp_path, "la.fa", [("l1", seq)])
+    b = fasta(tmp_path, "lb.fa", [("l2", seq[:11_000] + "GATTACA" + seq[11_000:])])
+    out = tmp_path / "r.json"
+    res = invoke("align", a, b, "--method", "viterbi", "--band", 20, "-f", "json", "-o", out, "-q")
+    assert res.exit_code == 0, (res.output, res.exception)
+
+    def refuse(token):
+        raise ValueError(f"non-JSON token {token}")
+
+    doc = json.loads(out.read_text(), parse_constant=refuse)
+    pair = doc["pairs"][0]
+    assert pair["mean_confidence"] is None
+    assert set(pair["alignment"]["column_confidence"]) == {None}
+
+
 @pytest.mark.parametrize("command", ["align", "train"])
 def test_output_to_a_pipe_is_written_directly(tmp_path, dna, command):
     # Found by review: outputs go to a temporary file renamed over the
