@@ -163,9 +163,19 @@ def read_fasta(source, *, name: str | None = None) -> list:
     for k, rec in enumerate(records):
         if len(rec.seq) == 0:
             raise ValueError(f"{shown}: record {k + 1} ({rec.id!r}) is empty (zero length)")
+        raw = bytes(rec.seq)
+        if not raw.isascii():
+            raise ValueError(_non_ascii(shown, k + 1, rec.id, raw.decode("utf-8", "replace")))
         if not rec.id:
             rec.id = f"record{k + 1}"
     return records
+
+
+def _non_ascii(shown, k, rid, seq: str) -> str:
+    """The message for the first non-ASCII character of record k's sequence."""
+    pos = next(i for i, ch in enumerate(seq) if not ch.isascii())
+    return (f"{shown}: invalid character {seq[pos]!r} at position {pos + 1} of record {k} ({rid!r}): "
+            "not an ASCII letter")
 
 
 class StreamError(ValueError):
@@ -270,6 +280,8 @@ def iter_fasta(source, *, name: str | None = None, alphabet=None):
             rid = title.split(None, 1)[0] if title.strip() else f"record{k}"
             if not seq:
                 raise StreamError(f"{shown}: record {k} ({rid!r}) is empty (zero length)", k)
+            if not seq.isascii():  # Bio.Seq holds ASCII only; name the place, not a codec error
+                raise StreamError(_non_ascii(shown, k, rid, seq), k)
             if alph is not None:
                 try:
                     _alph.encode(seq, alph, record=rid, source=shown)

@@ -165,6 +165,16 @@ def test_protein_vs_dna_mismatch(tmp_path):
     assert_one_line_error(invoke("align", a, b), "a.fa looks like dna", "b.fa looks like protein")
 
 
+def test_non_ascii_letter_names_record_and_position(tmp_path, dna):
+    # Found by review: a Python codec message without record or position
+    # (and, with --alphabet, without the file name).
+    a = tmp_path / "u.fa"
+    a.write_text(">a1\nACGTACGT\u00e9\n>a2\nGGTTACCA\n", encoding="utf-8")
+    for extra in ([], ["--alphabet", "dna"]):
+        assert_one_line_error(invoke("align", a, dna[1], *extra),
+                              "u.fa: invalid character 'é' at position 9 of record 1 ('a1')")
+
+
 def test_mismatched_record_counts(tmp_path):
     a = fasta(tmp_path, "a.fa", [("a1", "ACGT"), ("a2", "ACGT")])
     b = fasta(tmp_path, "b.fa", [("b1", "ACGT"), ("b2", "ACGT"), ("b3", "ACG")])
