@@ -230,6 +230,7 @@ def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, local, fit, me
                                      model_alphabet(model) if model is not None else None, model_name)
             if model is None:
                 model = open_pair_model(ctx, model_name, alph, symmetric_gaps, symmetric_match, band, threads)
+            check_pairs_memory(model, pairs, method)  # before the EM, not after it
             run_fit(model, pairs, fit, n_iter, tol, transition_pseudocount, emission_pseudocount, quiet,
                     label=f"EM on {len(pairs)} pair(s)", client=client)
             source = pairs
@@ -275,9 +276,24 @@ def stream_pairs(a, b, alphabet, all_vs_all, model_alphabet=None, model_source=N
     return stream, alph
 
 
+def check_pairs_memory(model, pairs, method):
+    """Refuse, before any work or output, a pair that the memory guard would
+    stop mid-way (pairs read whole; the guard depends on lengths only)."""
+    for k, (ra, rb) in enumerate(pairs):
+        try:
+            model._check_align_memory(len(ra.seq), len(rb.seq), method)
+        except MemoryError as exc:
+            err = MemoryError(f"pair {k + 1}: {exc}; nothing was written")
+            err.remedy = getattr(exc, "remedy", None)
+            raise err from None
+
+
 def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph, quiet, header):
     """Align (streaming) and write each pair as it comes; see ``align``."""
     from hmmtie import seqio
+
+    if hasattr(pairs, "__len__"):
+        check_pairs_memory(model, pairs, method)
 
     n_free = int(model.n_free_parameters)
     fit = header["fit"]

@@ -930,6 +930,17 @@ class PairHMM:
             err.remedy = (tail, f"above the {_fmt_bytes(self.memory_limit)} memory guard; use shorter pairs")
             raise err
 
+    def _check_align_memory(self, n, m, method) -> str:
+        """What :meth:`align` will do for an n x m pair: ``"posterior"``, or
+        ``"viterbi only"`` (Viterbi whose posterior matrix would not fit);
+        a MemoryError if it would refuse.  Depends on the lengths only, so
+        callers can check every pair before any output."""
+        if method == "viterbi" and not self._memory_need(n, m, self._cell_bytes("align"))[1]:
+            self._check_memory(n, m, self._cell_bytes("traceback"), "traceback")
+            return "viterbi only"
+        self._check_memory(n, m, self._cell_bytes("align"))
+        return "posterior"
+
     def _check_memory(self, n, m, bytes_per_cell, what="posterior"):
         """Refuse pairs whose tables would exceed ``memory_limit`` (one line, with a way out).
 
@@ -1099,9 +1110,8 @@ class PairHMM:
         x, xt, xid = self._encode(a, "sequence a")
         y, yt, yid = self._encode(b, "sequence b")
         band = self._band()
-        if method == "viterbi" and not self._memory_need(len(x), len(y), self._cell_bytes("align"))[1]:
+        if self._check_align_memory(len(x), len(y), method) == "viterbi only":
             return self._align_viterbi_only(x, xt, xid, y, yt, yid)
-        self._check_memory(len(x), len(y), self._cell_bytes("align"))
         lo, P = _kf.posterior(*self._kargs(), x, y, band)  # MEA and per-column confidence
         if method == "viterbi" and not np.isfinite(lo):
             return self._align_viterbi_only(x, xt, xid, y, yt, yid)
