@@ -33,8 +33,9 @@ Examples:
 
 \b
 '-' reads standard input or writes standard output. Outputs are written to a
-temporary file and renamed on success. Exit status: 0 success, 2 usage or
-input error, 1 internal error (HMMTIE_DEBUG=1 shows the traceback).""")
+temporary file and renamed on success (a device or pipe is written directly).
+Warnings are one line each. Exit status: 0 success, 2 usage or input error,
+1 internal error (HMMTIE_DEBUG=1 shows the traceback).""")
 @click.version_option(__version__, "-V", "--version", prog_name="hmmtie", message="%(prog)s %(version)s")
 def cli():
     """hmmtie: HMMs and pair HMMs with tied parameters.
@@ -43,6 +44,14 @@ def cli():
     one against the other, train and simulate pair HMMs, and fit or decode
     plain HMMs with tied states.
     """
+    import warnings
+
+    warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+    """Warnings on the command line: one line, no source location."""
+    return f"hmmtie: warning: {message}\n"
 
 
 for _command in (align, compare, train, simulate, info, hmm):

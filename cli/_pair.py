@@ -293,6 +293,8 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
     from hmmtie import seqio
 
     if hasattr(pairs, "__len__"):
+        for k, (ra, rb) in enumerate(pairs):
+            seqio.check_distinct_names(fmt, ra.id, rb.id, k + 1)
         check_pairs_memory(model, pairs, method)
 
     n_free = int(model.n_free_parameters)

@@ -41,6 +41,14 @@ def check_bool(name, value):
     return bool(value)
 
 
+def check_random_state(name, value):
+    """A numpy Generator from None, a non-negative integer or a Generator
+    (a bool, float, string or negative number is an error naming ``name``)."""
+    if value is None or isinstance(value, np.random.Generator):
+        return np.random.default_rng(value)
+    return np.random.default_rng(check_int(name, value, low=0))
+
+
 def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
@@ -217,6 +225,8 @@ def atomic_write_text(path, text: str) -> None:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
         return
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a folder; give a file name to write")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ValueError(f"{path}: cannot write, directory {directory} does not exist")

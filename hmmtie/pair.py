@@ -42,7 +42,7 @@ from . import alphabet as _alph
 from . import tying as _tying
 from ._kernels import pair_decode as _kd
 from ._kernels import pair_fb as _kf
-from ._validation import check_bool, check_choice, check_int, numba_threads
+from ._validation import check_bool, check_choice, check_int, check_random_state, numba_threads
 
 __all__ = ["PairHMM", "PairState", "PRESETS"]
 
@@ -1347,6 +1347,8 @@ class PairHMM:
     def sample(self, n_pairs: int = 1, random_state=None) -> list:
         """Draw pairs with their true alignments.
 
+        ``random_state``: None, an integer >= 0 or a ``numpy.random.Generator``.
+
         Returns
         -------
         list of (str, str, Bio.Align.Alignment)
@@ -1354,7 +1356,7 @@ class PairHMM:
             last aligned pair), as :meth:`align` returns alignments.
         """
         n_pairs = check_int("n_pairs", n_pairs, low=1)
-        rng = np.random.default_rng(random_state)
+        rng = check_random_state("random_state", random_state)
         letters = self._alph.letters
         S = self.n_states
         A = len(letters)

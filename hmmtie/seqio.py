@@ -591,6 +591,21 @@ def check_alignment_count(fmt: str, n: int) -> None:
                          "use stockholm, maf or json for several pairs")
 
 
+#: Formats whose readers need the rows of one alignment to have distinct
+#: names (Biopython's Stockholm reader fails; PHYLIP, NEXUS and Clustal
+#: key rows by name).
+DISTINCT_NAME_FORMATS = ("stockholm", "phylip", "nexus", "clustal")
+
+
+def check_distinct_names(fmt: str, name_a, name_b, k: int) -> None:
+    """Pair ``k``'s two sequences must be named differently in
+    :data:`DISTINCT_NAME_FORMATS`: an error, never a renamed row."""
+    if fmt in DISTINCT_NAME_FORMATS and name_a is not None and name_a == name_b:
+        raise ValueError(f"pair {k}: both sequences are named {name_a!r}, and {fmt} needs distinct row "
+                         "names to be read back; rename the records or use another format "
+                         "(fasta, json, text)")
+
+
 def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> str:
     """Write pairwise alignments in one of :data:`ALIGNMENT_FORMATS` (not ``json``).
 
@@ -615,6 +630,8 @@ def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> s
     if fmt == "text":
         return "\n".join(str(a) for a in alignments)
     check_alignment_count(fmt, len(alignments))
+    for k, a in enumerate(alignments):
+        check_distinct_names(fmt, *(getattr(r, "id", None) for r in a.sequences), k + 1)
     from Bio import Align
 
     moltype = {"dna": "DNA", "rna": "RNA", "protein": "protein"}.get(alphabet or "", None)

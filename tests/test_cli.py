@@ -175,6 +175,27 @@ def test_non_ascii_letter_names_record_and_position(tmp_path, dna):
                               "u.fa: invalid character 'é' at position 9 of record 1 ('a1')")
 
 
+def test_formats_that_need_distinct_row_names(tmp_path, dna):
+    # Found by review: aligning a file against itself (same ids) wrote
+    # Stockholm files with two rows of one name, which Biopython cannot read.
+    a = dna[0]
+    out = tmp_path / "o.sto"
+    assert_one_line_error(invoke("align", a, a, "-f", "stockholm", "-o", out),
+                          "pair 1: both sequences are named 'a1'", "stockholm needs distinct row names")
+    assert not out.exists()
+    res = invoke("align", a, a, "-f", "fasta", "-q")
+    assert res.exit_code == 0 and res.stdout.count(">a1") == 2
+
+
+def test_warnings_are_one_line(tmp_path):
+    # Found by review: Python's warning format (file, line, source) on stderr.
+    a = fasta(tmp_path, "a.fa", [("a1", "ACGTACGT"), ("a2", "GGTTACCA")])
+    res = subprocess.run([sys.executable, "-m", "hmmtie.cli", "compare", a, a], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("hmmtie: warning: ") for ln in lines), res.stderr
+
+
 def test_mismatched_record_counts(tmp_path):
     a = fasta(tmp_path, "a.fa", [("a1", "ACGT"), ("a2", "ACGT")])
     b = fasta(tmp_path, "b.fa", [("b1", "ACGT"), ("b2", "ACGT"), ("b3", "ACG")])

@@ -6,6 +6,7 @@ tie maps -> tables -> odds -> kernels -> background terms.
 """
 import json
 import math
+import os
 import warnings
 
 import numpy as np
@@ -463,6 +464,10 @@ def test_inputs_seq_and_seqrecord_and_ambiguity():
         (lambda m: PairHMM([("M", "match"), ("X", "insert_x"), ("Y", "insert_y")], alphabet="dna").score("AC", "A"),
          "no parameters yet"),
         (lambda m: compare_pairs([("ACGT", "ACG")], model="3state"), "model must be a PairHMM"),
+        (lambda m: m.sample(2, random_state="abc"), "random_state must be an integer"),
+        (lambda m: m.sample(2, random_state=True), "random_state must be an integer"),
+        (lambda m: m.sample(2, random_state=-1), "random_state must be >= 0"),
+        (lambda m: m.save(os.getcwd()), "is a folder"),
     ],
 )
 def test_bad_input_one_line_errors(call, message):
