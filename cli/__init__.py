@@ -33,7 +33,8 @@ Examples:
 
 \b
 '-' reads standard input or writes standard output. Outputs are written to a
-temporary file and renamed on success (a device or pipe is written directly).
+temporary file and renamed on success (a device, pipe or symbolic link is
+written directly).
 Warnings are one line each. Exit status: 0 success, 2 usage or input error,
 1 internal error (HMMTIE_DEBUG=1 shows the traceback).""")
 @click.version_option(__version__, "-V", "--version", prog_name="hmmtie", message="%(prog)s %(version)s")

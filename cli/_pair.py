@@ -96,7 +96,7 @@ def open_pair_model(ctx, name, alphabet, symmetric_gaps, symmetric_match, band=N
     model = load(name)
     if type(model).__name__ != "PairHMM":
         raise ValueError(f"{name}: holds a {type(model).__name__}, not a pair HMM (use 'hmmtie hmm' for plain HMMs)")
-    if explicit(ctx, "alphabet") and ctx.params["alphabet"] not in (None, model_alphabet(model)):
+    if explicit(ctx, "alphabet") and ctx.params["alphabet"] not in (None, "auto", model_alphabet(model)):
         raise click.BadParameter(
             f"{name} is a {model_alphabet(model)} model but --alphabet {ctx.params['alphabet']} was given "
             "(leave out --alphabet, or use a model for that alphabet)", param_hint="'--alphabet'")

@@ -42,11 +42,18 @@ def check_bool(name, value):
 
 
 def check_random_state(name, value):
-    """A numpy Generator from None, a non-negative integer or a Generator
-    (a bool, float, string or negative number is an error naming ``name``)."""
-    if value is None or isinstance(value, np.random.Generator):
+    """A numpy Generator from anything ``numpy.random.default_rng`` takes
+    (None, an integer >= 0, a sequence of them, a SeedSequence, a bit
+    generator, a Generator); anything else -- a bool among them -- is a
+    one-line error naming ``name``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be None, an integer >= 0 or a numpy seed or Generator, got {value!r}")
+    try:
         return np.random.default_rng(value)
-    return np.random.default_rng(check_int(name, value, low=0))
+    except (TypeError, ValueError) as exc:
+        why = " ".join(str(exc).split())
+        raise ValueError(f"{name} must be None, an integer >= 0 or a numpy seed or Generator, "
+                         f"got {value!r} ({why})") from None
 
 
 def check_choice(name, value, choices):
@@ -206,10 +213,12 @@ def with_message(exc: BaseException, text: str) -> BaseException:
 
 
 def is_special_file(path) -> bool:
-    """Whether ``path`` exists and is neither a regular file nor a folder (a
-    device such as /dev/null, a named pipe): output goes straight into it,
-    never through a temporary file renamed over it (that would replace the
-    device with a regular file)."""
+    """Whether output to ``path`` goes straight into it: a device such as
+    /dev/null, a named pipe, or a symbolic link (/dev/stdout, a link to a
+    file); a temporary file renamed over it would replace the device or the
+    link itself with a regular file.  Such writes are not atomic."""
+    if os.path.islink(path):
+        return True
     try:
         mode = os.stat(path).st_mode
     except OSError:

@@ -232,7 +232,8 @@ def guess_alphabet(seqs) -> Alphabet:
     symbol.  Nucleotide alphabets win ties (``"ACGN"`` is DNA).  No protein
     guess is made for nucleotides with T and U mixed, or for sequences that
     look like nucleotides (at least 10 residues, all of them A, C, G, T, U
-    or N) next to protein ones: that is an error asking for the alphabet.
+    or N, with at least three of A, C, G, T/U) next to protein ones: that
+    is an error asking for the alphabet.
 
     Parameters
     ----------
@@ -274,8 +275,10 @@ def guess_alphabet(seqs) -> Alphabet:
 
 
 #: A sequence of at least this many residues, all of them A, C, G, T, U or
-#: N, is taken for nucleotides when the alphabet is guessed (a protein that
-#: long made only of those letters is very unlikely).
+#: N and at least three of A, C, G, T/U present, is taken for nucleotides
+#: when the alphabet is guessed (a protein that long made only of those
+#: letters is very unlikely; a low-complexity run such as poly-Gly or
+#: poly-Ala is not counted).
 _NUCLEOTIDE_LOOKING_MIN = 10
 
 
@@ -292,7 +295,7 @@ def _refuse_mixed_nucleotides(seqs, texts) -> None:
     first = {}
     for k, text in enumerate(texts):
         cs = set(text)
-        if len(text) >= _NUCLEOTIDE_LOOKING_MIN and cs <= strict:
+        if len(text) >= _NUCLEOTIDE_LOOKING_MIN and cs <= strict and len(cs & set("ACGTU")) >= 3:
             first.setdefault("nucleotide", k)
             if "T" in cs:
                 first.setdefault("T", k)

@@ -35,6 +35,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -57,8 +58,10 @@ FLANK_LOOP = 0.98
 
 #: Default memory guard for one pair's dynamic-programming tables (bytes).
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
-#: Largest band accepted (64-bit kernels; any band >= the longer length is no band).
-_MAX_BAND = 2**62
+#: Largest band accepted: any band at least the longer sequence's length is
+#: no band, and the kernels multiply the band by that length in 64-bit
+#: integers (2^31 x 2^31 cannot overflow).
+_MAX_BAND = 2**31
 
 
 @dataclass(frozen=True)
@@ -495,8 +498,6 @@ class PairHMM:
 
     @band.setter
     def band(self, value):
-        # any band at least the longer sequence's length is no band; the cap
-        # keeps it within the kernels' 64-bit integers
         self._band_value = check_int("band", value, low=0, high=_MAX_BAND, allow_none=True)
 
     @property
@@ -869,6 +870,8 @@ class PairHMM:
             raise ValueError(f"match_emissionprob has shape {match.shape}, expected {(len(self._match_names), A, A)}")
         _check_rows("match_emissionprob", match.reshape(len(match), -1), self._match_names)
         ins = np.asarray(ins, dtype=float)
+        if not self._ins_names and ins.size == 0:  # no insert states ("insert": [] in a file)
+            ins = np.zeros((0, A))
         if ins.shape != (len(self._ins_names), A):
             raise ValueError(f"insert_emissionprob has shape {ins.shape}, expected {(len(self._ins_names), A)}")
         _check_rows("insert_emissionprob", ins, self._ins_names)
@@ -884,8 +887,6 @@ class PairHMM:
 
     def _memory_need(self, n, m, bytes_per_cell, what="posterior"):
         """(bytes of the tables, whether they fit ``memory_limit``); see `_check_memory`."""
-        if what == "posterior" and m > n:
-            bytes_per_cell += 8
         if what == "posterior" or self.band is None:
             cells = n * m
         else:
@@ -893,24 +894,26 @@ class PairHMM:
         need = cells * bytes_per_cell
         return need, self.memory_limit is None or need <= self.memory_limit
 
-    def _cell_bytes(self, what):
-        """Bytes per lattice cell of the dense tables of one computation:
-        ``"posterior"`` (the (N, M) output; the general kernels, which
-        local and custom models take, keep one more (N, M) lattice per
-        match state), ``"align"`` (posterior, one MEA traceback byte, and a
-        local model's MEA weights, another (N, M) array) or
-        ``"traceback"`` (Viterbi: 1 byte, or the general kernel's
-        predecessor fields)."""
+    def _cell_bytes(self, what, n, m, method="mea"):
+        """Peak bytes per lattice cell of the dense tables of one n x m
+        computation: ``"posterior"`` (the (N, M) output, plus its transposed
+        copy when m > n; the general kernels, which local and custom models
+        take, keep one more (N, M) lattice per match state while computing
+        it), ``"align"`` (the posterior, then MEA's traceback byte and a
+        local model's MEA weights, or Viterbi's traceback, beside the
+        posterior) or ``"traceback"`` (Viterbi: 1 byte, or the general
+        kernel's predecessor fields)."""
         kind, trans = self._kind, self._params()["transmat_"]
-        general = _kf._fast_layout(kind, trans)[0] < 0
         if what == "traceback":
             if _kd._is_three_state(kind):
                 return 1
             return int(_kd.pred_tables(_log(trans))[5])
-        cell = 8 + (8 * int(np.sum(kind == 0)) if general else 0)
-        if what == "align":
-            cell += 1 + (8 if self.local else 0)
-        return cell
+        general = _kf._fast_layout(kind, trans)[0] < 0
+        post = max(8 + (8 * int(np.sum(kind == 0)) if general else 0), 16 if m > n else 8)
+        if what == "posterior":
+            return post
+        after = 8 + (1 + (8 if self.local else 0) if method == "mea" else self._cell_bytes("traceback", n, m))
+        return max(post, after)
 
     def _check_fit_memory(self, xo, yo, n_threads):
         """Refuse an E-step whose largest pair's forward checkpoints (rows of
@@ -922,11 +925,13 @@ class PairHMM:
         short, long_ = np.minimum(n, m), np.maximum(n, m)
         need = 8.0 * max(self.n_states, 5) * (short + 2) * 2 * np.ceil(np.sqrt(long_ + 1))
         k = int(np.argmax(need))
-        total = need[k] * max(1, min(int(n_threads or 1), len(need)))
+        threads = min(int(n_threads or numba.get_num_threads()), numba.config.NUMBA_NUM_THREADS, len(need))
+        total = need[k] * max(1, threads)
         if total > self.memory_limit:
             tail = f"above memory_limit={_fmt_bytes(self.memory_limit)}; fit on shorter pairs or raise memory_limit"
-            err = MemoryError(f"pairs[{k}] of lengths {n[k]} x {m[k]} needs about {_fmt_bytes(total)} "
-                              f"for the expected-count tables, {tail}")
+            both = f" ({_fmt_bytes(total)} for {threads} pairs at a time on {threads} threads)" if threads > 1 else ""
+            err = MemoryError(f"pairs[{k}] of lengths {n[k]} x {m[k]} needs about {_fmt_bytes(need[k])} "
+                              f"for the expected-count tables{both}, {tail}")
             err.remedy = (tail, f"above the {_fmt_bytes(self.memory_limit)} memory guard; use shorter pairs")
             raise err
 
@@ -935,10 +940,10 @@ class PairHMM:
         ``"viterbi only"`` (Viterbi whose posterior matrix would not fit);
         a MemoryError if it would refuse.  Depends on the lengths only, so
         callers can check every pair before any output."""
-        if method == "viterbi" and not self._memory_need(n, m, self._cell_bytes("align"))[1]:
-            self._check_memory(n, m, self._cell_bytes("traceback"), "traceback")
+        if method == "viterbi" and not self._memory_need(n, m, self._cell_bytes("align", n, m, method))[1]:
+            self._check_memory(n, m, self._cell_bytes("traceback", n, m), "traceback")
             return "viterbi only"
-        self._check_memory(n, m, self._cell_bytes("align"))
+        self._check_memory(n, m, self._cell_bytes("align", n, m, method))
         return "posterior"
 
     def _check_memory(self, n, m, bytes_per_cell, what="posterior"):
@@ -1025,7 +1030,7 @@ class PairHMM:
         """Match posteriors: array of shape (len(a), len(b)), ``P[i, j] = P(a_i ~ b_j | a, b)``."""
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
-        self._check_memory(len(x), len(y), self._cell_bytes("posterior"))
+        self._check_memory(len(x), len(y), self._cell_bytes("posterior", len(x), len(y)))
         lo, P = _kf.posterior(*self._kargs(), x, y, self._band())
         self._check_posterior(lo, x, y)
         return P
@@ -1047,7 +1052,7 @@ class PairHMM:
     def _viterbi_ops(self, x, y):
         """(log P(x, y, best path), its column ops); the traceback's memory
         is checked first."""
-        self._check_memory(len(x), len(y), self._cell_bytes("traceback"), "traceback")
+        self._check_memory(len(x), len(y), self._cell_bytes("traceback", len(x), len(y)), "traceback")
         score, _, ops = _kd.viterbi(*self._log_kargs(), x, y, self._band())
         if not np.isfinite(score):
             raise ValueError(_NO_PATH)
@@ -1466,7 +1471,9 @@ class PairHMM:
         save_model(self, path)
 
     def copy(self) -> "PairHMM":
-        return PairHMM.from_dict(json.loads(json.dumps(self.to_dict())))
+        new = PairHMM.from_dict(json.loads(json.dumps(self.to_dict())))
+        new.band, new.memory_limit, new.n_threads = self.band, self.memory_limit, self.n_threads
+        return new
 
     def with_hypothesis(self, symmetric_gaps: bool | None = None, symmetric_match: bool | None = None) -> "PairHMM":
         """The same model under other tie hypotheses, starting from these parameters.

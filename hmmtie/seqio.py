@@ -657,7 +657,7 @@ def open_output(path, *, binary: bool = False):
         stream.flush()
         return
     path = os.fspath(path)
-    if is_special_file(path):  # /dev/null, a pipe: written directly, never replaced
+    if is_special_file(path):  # /dev/null, a pipe, a link: written directly, never replaced
         with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
             yield fh
         return

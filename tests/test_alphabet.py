@@ -96,8 +96,10 @@ def test_guess_alphabet_refuses_mixed_nucleotides():
         guess_alphabet(["ACGTACGTAA", "ACGUACGUAA"])
     with pytest.raises(ValueError, match="sequence 1 looks like nucleotides but sequence 2 like protein"):
         guess_alphabet(["ACGTACGTAC", "MKVLWPQEAA"])
-    # short nucleotide-looking peptides next to proteins stay protein
+    # short nucleotide-looking peptides, and low-complexity runs such as
+    # poly-Gly or poly-Ala, next to proteins stay protein
     assert guess_alphabet(["GATTACA", "MKVLWPQE"]) is PROTEIN
+    assert guess_alphabet(["GGGGGGGGGGGG", "AAAAAAAAAAAAAA", "MKVLWPQEAA"]) is PROTEIN
 
 
 @pytest.mark.parametrize("alpha", ALL, ids=lambda a: a.name)

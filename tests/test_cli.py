@@ -235,6 +235,12 @@ def test_alphabet_option_against_a_model_file(tmp_path):
     assert not list(tmp_path.glob("sim*"))
     assert_one_line_error(invoke("info", model, "--alphabet", "dna"), "prot.json is a protein model")
     assert invoke("info", model, "--alphabet", "protein").exit_code == 0
+    # align's 'auto' (its default, also when given) never contradicts a model file
+    dna_model = tmp_path / "dna.json"
+    PairHMM.preset("3state", alphabet="dna").save(dna_model)
+    a = fasta(tmp_path, "a.fa", [("a1", "ACGTACGTTAGC")])
+    res = invoke("align", a, a, "--model", dna_model, "--alphabet", "auto", "-q")
+    assert res.exit_code == 0, (res.output, res.exception)
 
 
 def test_simulate_refuses_an_empty_prefix(tmp_path, monkeypatch):
@@ -262,6 +268,18 @@ def test_output_to_a_pipe_is_written_directly(tmp_path, dna, command):
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert got and got[0].strip()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.fa", "b.fa", "out.fifo"]  # no temporary file left
+
+
+def test_output_through_a_symbolic_link_keeps_the_link(tmp_path, dna):
+    # Found by the second review: -o LINK replaced the link with a regular
+    # file (as /dev/stdout -> /proc/self/fd/1 would be, as root).
+    target = tmp_path / "real.txt"
+    target.write_text("old\n")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    res = invoke("align", *dna, "-o", link, "-q")
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert link.is_symlink() and "pair 1" in target.read_text()
 
 
 def test_unreadable_model_file(tmp_path, dna):

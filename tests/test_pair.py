@@ -459,14 +459,14 @@ def test_inputs_seq_and_seqrecord_and_ambiguity():
             [Seq("ACGTACGT"), Seq("ACGTTACGT")], np.array([[-1, 4, 4, 8], [0, 4, 5, 9]]))),
          "must not be negative"),
         (lambda m: PairHMM.preset("3state", alphabet="dna", symmetric_gaps="no"), "True or False"),
-        (lambda m: setattr(m, "band", 2**63), "band must be <="),
+        (lambda m: setattr(m, "band", 2**40), "band must be <= 2147483648"),
         (lambda m: setattr(m, "memory_limit", "x"), "memory_limit must be an integer"),
         (lambda m: PairHMM([("M", "match"), ("X", "insert_x"), ("Y", "insert_y")], alphabet="dna").score("AC", "A"),
          "no parameters yet"),
         (lambda m: compare_pairs([("ACGT", "ACG")], model="3state"), "model must be a PairHMM"),
-        (lambda m: m.sample(2, random_state="abc"), "random_state must be an integer"),
-        (lambda m: m.sample(2, random_state=True), "random_state must be an integer"),
-        (lambda m: m.sample(2, random_state=-1), "random_state must be >= 0"),
+        (lambda m: m.sample(2, random_state="abc"), "random_state must be None, an integer >= 0"),
+        (lambda m: m.sample(2, random_state=True), "random_state must be None, an integer >= 0"),
+        (lambda m: m.sample(2, random_state=-1), "random_state must be None, an integer >= 0"),
         (lambda m: m.save(os.getcwd()), "is a folder"),
     ],
 )
@@ -550,10 +550,13 @@ def test_memory_guard_counts_the_general_kernels_tables_and_fit():
     # guard's estimate, and fit ignored memory_limit altogether.
     glob = PairHMM.preset("3state", alphabet="dna", memory_limit=60 * 2**20)
     loc = PairHMM.preset("3state", alphabet="dna", local=True, memory_limit=60 * 2**20)
-    assert glob._cell_bytes("align") == 9 and glob._cell_bytes("traceback") == 1
-    assert loc._cell_bytes("posterior") == 16 and loc._cell_bytes("align") == 25
-    a = "ACGT" * 500  # 2000 x 2000: 36 MB for the global MEA, 100 MB local
-    assert glob._memory_need(2000, 2000, glob._cell_bytes("align"))[1]
+    # peak bytes per cell: (N, M) output (+ its transposed copy when M > N),
+    # the general kernels' match lattice, then MEA's byte (+ local weights)
+    assert glob._cell_bytes("align", 2000, 2000) == 9 and glob._cell_bytes("traceback", 2000, 2000) == 1
+    assert glob._cell_bytes("posterior", 1000, 2000) == 16
+    assert loc._cell_bytes("posterior", 2000, 2000) == 16 and loc._cell_bytes("align", 2000, 2000) == 17
+    a = "ACGT" * 500  # 2000 x 2000: 36 MB for the global MEA, 68 MB local
+    assert glob._memory_need(2000, 2000, glob._cell_bytes("align", 2000, 2000))[1]
     with pytest.raises(MemoryError, match="2000 x 2000 needs about"):
         loc.align(a, a)
     big = "ACGT" * 5000  # 20000 x 20000: ~230 MB of E-step checkpoints
@@ -561,6 +564,25 @@ def test_memory_guard_counts_the_general_kernels_tables_and_fit():
     with pytest.raises(MemoryError, match=r"pairs\[1\] of lengths 20000 x 20000 .*expected-count tables"):
         glob.fit([("ACGT", "ACG"), (big, big)], n_iter=1)
     assert glob.to_dict() == before  # nothing changed by the refused fit
+
+
+def test_huge_band_is_no_band_and_match_only_models_roundtrip(tmp_path):
+    # Found by the second review: a band near 2^62 overflowed the kernels'
+    # (band + 1) * length (segfault or wrong scores); the cap is now 2^31.
+    ref = PairHMM.preset("3state", alphabet="dna")
+    a, b = "ACGTACGT", "ACGTTACGT"
+    assert PairHMM.preset("3state", alphabet="dna", band=2**31).score(a, b) == ref.score(a, b)
+    # a model without insert states ("insert": [] in its file) loads and copies
+    m = PairHMM([("M", "match")], alphabet="dna")
+    m.set_params(startprob=[1.0], transmat=[[0.9]], endprob=[0.1],
+                 match_emissionprob=ref.match_emissionprob_, background=ref.background_)
+    m.save(tmp_path / "m.json")
+    s = m.score("ACGT", "ACGA")
+    assert hmmtie.load(tmp_path / "m.json").score("ACGT", "ACGA") == s == m.copy().score("ACGT", "ACGA")
+    # copy keeps the settings
+    ref.band, ref.memory_limit, ref.n_threads = 3, 10**9, 1
+    c = ref.copy()
+    assert (c.band, c.memory_limit, c.n_threads) == (3, 10**9, 1)
 
 
 def test_save_load_roundtrip_and_alphabet_mismatch(tmp_path):
