@@ -143,17 +143,19 @@ def _table(alpha: Alphabet) -> NDArray[np.uint8]:
     return tab
 
 
-def _where(record, source) -> str:
+def _where(record, source, what=None) -> str:
     where = ""
     if record is not None:
-        where += f" of record {str(record)!r}"
+        where += f" of record {str(record)!r}" + (f" ({what})" if what else "")
+    elif what:
+        where += f" of {what}"
     if source is not None:
         where += f" in {source}"
     return where
 
 
 def encode(seq, alphabet: str | Alphabet, record: str | None = None,
-           source: str | None = None) -> NDArray[np.uint8]:
+           source: str | None = None, what: str | None = None) -> NDArray[np.uint8]:
     """Encode a sequence to uint8 codes.
 
     Parameters
@@ -162,8 +164,9 @@ def encode(seq, alphabet: str | Alphabet, record: str | None = None,
         The sequence; case is ignored.
     alphabet : str or Alphabet
         ``"dna"``, ``"rna"``, ``"protein"`` or an :class:`Alphabet`.
-    record, source : str, optional
-        Record id and file name, used only in error messages.
+    record, source, what : str, optional
+        Record id, file name and the argument's role (e.g. ``"sequence
+        a"``), used only in error messages.
 
     Returns
     -------
@@ -185,21 +188,21 @@ def encode(seq, alphabet: str | Alphabet, record: str | None = None,
         try:
             raw = text.encode("ascii")
         except UnicodeEncodeError as err:
-            _raise_invalid(alpha, text[err.start], err.start, record, source)
+            _raise_invalid(alpha, text[err.start], err.start, record, source, what)
     codes = _table(alpha)[np.frombuffer(raw, np.uint8)]
     bad = np.flatnonzero(codes == INVALID)
     if bad.size:
         pos = int(bad[0])
         ch = text[pos] if text is not None else chr(raw[pos])
-        _raise_invalid(alpha, ch, pos, record, source)
+        _raise_invalid(alpha, ch, pos, record, source, what)
     return codes
 
 
-def _raise_invalid(alpha, ch, pos, record, source):
+def _raise_invalid(alpha, ch, pos, record, source, what=None):
     hint = _HINTS.get((alpha.name, ch.upper()), "")
     raise ValueError(
         f"invalid character {ch!r} at position {pos + 1}"
-        f"{_where(record, source)}: {alpha.accepts}{hint}")
+        f"{_where(record, source, what)}: {alpha.accepts}{hint}")
 
 
 def decode(codes, alphabet: str | Alphabet) -> str:

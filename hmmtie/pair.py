@@ -882,7 +882,7 @@ class PairHMM:
         text, rec_id = _seq_text(seq, what)
         if len(text) == 0:
             raise ValueError(f"{what}{f' (record {rec_id!r})' if rec_id else ''} is empty; pair HMMs need non-empty sequences")
-        codes = _alph.encode(text, self._alph, record=rec_id or what)
+        codes = _alph.encode(text, self._alph, record=rec_id, what=what)
         return codes, text, rec_id
 
     def _memory_need(self, n, m, bytes_per_cell, what="posterior"):

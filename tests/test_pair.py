@@ -15,6 +15,7 @@ import pytest
 import hmmtie
 from Bio.Align import Alignment
 from Bio.Seq import Seq
+from Bio.SeqRecord import SeqRecord
 from hmmtie import PairHMM, compare_pairs
 from hmmtie.pair import alignment_to_ops
 from naive_pair import all_alignments
@@ -441,7 +442,8 @@ def test_inputs_seq_and_seqrecord_and_ambiguity():
     "call, message",
     [
         (lambda m: m.score("", "ACGT"), "is empty"),
-        (lambda m: m.score("ACGT", "ACXT"), "invalid character 'X' at position 3"),
+        (lambda m: m.score("ACGT", "ACXT"), "invalid character 'X' at position 3 of sequence b:"),
+        (lambda m: m.score(SeqRecord(Seq("AC*T"), id="r1"), "ACG"), "position 3 of record 'r1' (sequence a)"),
         (lambda m: m.score_alignment("ACG", "AC", ("AC-", "A-C")), "covers 2 and 2 residues"),
         (lambda m: m.set_params(startprob=[0.5, 0.5, 0.5]), "sums to 1.5"),
         (lambda m: m.set_params(startprob=[np.nan, 0.5, 0.5]), "NaN"),
