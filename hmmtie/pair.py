@@ -774,9 +774,19 @@ class PairHMM:
         """Set parameters; with ``symmetrise`` project them onto the ties first
         (averaging tied cells, then an M-step) — used for presets only."""
         A = len(self._alph.letters)
-        q = np.asarray(params["background"], dtype=float)
-        if q.shape != (A,) or np.any(q <= 0) or not np.isclose(q.sum(), 1.0, atol=1e-8):
-            raise ValueError(f"background must be {A} positive frequencies summing to 1")
+        try:
+            q = np.asarray(params["background"], dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"background must be {A} positive frequencies summing to 1, "
+                             f"got {params['background']!r:.60}") from None
+        if q.shape != (A,):
+            raise ValueError(f"background must be {A} positive frequencies summing to 1, got shape {q.shape}")
+        if not np.all(np.isfinite(q)) or np.any(q <= 0):
+            k = int(np.flatnonzero(~(np.isfinite(q) & (q > 0)))[0])
+            raise ValueError(f"background must be {A} positive frequencies summing to 1: "
+                             f"letter {self._alph.letters[k]!r} has {q[k]:.6g}")
+        if not np.isclose(q.sum(), 1.0, atol=1e-8):
+            raise ValueError(f"background must be {A} positive frequencies summing to 1: they sum to {q.sum():.9g}")
         background = q / q.sum()
         trans = np.asarray(params["trans"], dtype=float)
         match = np.asarray(params["match"], dtype=float).reshape(len(self._match_names), A * A)

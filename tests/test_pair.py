@@ -448,6 +448,9 @@ def test_inputs_seq_and_seqrecord_and_ambiguity():
         (lambda m: m.set_params(startprob=[0.5, 0.5, 0.5]), "sums to 1.5"),
         (lambda m: m.set_params(startprob=[np.nan, 0.5, 0.5]), "NaN"),
         (lambda m: m.set_params(startprob=[-0.1, 0.6, 0.5]), "negative"),
+        (lambda m: m.set_params(background="abc"), "background must be 4 positive frequencies"),
+        (lambda m: m.set_params(background=[0.5, 0.5, 0.0, 0.0]), "letter 'G' has 0"),
+        (lambda m: m.set_params(background=[0.3] * 4), "they sum to 1.2"),
         (lambda m: m.align("ACGT", "ACGT", method="best"), "method must be one of"),
         # the alignment's residues must be the sequences' (found by review)
         (lambda m: m.score_alignment("ACGTACGT", "ACGTTACGT", ("TTTT-TTTT", "GGGGGGGGG")),
