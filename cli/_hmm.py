@@ -105,7 +105,7 @@ def fit(ctx, model_path, data, output, n_iter, tol, seed, input_format, threads,
     MODEL is a spec (structure and tie spec, see 'hmmtie hmm -h') or a
     fitted model file, from whose parameters EM then continues.
     """
-    check_output(output, data)
+    check_output(output, data, model_path)
     from hmmtie import seqio
 
     model, symbols, fitted = _load(model_path)

@@ -74,6 +74,10 @@ def _offsets_from_lengths(lengths, n_total):
     if np.any(lengths <= 0):
         i = int(np.flatnonzero(lengths <= 0)[0])
         raise ValueError(f"lengths[{i}] = {lengths[i]}: empty sequences are not allowed (every length must be >= 1)")
+    if np.any(lengths > n_total):  # before summing: a huge length would wrap the int64 sum
+        i = int(np.flatnonzero(lengths > n_total)[0])
+        raise ValueError(f"lengths[{i}] = {lengths[i]} is more than the {n_total} rows of X")
+    lengths = lengths.astype(np.int64)
     if lengths.sum() != n_total:
         raise ValueError(f"lengths sum to {int(lengths.sum())} but X has {n_total} rows")
     return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

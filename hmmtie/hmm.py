@@ -25,6 +25,7 @@ from ._validation import (
     check_int,
     check_kwargs,
     check_prob_array,
+    check_random_state,
     check_symbols,
     numba_threads,
     split_input,
@@ -52,6 +53,18 @@ def _log(a):
     with np.errstate(divide="ignore"):
         return np.log(a)
 
+
+
+def _refuse_undefined(logprob, what):
+    """A sequence with probability 0 (or a log-likelihood beyond the float
+    range) has no posteriors or best path: one line naming it, never rows
+    of zeros or an impossible path."""
+    bad = ~np.isfinite(logprob)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        why = ("has probability 0 under the model" if logprob[k] == -np.inf
+               else f"has log-likelihood {logprob[k]} (values beyond the float range?)")
+        raise ValueError(f"sequence {k} {why}: its {what} undefined")
 
 class _BaseHMM:
     """Shared machinery of the HMMs (not public)."""
@@ -240,6 +253,7 @@ class _BaseHMM:
         with numba_threads(self.n_threads, self._work(data)):
             fp, off = self._frames(data)
             logprob, gamma = _k.posteriors(self.startprob_, self.transmat_, fp, off, data["offsets"])
+        _refuse_undefined(logprob, "state posteriors are")
         return float(logprob.sum()), gamma
 
     def predict_proba(self, X, lengths=None) -> NDArray:
@@ -277,6 +291,7 @@ class _BaseHMM:
         data = self._prepare(X, lengths)
         with numba_threads(self.n_threads, self._work(data)):
             logprob, path = self._viterbi(data)
+        _refuse_undefined(logprob, "best state path is")
         return float(logprob.sum()), path
 
     def _viterbi(self, data):
@@ -357,7 +372,7 @@ class _BaseHMM:
             raise ValueError(f"tol must be >= 0, got {self.tol!r}")
         data = self._prepare(X, lengths, fitting=True)
         tie = self._compile()
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state("random_state", self.random_state)
         self._init_params(data, tie, rng)
         atoms = self._atoms_from_params(tie)
         self.history_ = []
@@ -446,7 +461,7 @@ class _BaseHMM:
         """
         n = check_int("n_samples", n_samples, low=1)
         self._check_params()
-        rng = np.random.default_rng(self.random_state if random_state is None else random_state)
+        rng = check_random_state("random_state", self.random_state if random_state is None else random_state)
         k = self.n_components
         z = np.empty(n, dtype=np.int64)
         cum_t = np.cumsum(self.transmat_, axis=1)

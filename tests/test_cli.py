@@ -647,6 +647,10 @@ def test_hmm_gaussian_frames(tmp_path):
 
 def test_hmm_errors(casino, tmp_path):
     spec, rolls = casino / "casino_spec.json", casino / "rolls.txt"
+    # found by review: fit -o SPEC replaced its own input with the fitted model
+    before = spec.read_text()
+    assert_one_line_error(invoke("hmm", "fit", spec, rolls, "-o", spec), "casino_spec.json")
+    assert spec.read_text() == before
     assert_one_line_error(invoke("hmm", "decode", spec, rolls), "spec without parameters", "hmm fit")
     bad = tmp_path / "bad.txt"
     bad.write_text("1 2 3\n1 7 2\n")

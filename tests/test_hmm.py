@@ -357,3 +357,26 @@ def test_decode_map_and_sample_shapes():
     assert lp == pytest.approx(np.log(post.max(axis=1)).sum())
     with pytest.raises(ValueError, match="algorithm must be one of"):
         m.decode(X, algorithm="best")
+
+
+def test_bad_input_found_by_review():
+    # lengths whose int64 sum wraps around to len(X) segfaulted the kernels
+    m = CategoricalHMM(n_states=2, n_symbols=3, random_state=0)
+    m.startprob_ = np.array([1.0, 0.0])
+    m.transmat_ = np.array([[1.0, 0.0], [0.0, 1.0]])
+    m.emissionprob_ = np.array([[0.5, 0.5, 0.0], [0.3, 0.3, 0.4]])
+    X = np.zeros((50, 1), dtype=int)
+    with pytest.raises(ValueError, match=r"lengths\[0\] = 4611686018427387904 is more than the 50 rows"):
+        m.score(X, lengths=[2**62, 2**62, 2**62, 2**62 + 50])
+    # a sequence of probability 0 has no posteriors or best path (zero rows
+    # and an impossible path were returned)
+    Z = np.array([[0], [1], [2], [0]])
+    assert m.score(Z) == -np.inf
+    for call, what in ((m.predict_proba, "state posteriors are undefined"),
+                       (m.decode, "best state path is undefined"),
+                       (lambda z: m.decode(z, algorithm="map"), "state posteriors are undefined")):
+        with pytest.raises(ValueError, match=f"sequence 0 has probability 0 under the model: its {what}"):
+            call(Z)
+    assert np.allclose(m.predict_proba(Z[:2]).sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="random_state must be None, an integer >= 0"):
+        CategoricalHMM(n_states=2, n_symbols=3, random_state="x", n_iter=1).fit(Z[:2])
