@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import sys
 import traceback
@@ -258,3 +259,17 @@ def dask_client(scheduler):
         raise InputError(one_line(exc)) from None
     finally:
         distributed.close(client, cluster)
+
+
+def json_values(obj):
+    """``obj`` with every NaN or infinite float replaced by None: JSON has
+    no NaN (a strict parser rejects the token); null marks a value that is
+    not available, such as the column confidences of a Viterbi alignment
+    computed without posteriors."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_values(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_values(v) for v in obj]
+    return obj

@@ -14,6 +14,7 @@ from ._common import (
     check_output,
     dask_client,
     explicit,
+    json_values,
     quiet_option,
     say,
     scheduler_option,
@@ -189,7 +190,7 @@ def decode(model_path, data, algorithm, posteriors, as_json, output, input_forma
                 item["posteriors"] = [[round(float(p), 8) for p in row] for row in item["posteriors"]]
         doc = {"hmmtie": __version__, "command": "hmm decode", "model": model_path, "states": states,
                "algorithm": None if posteriors else algorithm, "sequences": out}
-        seqio.write_text(output, json.dumps(doc, indent=1) + "\n")
+        seqio.write_text(output, json.dumps(json_values(doc), indent=1, allow_nan=False) + "\n")
         return
     if posteriors:
         lines = ["#id\tposition\t" + "\t".join(states)]
@@ -233,7 +234,7 @@ def score(model_path, data, as_json, output, input_format, threads):
         doc = {"hmmtie": __version__, "command": "hmm score", "model": model_path,
                "sequences": [{"id": i, "length": len(x), "log_likelihood": s} for i, x, s in zip(ids, X, each)],
                "total": {"log_likelihood": total, "n_obs": n_obs, "n_free_parameters": k, "aic": aic, "bic": bic}}
-        seqio.write_text(output, json.dumps(doc, indent=1) + "\n")
+        seqio.write_text(output, json.dumps(json_values(doc), indent=1, allow_nan=False) + "\n")
         return
     lines = ["#id\tlength\tlog_likelihood"]
     lines += [f"{i}\t{len(x)}\t{s:.6f}" for i, x, s in zip(ids, X, each)]

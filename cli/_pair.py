@@ -22,6 +22,7 @@ from ._common import (
     check_output,
     em_options,
     explicit,
+    json_values,
     local_option,
     model_option,
     progress,
@@ -111,20 +112,6 @@ def open_pair_model(ctx, name, alphabet, symmetric_gaps, symmetric_match, band=N
     model.band = band
     model.n_threads = threads
     return model
-
-
-def json_values(obj):
-    """``obj`` with every NaN or infinite float replaced by None: JSON has
-    no NaN (a strict parser rejects the token); null marks a value that is
-    not available, such as the column confidences of a Viterbi alignment
-    computed without posteriors."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_values(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_values(v) for v in obj]
-    return obj
 
 
 def model_alphabet(model) -> str:

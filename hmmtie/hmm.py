@@ -55,6 +55,14 @@ def _log(a):
 
 
 
+def _check_number(name, value) -> float:
+    """A finite number >= 0 (a string or a bool is an error, never coerced)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def _refuse_undefined(logprob, what):
     """A sequence with probability 0 (or a log-likelihood beyond the float
     range) has no posteriors or best path: one line naming it, never rows
@@ -224,7 +232,10 @@ class _BaseHMM:
         lengths : array of int, optional
             Lengths of the concatenated sequences (hmmlearn style).
         """
-        return float(self._score_each(X, lengths).sum())
+        each = self._score_each(X, lengths)
+        if np.isnan(each).any():  # -inf (probability 0) is an answer, NaN is not
+            _refuse_undefined(each, "log-likelihood is")
+        return float(each.sum())
 
     def _score_each(self, X, lengths):
         self._check_params()
@@ -367,9 +378,9 @@ class _BaseHMM:
 
         _dist.check_client(client)
         n_iter = check_int("n_iter", self.n_iter, low=0)
-        tol = float(self.tol)
-        if not tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+        tol = _check_number("tol", self.tol)
+        if "min_covar" in self._extra_settings:
+            _check_number("min_covar", self.min_covar)
         data = self._prepare(X, lengths, fitting=True)
         tie = self._compile()
         rng = check_random_state("random_state", self.random_state)

@@ -380,3 +380,16 @@ def test_bad_input_found_by_review():
     assert np.allclose(m.predict_proba(Z[:2]).sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="random_state must be None, an integer >= 0"):
         CategoricalHMM(n_states=2, n_symbols=3, random_state="x", n_iter=1).fit(Z[:2])
+
+
+def test_settings_and_nan_found_by_review():
+    X = np.array([[0.0], [1.0], [0.5], [0.2]])
+    for model, message in ((CategoricalHMM(n_states=2, n_iter=1, tol="1e-3"), "tol must be a finite number"),
+                           (GaussianHMM(n_states=2, n_iter=1, min_covar="x"), "min_covar must be a finite number")):
+        with pytest.raises(ValueError, match=message):
+            model.fit(X.astype(int) if isinstance(model, CategoricalHMM) else X)
+    g = GaussianHMM(n_states=2, n_iter=5, random_state=0).fit(np.random.default_rng(0).normal(size=(50, 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match="sequence 0 has log-likelihood nan"):
+            g.score(np.full((5, 1), 1e200))  # NaN was returned (printed 'nan', exit 0)
