@@ -515,8 +515,15 @@ class _BaseHMM:
             setattr(model, name, np.asarray(d["params"][key], dtype=float))
         fit = d.get("fit")
         if fit:
-            model.history_ = list(fit.get("history", []))
-            model.converged_ = bool(fit.get("converged", False))
+            history = fit.get("history", []) if isinstance(fit, dict) else None
+            if not isinstance(history, list) or not all(
+                    isinstance(h, (int, float)) and not isinstance(h, bool) for h in history):
+                raise ValueError("model file: \"fit\" must be {\"history\": [numbers], \"converged\": true|false}")
+            model.history_ = [float(h) for h in history]
+            converged = fit.get("converged", False)
+            if not isinstance(converged, bool):
+                raise ValueError(f"model file: fit converged must be true or false, got {converged!r}")
+            model.converged_ = converged
         model._check_params()
         model._atoms_from_params(model.tie_)  # the values must respect the ties
         return model

@@ -678,6 +678,12 @@ def open_output(path, *, binary: bool = False):
             os.unlink(tmp)
 
 
+#: Integer symbol codes in HMM data files run below this: the model has a
+#: symbol for every code up to the largest, so one stray huge code would
+#: make an emission table of that many columns.
+MAX_CODE = 2**20
+
+
 #: Alignment formats whose files are the concatenation of one file per
 #: alignment, so they can be written while alignments stream in.
 STREAMABLE_FORMATS = ("text", "json", "fasta", "stockholm", "phylip", "sam", "bed", "chain")
@@ -926,13 +932,17 @@ def read_hmm_data(source, *, kind: str = "categorical", symbols=None, input_form
                                          f"model's symbols {' '.join(symbols)}")
                     codes[pos] = index[tok]
                     continue
-                try:
-                    codes[pos] = int(tok)
-                except ValueError:
+                digits = tok[1:] if tok.startswith("-") else tok
+                if not (digits.isascii() and digits.isdigit()):  # int() would take '1_0' and other digits
                     raise ValueError(f"{shown}: line {lineno}, symbol {pos + 1}: {tok!r} is not an integer code "
-                                     "(the model names no symbols)") from None
-                if codes[pos] < 0:
+                                     "(the model names no symbols)")
+                if tok.startswith("-"):
                     raise ValueError(f"{shown}: line {lineno}, symbol {pos + 1}: code {tok} is negative")
+                if len(digits) > 9 or int(digits) >= MAX_CODE:
+                    raise ValueError(f"{shown}: line {lineno}, symbol {pos + 1}: code {tok} is too large "
+                                     f"(codes run from 0 to {MAX_CODE - 1}; every code up to the largest is "
+                                     "a symbol of the model)")
+                codes[pos] = int(digits)
             seqs.append(codes)
             ids.append(f"seq{len(seqs)}")
         if not seqs:

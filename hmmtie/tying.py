@@ -776,6 +776,11 @@ def compile_hmm_spec(
             out[cellkey] = item[-1]
         return out
 
+    for key in ("start", "transitions", "emission_groups"):
+        if not isinstance(spec.get(key) or {}, dict):
+            raise ValueError(f"tying[{key!r}] must be a mapping of group names to members, "
+                             f"got {type(spec[key]).__name__}")
+
     # start block: one row
     start_groups = {}
     for g, members in (spec.get("start", {}) or {}).items():

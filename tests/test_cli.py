@@ -647,6 +647,19 @@ def test_hmm_gaussian_frames(tmp_path):
 
 def test_hmm_errors(casino, tmp_path):
     spec, rolls = casino / "casino_spec.json", casino / "rolls.txt"
+    # found by review: exit 1 (internal errors) or unbounded memory before
+    ispec = tmp_path / "ispec.json"
+    ispec.write_text('{"model": "CategoricalHMM", "n_states": 2, "settings": {"n_iter": 2}}')
+    for line, needle in (("0 1 99999999999999999999999 1", "symbol 3: code 99999999999999999999999 is too large"),
+                         ("0 1 1000000000000 1", "code 1000000000000 is too large"),
+                         ("0 1 1_0 1", "'1_0' is not an integer code")):
+        data = tmp_path / "codes.txt"
+        data.write_text(line + "\n")
+        assert_one_line_error(invoke("hmm", "fit", ispec, data, "-o", tmp_path / "im.json"), "codes.txt", needle)
+    lspec = tmp_path / "lspec.json"
+    lspec.write_text('{"model": "CategoricalHMM", "states": ["a", "b"], "symbols": "123456", '
+                     '"tying": {"emission_groups": ["a", "b"]}}')
+    assert_one_line_error(invoke("info", lspec), "tying['emission_groups'] must be a mapping")
     # found by review: fit -o SPEC replaced its own input with the fitted model
     before = spec.read_text()
     assert_one_line_error(invoke("hmm", "fit", spec, rolls, "-o", spec), "casino_spec.json")

@@ -393,3 +393,14 @@ def test_settings_and_nan_found_by_review():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(ValueError, match="sequence 0 has log-likelihood nan"):
             g.score(np.full((5, 1), 1e200))  # NaN was returned (printed 'nan', exit 0)
+
+
+def test_model_file_fit_section_is_checked(tmp_path):
+    rng = np.random.default_rng(0)
+    m = CategoricalHMM(n_states=2, n_symbols=3, n_iter=3, random_state=0).fit(rng.integers(0, 3, (40, 1)))
+    m.save(tmp_path / "m.json")
+    d = json.loads((tmp_path / "m.json").read_text())
+    for fit, message in (([1], "\"fit\" must be"), ({"history": [1.0], "converged": "no"}, "converged must be true or false")):
+        (tmp_path / "bad.json").write_text(json.dumps(dict(d, fit=fit)))
+        with pytest.raises(ValueError, match=message):
+            hmmtie.load(tmp_path / "bad.json")
