@@ -180,13 +180,7 @@ def _traceback(kind, tb, row_off, lo, n_bytes, fbyte, fshift, fmask, preds,
         s = preds[s, code]
         i = pi
         j = pj
-    for q in range(L // 2):
-        a = states_out[q]
-        states_out[q] = states_out[L - 1 - q]
-        states_out[L - 1 - q] = a
-        o = ops_out[q]
-        ops_out[q] = ops_out[L - 1 - q]
-        ops_out[L - 1 - q] = o
+    ps.reverse_path(states_out, ops_out, L)
     return L
 
 
@@ -739,45 +733,22 @@ def viterbi(kind, etab, log_start, log_trans, log_end, log_match_odds,
     model compiles only the fused kernel (a cold first call 9 s shorter)
     and other models only the general one.
     """
-    if _is_three_state(kind):
-        return _viterbi3_pair(etab, log_start, log_trans, log_end,
-                              log_match_odds, log_ins_odds, x, y, band)
-    return _viterbi_pair(kind, etab, log_start, log_trans, log_end,
-                         log_match_odds, log_ins_odds, x, y, band)
-
-
-@njit(cache=True)
-def _viterbi3_pair(etab, log_start, log_trans, log_end, log_match_odds,
-                   log_ins_odds, x, y, band):
-    """:func:`viterbi` for the states (match, insert-x, insert-y)."""
     Lmax = x.shape[0] + y.shape[0]
     states = np.empty(Lmax, np.int64)
     ops = np.empty(Lmax, np.uint8)
-    score = NEG_INF
-    L = 0
-    if Lmax > 0:
+    if Lmax == 0:
+        return NEG_INF, states, ops
+    if _is_three_state(kind):
         score, L = _viterbi3_core(etab, log_start, log_trans, log_end,
                                   log_match_odds, log_ins_odds, x, y, band,
                                   states, ops)
-    return score, states[:L].copy(), ops[:L].copy()
-
-
-@njit(cache=True)
-def _viterbi_pair(kind, etab, log_start, log_trans, log_end, log_match_odds,
-                  log_ins_odds, x, y, band):
-    """:func:`viterbi` for any other state graph."""
-    n_pred, preds, fbyte, fshift, fmask, n_bytes = pred_tables(log_trans)
-    Lmax = x.shape[0] + y.shape[0]
-    states = np.empty(Lmax, np.int64)
-    ops = np.empty(Lmax, np.uint8)
-    score = NEG_INF
-    L = 0
-    if Lmax > 0:
+    else:
+        n_pred, preds, fbyte, fshift, fmask, n_bytes = pred_tables(log_trans)
         score, L = _viterbi_general(kind, etab, log_start, log_trans, log_end,
                                     log_match_odds, log_ins_odds, x, y, band,
                                     n_pred, preds, fbyte, fshift, fmask,
                                     n_bytes, states, ops)
-    return score, states[:L].copy(), ops[:L].copy()
+    return float(score), states[:L].copy(), ops[:L].copy()
 
 
 @njit(cache=True, parallel=True)

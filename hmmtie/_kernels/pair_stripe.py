@@ -411,6 +411,19 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
 _NEG = -np.inf
 
 
+@numba.njit(cache=True)
+def reverse_path(states_out, ops_out, L):
+    """Reverse the first L entries of a traceback's states and ops in place
+    (tracebacks run from End back to Begin)."""
+    for q in range(L // 2):
+        a = states_out[q]
+        states_out[q] = states_out[L - 1 - q]
+        states_out[L - 1 - q] = a
+        o = ops_out[q]
+        ops_out[q] = ops_out[L - 1 - q]
+        ops_out[L - 1 - q] = o
+
+
 @numba.njit(cache=True, inline="always")
 def _best3(a, b, c, k1, k2):
     """max(a, b, c) with the lowest index winning ties, and the choice's
@@ -595,11 +608,5 @@ def viterbi3_striped(log_start, log_trans, log_end, em_rows, slot, ey_row,
         s = (tb[i * width + pos] >> (2 * s)) & 3
         i = pi
         j = pj
-    for q in range(Lp // 2):
-        a = states_out[q]
-        states_out[q] = states_out[Lp - 1 - q]
-        states_out[Lp - 1 - q] = a
-        o = ops_out[q]
-        ops_out[q] = ops_out[Lp - 1 - q]
-        ops_out[Lp - 1 - q] = o
+    reverse_path(states_out, ops_out, Lp)
     return score, Lp
