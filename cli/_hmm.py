@@ -63,7 +63,9 @@ def _kind(model) -> str:
 def _read(data, model, symbols, input_format):
     from hmmtie import seqio
 
-    return seqio.read_hmm_data(data, kind=_kind(model), symbols=symbols, input_format=input_format)
+    n_symbols = getattr(model, "n_symbols", None) if symbols is None else None
+    return seqio.read_hmm_data(data, kind=_kind(model), symbols=symbols, input_format=input_format,
+                               n_symbols=n_symbols)
 
 
 def _load(model_path):

@@ -56,6 +56,14 @@ def check_random_state(name, value):
                          f"got {value!r} ({why})") from None
 
 
+def check_number(name, value) -> float:
+    """A finite number >= 0 (a string or a bool is an error, never coerced)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")

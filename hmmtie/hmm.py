@@ -24,6 +24,7 @@ from ._validation import (
     check_features,
     check_int,
     check_kwargs,
+    check_number,
     check_prob_array,
     check_random_state,
     check_symbols,
@@ -53,14 +54,6 @@ def _log(a):
     with np.errstate(divide="ignore"):
         return np.log(a)
 
-
-
-def _check_number(name, value) -> float:
-    """A finite number >= 0 (a string or a bool is an error, never coerced)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 def _refuse_undefined(logprob, what):
@@ -378,9 +371,9 @@ class _BaseHMM:
 
         _dist.check_client(client)
         n_iter = check_int("n_iter", self.n_iter, low=0)
-        tol = _check_number("tol", self.tol)
+        tol = check_number("tol", self.tol)
         if "min_covar" in self._extra_settings:
-            _check_number("min_covar", self.min_covar)
+            check_number("min_covar", self.min_covar)
         data = self._prepare(X, lengths, fitting=True)
         tie = self._compile()
         rng = check_random_state("random_state", self.random_state)

@@ -43,7 +43,7 @@ from . import alphabet as _alph
 from . import tying as _tying
 from ._kernels import pair_decode as _kd
 from ._kernels import pair_fb as _kf
-from ._validation import check_bool, check_choice, check_int, check_random_state, numba_threads
+from ._validation import check_bool, check_choice, check_int, check_number, check_random_state, numba_threads
 
 __all__ = ["PairHMM", "PairState", "PRESETS"]
 
@@ -1278,8 +1278,7 @@ class PairHMM:
         n_iter = check_int("n_iter", n_iter, low=0)
         for name, v in (("tol", tol), ("transition_pseudocount", transition_pseudocount),
                         ("emission_pseudocount", emission_pseudocount)):
-            if not (isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            check_number(name, v)
         (xs, xo), (ys, yo) = self._encode_pairs(pairs)
         n_threads = _dist.worker_threads(self.n_threads, client)
         self._check_fit_memory(xo, yo, n_threads)

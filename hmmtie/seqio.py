@@ -759,7 +759,7 @@ def _symbol_list(value, where: str) -> list[str]:
 
         if value in ("dna", "rna", "protein"):
             return list(_alph.get_alphabet(value).letters)
-        return list(value)
+        value = list(value)
     if isinstance(value, list) and all(isinstance(s, (str, int)) for s in value):
         out = [str(s) for s in value]
         if len(set(out)) != len(out):
@@ -807,6 +807,12 @@ def load_hmm(path, *, allow_pair: bool = False):
         if type(model).__name__ not in ("CategoricalHMM", "GaussianHMM") and not allow_pair:
             raise ValueError(f"{shown}: holds a {type(model).__name__}; 'hmmtie hmm' works with CategoricalHMM "
                              "and GaussianHMM (use 'hmmtie align' for pair HMMs)")
+        if symbols is not None:
+            if type(model).__name__ != "CategoricalHMM":
+                raise ValueError(f"{shown}: \"symbols\" belongs to CategoricalHMM model files")
+            if len(symbols) != model.n_symbols:
+                raise ValueError(f"{shown}: \"symbols\" lists {len(symbols)} symbols but the emission table "
+                                 f"has {model.n_symbols} columns")
         return model, symbols, True
     unknown = sorted(set(doc) - set(HMM_SPEC_KEYS))
     if unknown:
@@ -824,14 +830,12 @@ def load_hmm(path, *, allow_pair: bool = False):
     n_states = doc.get("n_states")
     try:
         # the models check these when they fit; here the message can name the file
-        from ._validation import check_int
+        from ._validation import check_int, check_number
 
         if "n_iter" in settings:
             check_int('"settings" n_iter', settings["n_iter"], low=0)
         if "tol" in settings:
-            tol = settings["tol"]
-            if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0 or tol == float("inf"):
-                raise ValueError(f'"settings" tol must be a finite number >= 0, got {tol!r}')
+            check_number('"settings" tol', settings["tol"])
         if kind == "CategoricalHMM":
             n_symbols = doc.get("n_symbols")
             if symbols is not None:
@@ -854,7 +858,8 @@ def load_hmm(path, *, allow_pair: bool = False):
 # HMM data
 # --------------------------------------------------------------------------
 
-def read_hmm_data(source, *, kind: str = "categorical", symbols=None, input_format: str = "auto"):
+def read_hmm_data(source, *, kind: str = "categorical", symbols=None, input_format: str = "auto",
+                  n_symbols=None):
     """Sequences for the plain HMMs.
 
     Three input forms:
@@ -872,7 +877,9 @@ def read_hmm_data(source, *, kind: str = "categorical", symbols=None, input_form
 
     Lines starting with ``#`` are comments.  ``auto`` picks ``fasta`` when
     the first line starts with ``>``, otherwise ``symbols`` or ``frames``
-    by ``kind``.
+    by ``kind``.  ``n_symbols`` (the model's alphabet size, when it names no
+    symbols) makes a code outside ``0 .. n_symbols-1`` an error naming its
+    line and position.
 
     Returns
     -------
@@ -942,6 +949,9 @@ def read_hmm_data(source, *, kind: str = "categorical", symbols=None, input_form
                     raise ValueError(f"{shown}: line {lineno}, symbol {pos + 1}: code {tok} is too large "
                                      f"(codes run from 0 to {MAX_CODE - 1}; every code up to the largest is "
                                      "a symbol of the model)")
+                if n_symbols is not None and int(digits) >= n_symbols:
+                    raise ValueError(f"{shown}: line {lineno}, symbol {pos + 1}: code {tok} is outside the "
+                                     f"model's {n_symbols} symbols (codes 0 to {n_symbols - 1})")
                 codes[pos] = int(digits)
             seqs.append(codes)
             ids.append(f"seq{len(seqs)}")

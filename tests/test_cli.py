@@ -656,6 +656,18 @@ def test_hmm_errors(casino, tmp_path):
         data = tmp_path / "codes.txt"
         data.write_text(line + "\n")
         assert_one_line_error(invoke("hmm", "fit", ispec, data, "-o", tmp_path / "im.json"), "codes.txt", needle)
+    # a code outside the spec's n_symbols is named by file, line and position
+    nspec = tmp_path / "nspec.json"
+    nspec.write_text('{"model": "CategoricalHMM", "n_states": 2, "n_symbols": 3, "settings": {"n_iter": 2}}')
+    data = tmp_path / "codes.txt"
+    data.write_text("0 1 2\n2 1 3 0\n")
+    assert_one_line_error(invoke("hmm", "fit", nspec, data, "-o", tmp_path / "nm.json"), "codes.txt",
+                          "line 2, symbol 3: code 3 is outside the model's 3 symbols")
+    assert not (tmp_path / "nm.json").exists()
+    data.write_text("0 1 2\n2 1 0\n")
+    assert invoke("hmm", "fit", nspec, data, "-o", tmp_path / "nm.json", "-q").exit_code == 0
+    data.write_text("0 1\n5\n")
+    assert_one_line_error(invoke("hmm", "score", tmp_path / "nm.json", data), "codes.txt", "line 2, symbol 1: code 5")
     lspec = tmp_path / "lspec.json"
     lspec.write_text('{"model": "CategoricalHMM", "states": ["a", "b"], "symbols": "123456", '
                      '"tying": {"emission_groups": ["a", "b"]}}')

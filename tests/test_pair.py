@@ -473,6 +473,8 @@ def test_inputs_seq_and_seqrecord_and_ambiguity():
         (lambda m: m.sample(2, random_state=True), "random_state must be None, an integer >= 0"),
         (lambda m: m.sample(2, random_state=-1), "random_state must be None, an integer >= 0"),
         (lambda m: m.save(os.getcwd()), "is a folder"),
+        (lambda m: m.fit([("ACGT", "ACG")], tol=True), "tol must be a finite number >= 0, got True"),
+        (lambda m: m.fit([("ACGT", "ACG")], emission_pseudocount="1"), "emission_pseudocount must be a finite"),
     ],
 )
 def test_bad_input_one_line_errors(call, message):

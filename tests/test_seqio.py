@@ -225,6 +225,16 @@ def test_load_hmm_spec_and_round_trip(tmp_path):
     assert d["n_free_parameters"] == model.n_free_parameters
     assert any("loaded1->fair=0" == c for c in d["blocks"]["transitions"]["fixed"])
     assert len(d["blocks"]["emissions"]["tied"]) == 6
+    # a model file whose symbol names disagree with its emission table (or
+    # name a symbol twice) is refused, naming the file
+    doc = json.loads(open(out).read())
+    for names, pattern in ((list("abcd"), "lists 4 symbols but the emission table has 6 columns"),
+                           ("abcdea", "lists a symbol twice")):
+        doc["symbols"] = names
+        bad = write(tmp_path, "bad.json", json.dumps(doc))
+        with pytest.raises(ValueError, match=pattern) as exc:
+            seqio.load_hmm(bad)
+        assert "bad.json" in one_line(exc)
 
 
 @pytest.mark.parametrize(
@@ -259,6 +269,8 @@ def test_read_hmm_data_forms(tmp_path):
     assert [x.tolist() for x in X] == [[0, 1, 2], [2, 2]] and ids == ["seq1", "seq2"]
     with pytest.raises(ValueError, match=r"line 2, symbol 2: 'q'"):
         seqio.read_hmm_data(write(tmp_path, "u.txt", "0 1\n1 q\n"))
+    with pytest.raises(ValueError, match=r"v.txt: line 2, symbol 3: code 3 is outside the model's 3 symbols"):
+        seqio.read_hmm_data(write(tmp_path, "v.txt", "0 1\n1 2 3\n"), n_symbols=3)
     frames = write(tmp_path, "f.txt", "0.5 1\n1.5 2\n\n3 4\n")
     X, ids = seqio.read_hmm_data(frames, kind="gaussian")
     assert [x.shape for x in X] == [(2, 2), (1, 2)]
