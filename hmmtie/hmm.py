@@ -128,6 +128,9 @@ class _BaseHMM:
 
     def _state_names(self) -> list[str]:
         if self.states is not None:
+            if isinstance(self.states, str):
+                # a string would be read as one state per character
+                raise ValueError(f"states must be a list of state names, not the string {self.states!r}")
             names = [str(s) for s in self.states]
             if len(names) == 0:
                 raise ValueError("states must name at least one state")

@@ -44,8 +44,11 @@ def model_from_dict(doc: dict, source: str = "model"):
     if not isinstance(doc, dict) or doc.get("format") != _FORMAT_NAME:
         raise ValueError(f"{source}: not an hmmtie model file (no \"format\": \"{_FORMAT_NAME}\")")
     version = doc.get("version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise ValueError(f"{source}: model file has no integer format version")
+    if version < 1:
+        raise ValueError(f"{source}: model file format version {version} is not one hmmtie writes "
+                         f"(1 to {FORMAT_VERSION})")
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{source}: model file format version {version} is newer than this hmmtie "

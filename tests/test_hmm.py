@@ -384,6 +384,8 @@ def test_bad_input_found_by_review():
 
 def test_settings_and_nan_found_by_review():
     X = np.array([[0.0], [1.0], [0.5], [0.2]])
+    with pytest.raises(ValueError, match="not the string 'ab'"):  # was read as states 'a' and 'b'
+        CategoricalHMM(states="ab", n_iter=1)
     for model, message in ((CategoricalHMM(n_states=2, n_iter=1, tol="1e-3"), "tol must be a finite number"),
                            (GaussianHMM(n_states=2, n_iter=1, min_covar="x"), "min_covar must be a finite number")):
         with pytest.raises(ValueError, match=message):

@@ -246,6 +246,8 @@ def test_load_hmm_spec_and_round_trip(tmp_path):
         ('{"model": "CategoricalHMM", "states": ["a"], "colour": 1}', r"unknown key\(s\) \['colour'\]"),
         ('{"model": "CategoricalHMM", "states": ["a", "a"]}', "used twice"),
         ('{"format": "hmmtie-model", "version": 99, "model": "CategoricalHMM"}', "newer than this hmmtie"),
+        ('{"format": "hmmtie-model", "version": 0, "model": "CategoricalHMM"}', "version 0 is not one hmmtie writes"),
+        ('{"format": "hmmtie-model", "version": true, "model": "CategoricalHMM"}', "no integer format version"),
         ('{"model": "CategoricalHMM", "n_symbols": 3, "symbols": "AC", "states": ["a"]}', "n_symbols"),
     ],
 )
