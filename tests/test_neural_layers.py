@@ -160,3 +160,35 @@ def test_property_conv_lc_toeplitz_agree(L, K, s, d, pad, seed):
     yd = x.reshape(2, -1) @ tying.expand(theta, tt["W"]) + tying.expand(theta, tt["b"])
     np.testing.assert_allclose(ylc, y, atol=1e-12)
     np.testing.assert_allclose(yd, y.reshape(2, -1), atol=1e-12)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Dense(-1, 3), "Dense: in_features must be an integer >= 1, got -1"),
+    (lambda: Conv1D(3, 2, 2.7), "Conv1D: kernel_size must be an integer >= 1, got 2.7"),
+    (lambda: Conv1D(3, 2, 3, stride=1.5), "stride must be an integer >= 1"),
+    (lambda: Conv1D(3, 2, 3, padding="Same"), "padding must be 'valid', 'same', 'full'"),
+    (lambda: Conv1D(3, 2, 3, padding=(1, 2, 3)), "padding must be"),
+    (lambda: Conv1D(3, 2, 3, padding=-1), "padding must be"),
+    (lambda: LocallyConnected1D(2, 3, 2, 3), "input length 2 .* shorter than the kernel span 3"),
+    (lambda: Dense(3, 2, tie={"w": np.zeros((3, 2), int)}, n_atoms=1), r"unknown tie map\(s\) \['w'\]"),
+    (lambda: Dense(3, 2, tie={"W": np.zeros((3, 2), int), "b": np.zeros(2, int)}),
+     "a custom tie needs n_atoms"),
+    # an atom no cell holds was counted as a free parameter (found by review)
+    (lambda: Sequential([Dense(3, 2, tie={"W": np.zeros((3, 2), int), "b": np.zeros(2, int)}, n_atoms=10)]),
+     r"declares 10 atoms but its tie maps hold 1; atom\(s\) \[1, 2, 3, 4, 5\] ..."),
+    (lambda: Sequential([Dense(2, 2)] * 2), "layer 1 is the same object as layer 0"),
+])
+def test_bad_layer_arguments_one_line(make, message):
+    with pytest.raises(ValueError, match=message) as exc:
+        make()
+    assert "\n" not in str(exc.value)
+
+
+def test_registry_refuses_float_tie_maps():
+    from hmmtie.neural import Registry
+    reg = Registry()
+    with pytest.raises(ValueError, match="must hold integers"):
+        reg.add_block("a", {"W": np.array([0.7, 1.2])}, 2)
+    reg.add_block("a", {"W": np.array([0, 1])}, 2)
+    with pytest.raises(ValueError, match="must hold integers"):
+        reg.alias("b", np.array([0.7]))

@@ -160,3 +160,22 @@ def test_property_rc_model_invariant(L, K, F, d, seed):
     x = _random_dna(rng, 3, L)
     np.testing.assert_allclose(m.decision_function(reverse_complement(x)),
                                m.decision_function(x), rtol=0, atol=1e-12)
+
+
+def test_rc_layers_refuse_asymmetric_padding():
+    """'same' with an even kernel span pads (1, 2): y(RC x) was not the
+    mirrored y(x) (off by up to 7.7; found by review)."""
+    with pytest.raises(ValueError, match=r"pads 1 left and 2 right \(kernel span 4\)"):
+        RCConv1D(2, 4, padding="same")
+    with pytest.raises(ValueError, match="symmetric padding"):
+        RCPalindromicConv1D(2, 3, padding=(0, 1))
+    RCConv1D(2, 5, padding="same")  # odd span: symmetric
+
+
+@pytest.mark.parametrize("seqs, message", [
+    ("ACGT", "got a single string"), ([], "no sequences"), (["ACG", "AC"], "record 1 has length 2"),
+    ([b"ACG"], "record 0 is a bytes"), (["ACGé"], "record 0 position 3"),
+])
+def test_one_hot_bad_input(seqs, message):
+    with pytest.raises(ValueError, match=message):
+        one_hot(seqs)

@@ -98,3 +98,117 @@ def test_every_model_round_trips(tmp_path, make):
     for k, t in m.registry.ties.items():
         np.testing.assert_array_equal(m2.registry.ties[k], t)
         np.testing.assert_array_equal(m2.registry.expand(m2.theta_)[k], m.registry.expand(m.theta_)[k])
+
+
+# --------------------------------------------------------------------------
+# Found by review (fresh eyes, neural package)
+
+def test_custom_tie_maps_round_trip(tmp_path):
+    """A Toeplitz Dense (the conv's tie map on a dense layer), a locally
+    connected layer tied across positions and a palindromic Conv1D map are
+    saved with the model and rebuilt on load (load refused them before)."""
+    from hmmtie.neural import Flatten, LocallyConnected1D, palindromic_tie, toeplitz_tie
+    rng = np.random.default_rng(0)
+    conv = Conv1D(4, 2, 3, padding="same")
+    L = 12
+    tt = toeplitz_tie(conv, L)
+    W, n = palindromic_tie(3, 4, 2)
+    models = [
+        Sequential([Flatten(), Dense(L * 4, L * 2, tie=tt, n_atoms=conv.n_atoms), ReLU(), Dense(L * 2, 1)]),
+        Sequential([LocallyConnected1D.from_conv(conv, L), ReLU(), GlobalPool(), Dense(2, 1)]),
+        Sequential([Conv1D(4, 2, 3, tie={"W": W, "b": n + np.arange(2)}, n_atoms=n + 2), GlobalPool(),
+                    Dense(2, 1)]),
+    ]
+    X = rng.normal(size=(5, L, 4))
+    for k, m in enumerate(models):
+        m.theta_ = m.theta_ + rng.normal(0, 0.1, m.n_params)
+        save(m, tmp_path / f"m{k}.npz")
+        m2 = load(tmp_path / f"m{k}.npz")
+        assert m2.n_params == m.n_params and m2.get_config() == m.get_config()
+        np.testing.assert_array_equal(m2.decision_function(X), m.decision_function(X))
+        for name, t in m.registry.ties.items():
+            np.testing.assert_array_equal(m2.registry.ties[name], t)
+
+
+def test_load_names_a_bad_file(tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        load(tmp_path / "nope.npz")
+    (tmp_path / "text.npz").write_text("not a model")
+    with pytest.raises(ValueError, match="is not a model saved by hmmtie.neural.save"):
+        load(tmp_path / "text.npz")
+    with pytest.raises(ValueError, match="does not exist"):
+        save(_model(), tmp_path / "no" / "m.npz")
+
+
+def test_targets_of_another_shape_are_refused():
+    """mse broadcast (n,) targets against (n, 1) outputs to an (n, n) error
+    (found by review): a wrong loss, no message."""
+    rng = np.random.default_rng(1)
+    m = Sequential([Dense(3, 1)], loss="mse")
+    X, y = rng.normal(size=(5, 3)), rng.normal(size=5)
+    with pytest.raises(ValueError, match=r"mse: targets y have shape \(5,\), but the model's output has "
+                                         r"shape \(5, 1\)"):
+        m.loss(None, X, y)
+    assert m.loss(None, X, y[:, None]) > 0
+    b = Sequential([Dense(3, 1)])
+    with pytest.raises(ValueError, match=r"bce: targets y have shape \(5, 1\)"):
+        b.loss(None, X, (y[:, None] > 0).astype(float))
+    d = TiedDepthModel(3, 2)
+    with pytest.raises(ValueError, match=r"targets y have shape \(5, 1\)"):
+        fit(d, X, y[:, None], n_epochs=1)
+
+
+def test_fit_refuses_bad_data_and_settings():
+    X, y = planted_motif_data(16, 20, random_state=1)
+    m = _model()
+    theta0 = m.theta_.copy()
+    Xn = X.copy()
+    Xn[3, 4, 0] = np.nan
+    for kwargs, message in (
+            (dict(X_val=Xn[:4], y_val=y[:4]), r"X_val holds a NaN or infinite value \(first at index \(3, 4, 0\)\)"),
+            (dict(X_val=X[:4]), "give X_val and y_val together"),
+            (dict(batch_size=0), "batch_size must be an integer >= 1"),
+            (dict(batch_size=2.5), "batch_size must be an integer >= 1"),
+            (dict(n_epochs=-1), "n_epochs must be an integer >= 0"),
+            (dict(patience=2), "patience needs validation data"),
+            (dict(val_fraction=0.99), "leaves none to train on")):
+        with pytest.raises(ValueError, match=message):
+            fit(m, X[:8] if "val_fraction" in kwargs else X, y[:8] if "val_fraction" in kwargs else y,
+                n_epochs=kwargs.pop("n_epochs", 1), **kwargs)
+    with pytest.raises(ValueError, match="X holds no samples"):
+        fit(m, X[:0], y[:0])
+    with pytest.raises(ValueError, match=r"X holds a NaN"):
+        fit(m, Xn, y)
+    np.testing.assert_array_equal(m.theta_, theta0)  # nothing was trained
+    # a learning rate that diverges is an error, not NaN parameters
+    r = Sequential([Dense(3, 1)], loss="mse")
+    Xr = np.random.default_rng(0).normal(size=(20, 3)) * 1e3
+    with pytest.raises(ValueError, match="the training loss became"), np.errstate(over="ignore", invalid="ignore"):
+        fit(r, Xr, Xr[:, :1] * 1e150, SGD(lr=1e10), n_epochs=50, batch_size=20)
+    assert np.all(np.isfinite(r.theta_))
+
+
+def test_fit_trains_autoencoders_graphs_and_ragged_pairs():
+    """fit failed with a TypeError for the autoencoder, a shape error for
+    GPRGNN batches and a numpy error for pairs of unequal lengths."""
+    rng = np.random.default_rng(2)
+    ae = TiedAutoencoder(4, 3, 3)
+    Xa = rng.normal(size=(12, 10, 4))
+    h = fit(ae, Xa, optimizer=Adam(1e-2), n_epochs=5, batch_size=4)
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    with pytest.raises(ValueError, match="trained on X alone"):
+        fit(ae, Xa, Xa)
+    A = normalized_adjacency(np.ones((6, 6)) - np.eye(6))
+    g = GPRGNN(A, 3, 1, 2)
+    Xg, Yg = rng.normal(size=(6, 3)), rng.normal(size=(6, 1))
+    before = g.loss(None, Xg, Yg)
+    fit(g, Xg, Yg, Adam(1e-2), n_epochs=20, batch_size=6)
+    assert g.loss(None, Xg, Yg) < before
+    with pytest.raises(ValueError, match="trains on the whole graph at once"):
+        fit(g, Xg, Yg, batch_size=4)
+    s = SiameseModel(2, 3, "distance")
+    pairs = [(rng.normal(size=(int(rng.integers(5, 9)), 4)), rng.normal(size=(int(rng.integers(5, 9)), 4)))
+             for _ in range(8)]
+    t = rng.normal(size=8)
+    h = fit(s, pairs, t, Adam(1e-2), n_epochs=5, batch_size=3, val_fraction=0.25)
+    assert len(h["val_loss"]) == 5 and np.isfinite(h["train_loss"]).all()

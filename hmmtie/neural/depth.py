@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .models import TiedModel, mse
+from .layers import check_size
 from .params import Registry
 
 __all__ = ["TiedDepthModel", "ODEModel"]
@@ -53,8 +54,8 @@ class TiedDepthModel(TiedModel):
     """
 
     def __init__(self, dim: int, n_layers: int, tied: bool = True, random_state: int = 0) -> None:
-        if n_layers < 1:
-            raise ValueError(f"TiedDepthModel: n_layers must be >= 1, got {n_layers}")
+        check_size("TiedDepthModel", "n_layers", n_layers)
+        check_size("TiedDepthModel", "dim", dim)
         self.dim, self.n_layers, self.tied = int(dim), int(n_layers), bool(tied)
         H, L = self.dim, self.n_layers
         rng = np.random.default_rng(random_state)
@@ -107,12 +108,20 @@ class ODEModel(TiedModel):
         Fixed solver steps.
     method : {"euler", "rk4"}
     gradient : {"backprop", "adjoint"}
+        "backprop" is the exact gradient of the computed (discretised) loss.
+        "adjoint" integrates the continuous adjoint equation backwards with
+        the same solver: it is the gradient of the continuous-time loss and
+        matches the discrete gradient only as the step shrinks -- to about
+        1e-8 with rk4 at 20 steps, but only to O(1/n_steps) with euler
+        (about 1% relative error at 20 steps).
     random_state : int
         Same initial atoms as :class:`TiedDepthModel` with the same seed.
     """
 
     def __init__(self, dim: int, n_steps: int = 20, method: str = "rk4",
                  gradient: str = "backprop", random_state: int = 0) -> None:
+        check_size("ODEModel", "dim", dim)
+        check_size("ODEModel", "n_steps", n_steps)
         if method not in ("euler", "rk4"):
             raise ValueError(f"ODEModel: method must be 'euler' or 'rk4', got {method!r}")
         if gradient not in ("backprop", "adjoint"):

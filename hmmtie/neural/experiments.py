@@ -99,7 +99,15 @@ def build_classifier(kind: str, length: int = 100, kernel_size: int = 19,
 
 def auroc(y_true: NDArray, score: NDArray) -> float:
     """Area under the ROC curve (Mann-Whitney statistic, ties counted half)."""
-    y_true = np.asarray(y_true).astype(bool)
+    y_true, score = np.asarray(y_true), np.asarray(score, dtype=float)
+    if y_true.shape != score.shape or y_true.ndim != 1:
+        raise ValueError(f"auroc: labels of shape {y_true.shape} and scores of shape {score.shape}; "
+                         "expected two 1-D arrays of one length")
+    if not np.all(np.isin(y_true, (0, 1))):
+        raise ValueError("auroc: labels must be 0 or 1 (or booleans)")
+    if not np.all(np.isfinite(score)):
+        raise ValueError("auroc: scores hold NaN or infinite values")
+    y_true = y_true.astype(bool)
     n1, n0 = y_true.sum(), (~y_true).sum()
     if n1 == 0 or n0 == 0:
         raise ValueError(f"auroc: need both classes, got {n1} positives and {n0} negatives")

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from ..tying import FIXED
 from .models import TiedModel, mse
+from .layers import check_size
 from .params import Registry
 
 __all__ = ["GPRGNN", "appnp_coefficients", "appnp_propagate", "normalized_adjacency"]
@@ -59,11 +60,18 @@ class GPRGNN(TiedModel):
     random_state : int
     """
 
+    full_batch = True  # one graph: fit uses every node in every step
+
     def __init__(self, A_hat: NDArray, n_features: int, n_outputs: int, n_hops: int = 3,
                  gamma: NDArray | None = None, random_state: int = 0) -> None:
         A_hat = np.asarray(A_hat, dtype=float)
         if A_hat.ndim != 2 or A_hat.shape[0] != A_hat.shape[1]:
             raise ValueError(f"GPRGNN: A_hat must be square, got {A_hat.shape}")
+        if not np.all(np.isfinite(A_hat)):
+            raise ValueError("GPRGNN: A_hat holds NaN or infinite values")
+        check_size("GPRGNN", "n_features", n_features)
+        check_size("GPRGNN", "n_outputs", n_outputs)
+        check_size("GPRGNN", "n_hops", n_hops, low=0)
         self.A_hat, self.n_features, self.n_outputs, self.n_hops = (
             A_hat, int(n_features), int(n_outputs), int(n_hops))
         F, O, K = self.n_features, self.n_outputs, self.n_hops

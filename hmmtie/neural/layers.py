@@ -25,9 +25,19 @@ __all__ = [
 ]
 
 
+def check_size(owner: str, name: str, value, low: int = 1) -> int:
+    """An integer >= low (a float, a bool or a string is an error, never truncated)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 def _check_tie_shapes(layer: str, given: dict | None, default: dict) -> dict:
     if given is None:
         return default
+    unknown = sorted(set(given) - set(default))
+    if unknown:
+        raise ValueError(f"{layer}: unknown tie map(s) {unknown}; this layer has {sorted(default)}")
     out = {}
     for k, t in default.items():
         g = np.asarray(given.get(k, t))
@@ -63,6 +73,40 @@ class Layer:
     def config(self) -> dict:
         return {}
 
+    def config_arrays(self) -> dict[str, NDArray]:
+        """Arrays that ``config()`` refers to as ``{"@array": key}`` (a custom
+        tie map and its fixed values), saved beside the config."""
+        return {}
+
+
+def _custom_tie(layer, tie, n_atoms, fixed=None):
+    """Record a custom tie (``n_atoms`` required with it) for config()."""
+    layer._custom = tie is not None or bool(fixed)
+    if tie is None:
+        return None
+    if n_atoms is None:
+        raise ValueError(f"{type(layer).__name__}: a custom tie needs n_atoms (the number of atoms "
+                         "its maps use)")
+    return check_size(type(layer).__name__, "n_atoms", n_atoms)
+
+
+def _custom_config(layer, cfg: dict) -> dict:
+    if getattr(layer, "_custom", False):
+        cfg["n_atoms"] = layer.n_atoms
+        cfg["tie"] = {k: {"@array": f"tie.{k}"} for k in layer._tie}
+        fixed = getattr(layer, "_fixed", {})
+        if fixed:
+            cfg["fixed"] = {k: {"@array": f"fixed.{k}"} for k in fixed}
+    return cfg
+
+
+def _custom_arrays(layer) -> dict:
+    if not getattr(layer, "_custom", False):
+        return {}
+    out = {f"tie.{k}": np.asarray(t) for k, t in layer._tie.items()}
+    out.update({f"fixed.{k}": np.asarray(v, dtype=float) for k, v in getattr(layer, "_fixed", {}).items()})
+    return out
+
 
 def _fan_in_init(rng, n, fan_in, n_weights):
     a = np.zeros(n)
@@ -86,13 +130,18 @@ class Dense(Layer):
 
     def __init__(self, in_features: int, out_features: int, tie: dict | None = None,
                  n_atoms: int | None = None, fixed: dict | None = None) -> None:
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_size("Dense", "in_features", in_features)
+        self.out_features = check_size("Dense", "out_features", out_features)
         nw = self.in_features * self.out_features
         default = {"W": np.arange(nw).reshape(self.in_features, self.out_features),
                    "b": nw + np.arange(self.out_features)}
         self._tie = _check_tie_shapes("Dense", tie, default)
-        self.n_atoms = nw + self.out_features if tie is None else int(n_atoms)
-        self._fixed = fixed or {}
+        n_custom = _custom_tie(self, tie, n_atoms, fixed)
+        self.n_atoms = nw + self.out_features if tie is None else n_custom
+        self._fixed = dict(fixed or {})
+        unknown = sorted(set(self._fixed) - set(default))
+        if unknown:
+            raise ValueError(f"Dense: fixed values for unknown array(s) {unknown}; the layer has ['W', 'b']")
 
     def ties(self):
         return self._tie
@@ -115,21 +164,29 @@ class Dense(Layer):
         return (dy @ P["W"].T if need_dx else None), g
 
     def config(self):
-        return {"in_features": self.in_features, "out_features": self.out_features}
+        return _custom_config(self, {"in_features": self.in_features, "out_features": self.out_features})
+
+    def config_arrays(self):
+        return _custom_arrays(self)
 
 
 def _resolve_padding(padding, kernel_size, dilation):
     span = dilation * (kernel_size - 1)
-    if padding == "valid":
-        return 0, 0
-    if padding == "same":
-        return span // 2, span - span // 2
-    if padding == "full":
-        return span, span
-    if isinstance(padding, (int, np.integer)):
-        return int(padding), int(padding)
-    left, right = padding
-    return int(left), int(right)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0
+        if padding == "same":
+            return span // 2, span - span // 2
+        if padding == "full":
+            return span, span
+    elif isinstance(padding, (int, np.integer)) and not isinstance(padding, (bool, np.bool_)):
+        if padding >= 0:
+            return int(padding), int(padding)
+    elif isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 0 for v in padding):
+        return int(padding[0]), int(padding[1])
+    raise ValueError(f"padding must be 'valid', 'same', 'full', an integer >= 0 or a pair (left, right) of "
+                     f"them, got {padding!r}")
 
 
 def conv_output_length(length: int, kernel_size: int, stride: int = 1,
@@ -143,14 +200,16 @@ class _Window:
     """Shared im2col machinery of Conv1D and LocallyConnected1D."""
 
     def _setup(self, name, in_channels, kernel_size, stride, padding, dilation):
-        if kernel_size < 1 or stride < 1 or dilation < 1:
-            raise ValueError(f"{name}: kernel_size, stride, dilation must be >= 1, got "
-                             f"{kernel_size}, {stride}, {dilation}")
         self._name = name
-        self.in_channels = int(in_channels)
-        self.kernel_size, self.stride, self.dilation = int(kernel_size), int(stride), int(dilation)
+        self.in_channels = check_size(name, "in_channels", in_channels)
+        self.kernel_size = check_size(name, "kernel_size", kernel_size)
+        self.stride = check_size(name, "stride", stride)
+        self.dilation = check_size(name, "dilation", dilation)
         self.padding = padding
-        self._pad = _resolve_padding(padding, self.kernel_size, self.dilation)
+        try:
+            self._pad = _resolve_padding(padding, self.kernel_size, self.dilation)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
 
     def _patches(self, x):
         if x.ndim != 3 or x.shape[2] != self.in_channels:
@@ -197,10 +256,11 @@ class Conv1D(_Window, Layer):
                  stride: int = 1, padding="valid", dilation: int = 1,
                  tie: dict | None = None, n_atoms: int | None = None) -> None:
         self._setup(type(self).__name__, in_channels, kernel_size, stride, padding, dilation)
-        self.out_channels = int(out_channels)
+        self.out_channels = check_size(self._name, "out_channels", out_channels)
         default, n_default = self._default_ties()
         self._tie = _check_tie_shapes(self._name, tie, default)
-        self.n_atoms = n_default if tie is None else int(n_atoms)
+        n_custom = _custom_tie(self, tie, n_atoms)
+        self.n_atoms = n_default if tie is None else n_custom
 
     def _default_ties(self):
         K, C, O = self.kernel_size, self.in_channels, self.out_channels
@@ -241,9 +301,12 @@ class Conv1D(_Window, Layer):
         return dxp[:, left: left + length, :], g
 
     def config(self):
-        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": self.kernel_size, "stride": self.stride,
-                "padding": self.padding, "dilation": self.dilation}
+        return _custom_config(self, {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                                     "kernel_size": self.kernel_size, "stride": self.stride,
+                                     "padding": self.padding, "dilation": self.dilation})
+
+    def config_arrays(self):
+        return _custom_arrays(self)
 
 
 class LocallyConnected1D(_Window, Layer):
@@ -265,15 +328,20 @@ class LocallyConnected1D(_Window, Layer):
                  stride: int = 1, padding="valid", dilation: int = 1,
                  tie: dict | None = None, n_atoms: int | None = None) -> None:
         self._setup("LocallyConnected1D", in_channels, kernel_size, stride, padding, dilation)
-        self.length, self.out_channels = int(length), int(out_channels)
+        self.length = check_size("LocallyConnected1D", "length", length)
+        self.out_channels = check_size("LocallyConnected1D", "out_channels", out_channels)
         self.n_positions = conv_output_length(self.length, self.kernel_size, self.stride,
                                               padding, self.dilation)
+        if self.n_positions < 1:
+            raise ValueError(f"LocallyConnected1D: input length {self.length} (padded {sum(self._pad)}) is "
+                             f"shorter than the kernel span {self.dilation * (self.kernel_size - 1) + 1}")
         Pn, K, C, O = self.n_positions, self.kernel_size, self.in_channels, self.out_channels
         nw = Pn * K * C * O
         default = {"W": np.arange(nw).reshape(Pn, K, C, O),
                    "b": nw + np.arange(Pn * O).reshape(Pn, O)}
         self._tie = _check_tie_shapes("LocallyConnected1D", tie, default)
-        self.n_atoms = nw + Pn * O if tie is None else int(n_atoms)
+        n_custom = _custom_tie(self, tie, n_atoms)
+        self.n_atoms = nw + Pn * O if tie is None else n_custom
 
     @classmethod
     def from_conv(cls, conv: Conv1D, length: int) -> "LocallyConnected1D":
@@ -315,9 +383,13 @@ class LocallyConnected1D(_Window, Layer):
         return self._unpatch(dpatches, plen, length), g
 
     def config(self):
-        return {"length": self.length, "in_channels": self.in_channels,
-                "out_channels": self.out_channels, "kernel_size": self.kernel_size,
-                "stride": self.stride, "padding": self.padding, "dilation": self.dilation}
+        return _custom_config(self, {"length": self.length, "in_channels": self.in_channels,
+                                     "out_channels": self.out_channels, "kernel_size": self.kernel_size,
+                                     "stride": self.stride, "padding": self.padding,
+                                     "dilation": self.dilation})
+
+    def config_arrays(self):
+        return _custom_arrays(self)
 
 
 def toeplitz_tie(conv: Conv1D, length: int) -> dict[str, NDArray[np.int64]]:

@@ -15,14 +15,25 @@ from .params import Registry
 __all__ = ["TiedModel", "Sequential", "bce_with_logits", "mse"]
 
 
+def _check_targets(loss: str, out: NDArray, y: NDArray) -> None:
+    if y.shape != out.shape:
+        raise ValueError(f"{loss}: targets y have shape {y.shape}, but the model's output has shape "
+                         f"{out.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{loss}: targets y hold NaN or infinite values")
+
+
 def bce_with_logits(z: NDArray, y: NDArray) -> tuple[float, NDArray]:
     """Mean binary cross-entropy of logits ``z`` (n,) against labels ``y`` (n,), and dL/dz."""
+    _check_targets("bce", z, y)
     loss = np.mean(np.logaddexp(0.0, z) - y * z)
     return float(loss), (0.5 * (1.0 + np.tanh(0.5 * z)) - y) / z.shape[0]
 
 
 def mse(out: NDArray, y: NDArray) -> tuple[float, NDArray]:
-    """Half the mean (over samples) squared error, and its gradient."""
+    """Half the mean (over samples) squared error, and its gradient (``y``
+    must have the output's shape: no broadcasting)."""
+    _check_targets("mse", out, y)
     d = out - y
     n = out.shape[0]
     return float(0.5 * np.sum(d * d) / n), d / n
@@ -66,6 +77,19 @@ class TiedModel:
     def get_config(self) -> dict:
         return dict(self._config)
 
+    def config_arrays(self) -> dict[str, NDArray]:
+        """Arrays the config refers to as ``{"@array": key}`` (saved beside it)."""
+        return {}
+
+
+def _prefix_refs(cfg, prefix: str):
+    """cfg with every ``{"@array": key}`` reference renamed ``prefix + key``."""
+    if isinstance(cfg, dict):
+        if set(cfg) == {"@array"}:
+            return {"@array": prefix + cfg["@array"]}
+        return {k: _prefix_refs(v, prefix) for k, v in cfg.items()}
+    return cfg
+
 
 class Sequential(TiedModel):
     """A stack of layers with a loss.
@@ -83,14 +107,25 @@ class Sequential(TiedModel):
         if loss not in ("bce", "mse"):
             raise ValueError(f"Sequential: loss must be 'bce' or 'mse', got {loss!r}")
         self.layers, self.loss_name, self.random_state = list(layers), loss, random_state
+        seen = {}
+        for i, layer in enumerate(self.layers):
+            if id(layer) in seen:
+                # a second registration would give the same object two untied copies
+                raise ValueError(f"Sequential: layer {i} is the same object as layer {seen[id(layer)]}; "
+                                 "give each position its own layer (to tie them, use a tie map)")
+            seen[id(layer)] = i
         rng = np.random.default_rng(random_state)
         self.registry = Registry()
         for i, layer in enumerate(self.layers):
             self.registry.add_block(str(i), layer.ties(), layer.n_atoms,
                                     layer.init_atoms(rng), layer.fixed())
         self.theta_ = self.registry.init_theta()
-        self._config = {"layers": [[type(l).__name__, l.config()] for l in self.layers],
+        self._config = {"layers": [[type(l).__name__, _prefix_refs(l.config(), f"layer{i}.")]
+                                   for i, l in enumerate(self.layers)],
                         "loss": loss, "random_state": random_state}
+
+    def config_arrays(self):
+        return {f"layer{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.config_arrays().items()}
 
     def _sub(self, P, i):
         pre = f"{i}."

@@ -47,6 +47,16 @@ def tie_matrix(tie: NDArray, n_atoms: int) -> NDArray[np.float64]:
     return T
 
 
+def _check_all_used(name: str, used: list, n_atoms: int) -> None:
+    """Every atom of a block is held by some cell: an atom no cell holds
+    would be counted as a free parameter that nothing can learn."""
+    held = np.unique(np.concatenate([np.ravel(u) for u in used])) if used else np.zeros(0, np.int64)
+    if held.size != n_atoms:
+        free = np.setdiff1d(np.arange(n_atoms), held)
+        raise ValueError(f"Registry: {name!r} declares {n_atoms} atoms but its tie maps hold {held.size}; "
+                         f"atom(s) {free[:5].tolist()}{' ...' if free.size > 5 else ''} are held by no cell")
+
+
 class Registry:
     """Named tie maps over one free-parameter vector.
 
@@ -95,6 +105,7 @@ class Registry:
             raise ValueError(
                 f"Registry: tie map of {name!r} (shape {tie.shape}) uses atoms outside "
                 f"[0, {n_atoms})")
+        _check_all_used(name, [used], n_atoms)
         init_arr = np.zeros(n_atoms) if init is None else np.asarray(
             init() if callable(init) else init, dtype=float).ravel()
         if init_arr.shape != (n_atoms,):
@@ -119,12 +130,19 @@ class Registry:
                              f"expected ({n_atoms},)")
         fixed = fixed or {}
         offset = self.n_atoms
+        checked, all_used = {}, []
         for k, t in ties.items():
             t = np.asarray(t)
+            if t.dtype.kind not in "iu":
+                raise ValueError(f"Registry: tie map {prefix}.{k} must hold integers, got {t.dtype}")
             used = t[t != FIXED]
             if used.size and (used.min() < 0 or used.max() >= n_atoms):
                 raise ValueError(f"Registry: tie map {prefix}.{k} (shape {t.shape}) uses atoms "
                                  f"outside [0, {n_atoms})")
+            checked[k] = t
+            all_used.append(used)
+        _check_all_used(prefix, all_used, n_atoms)
+        for k, t in checked.items():
             self._add(f"{prefix}.{k}", shift_tie(t, offset), fixed.get(k, 0.0))
         self._init.append(init_arr)
         self.n_atoms += n_atoms
@@ -132,7 +150,10 @@ class Registry:
 
     def alias(self, name: str, tie: NDArray, fixed: NDArray | float = 0.0) -> NDArray[np.int64]:
         """Register ``name`` with a global tie map into atoms that already exist."""
-        tie = np.asarray(tie, dtype=np.int64)
+        tie = np.asarray(tie)
+        if tie.dtype.kind not in "iu":
+            raise ValueError(f"Registry: alias {name!r} must hold integers, got {tie.dtype}")
+        tie = tie.astype(np.int64)
         used = tie[tie != FIXED]
         if used.size and (used.min() < 0 or used.max() >= self.n_atoms):
             raise ValueError(f"Registry: alias {name!r} (shape {tie.shape}) points outside "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from .layers import Conv1D, Dense, GlobalPool, Layer, palindromic_tie
+from .layers import Conv1D, Dense, GlobalPool, Layer, check_size, palindromic_tie
 
 __all__ = [
     "ALPHABET", "one_hot", "reverse_complement", "check_one_hot", "RCConv1D", "RCPool",
@@ -31,7 +31,20 @@ ALPHABET = "ACGT"
 
 def one_hot(seqs, dtype=np.float64) -> NDArray:
     """One-hot encode DNA strings of equal length: shape (n, length, 4)."""
+    if isinstance(seqs, (str, bytes)):
+        raise ValueError("one_hot: expected a list of DNA strings, got a single string")
     seqs = list(seqs)
+    if not seqs:
+        raise ValueError("one_hot: no sequences")
+    for r, s in enumerate(seqs):
+        if not isinstance(s, str):
+            raise ValueError(f"one_hot: record {r} is a {type(s).__name__}, expected a str")
+        if len(s) != len(seqs[0]):
+            raise ValueError(f"one_hot: record {r} has length {len(s)}, record 0 has {len(seqs[0])}; "
+                             "sequences must have equal lengths")
+        if not s.isascii():
+            bad = next(p for p, ch in enumerate(s) if not ch.isascii())
+            raise ValueError(f"one_hot: record {r} position {bad} holds {s[bad]!r}; expected one of {ALPHABET}")
     lut = np.full(256, 255, dtype=np.uint8)
     for i, ch in enumerate(ALPHABET):
         lut[ord(ch)] = i
@@ -89,12 +102,22 @@ def rc_palindromic_tie(kernel_size: int, out_channels: int) -> tuple[NDArray, in
     return tie.astype(np.int64), n_per * out_channels
 
 
+def _require_symmetric(layer) -> None:
+    """Strand symmetry needs as much padding on the left as on the right."""
+    left, right = layer._pad
+    if left != right:
+        raise ValueError(f"{type(layer).__name__}: padding {layer.padding!r} pads {left} left and {right} right "
+                         f"(kernel span {layer.dilation * (layer.kernel_size - 1) + 1}); reverse-complement "
+                         "symmetry needs symmetric padding: an odd span with 'same', or 'valid', 'full', an "
+                         "integer")
+
+
 class RCConv1D(Conv1D):
     """Reverse-complement convolution: ``n_filters`` free filters, ``2 * n_filters`` outputs.
 
     Output channel ``F + f`` uses the reverse complement of filter ``f``, so
-    ``y(RC(x)) = y(x)[:, ::-1, twin]`` for ``padding="valid"`` (or any
-    symmetric padding) and stride 1.
+    ``y(RC(x)) = y(x)[:, ::-1, twin]`` (stride 1).  The padding must be
+    symmetric (``"same"`` with an even kernel span is refused).
 
     Parameters
     ----------
@@ -104,8 +127,9 @@ class RCConv1D(Conv1D):
 
     def __init__(self, n_filters: int, kernel_size: int, padding="valid",
                  dilation: int = 1) -> None:
-        self.n_filters = int(n_filters)
+        self.n_filters = check_size("RCConv1D", "n_filters", n_filters)
         super().__init__(4, 2 * self.n_filters, kernel_size, 1, padding, dilation)
+        _require_symmetric(self)
 
     def _default_ties(self):
         return rc_pair_tie(self.kernel_size, self.n_filters)
@@ -142,6 +166,7 @@ class RCPalindromicConv1D(Conv1D):
     def __init__(self, out_channels: int, kernel_size: int, padding="valid",
                  dilation: int = 1) -> None:
         super().__init__(4, out_channels, kernel_size, 1, padding, dilation)
+        _require_symmetric(self)
 
     def _default_ties(self):
         W, n = rc_palindromic_tie(self.kernel_size, self.out_channels)
@@ -193,12 +218,14 @@ class RCDense(Dense):
     """
 
     def __init__(self, in_features: int, out_features: int) -> None:
+        check_size("RCDense", "in_features", in_features)
         if in_features % 2:
             raise ValueError(f"RCDense: in_features must be even (2F), got {in_features}")
         F, O = in_features // 2, out_features
         half = np.arange(F * O).reshape(F, O)
         tie = {"W": np.concatenate([half, half]), "b": F * O + np.arange(O)}
         super().__init__(in_features, out_features, tie=tie, n_atoms=F * O + O)
+        self._custom = False  # the twin tie is the layer's structure, rebuilt from its config
 
     def init_atoms(self, rng):
         a = np.zeros(self.n_atoms)

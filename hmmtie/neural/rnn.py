@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 
 from .models import TiedModel, mse
+from .layers import check_size
 from .params import Registry
 
 __all__ = ["ElmanRNN", "GRU", "soft_tying_path", "step_spread"]
@@ -40,6 +41,9 @@ class _TiedRNN(TiedModel):
             raise ValueError(f"{name}: tying must be 'hard' or 'none', got {tying!r}")
         if not lam >= 0:
             raise ValueError(f"{name}: lam must be >= 0, got {lam}")
+        for k, v in (("n_steps", n_steps), ("n_inputs", n_inputs), ("n_hidden", n_hidden),
+                     ("n_outputs", n_outputs)):
+            check_size(name, k, v)
         self.n_steps, self.n_inputs, self.n_hidden, self.n_outputs = (
             int(n_steps), int(n_inputs), int(n_hidden), int(n_outputs))
         self.tying, self.lam = tying, float(lam)
@@ -204,12 +208,15 @@ def _lbfgs(model, theta0, X, y, tol=1e-11, maxiter=3000):
 
 
 def soft_tying_path(X: NDArray, y: NDArray, lams, n_hidden: int = 1,
-                    random_state: int = 0) -> dict:
+                    random_state: int = 0, n_starts: int = 1) -> dict:
     """Fit the hard-tied RNN, then the soft-tied one along a path of ``lam``.
 
     Each soft fit is warm-started from the hard-tied optimum (copied to every
     step with :meth:`~hmmtie.neural.params.Registry.project`), so the path
-    follows that optimum's basin.
+    follows that optimum's basin.  The hard fit is the best of ``n_starts``
+    random starts (seeds ``random_state``, ``random_state + 1``, ...): with
+    one start it can stop in a local optimum, and a soft fit at small
+    ``lam`` may then leave that basin for a better one.
 
     Parameters
     ----------
@@ -220,15 +227,20 @@ def soft_tying_path(X: NDArray, y: NDArray, lams, n_hidden: int = 1,
     Returns
     -------
     dict with "lams", "spread" (step spread at each lam), "data_loss"
-    (loss without penalty at each lam), "tied_loss", "untied_loss" (lam = 0)
+    (loss without penalty at each lam) and "tied_loss" (the hard-tied fit's)
     """
     X = np.asarray(X, dtype=float)
     lams = [float(l) for l in lams]
     if any(not l >= 0 for l in lams):
         raise ValueError(f"soft_tying_path: every lam must be >= 0, got {lams}")
+    check_size("soft_tying_path", "n_starts", n_starts)
     T, D = X.shape[1:]
-    hard = ElmanRNN(T, D, n_hidden, 1, "hard", random_state=random_state)
-    hard.theta_ = _lbfgs(hard, hard.theta_, X, y)
+    hard = None
+    for seed in range(random_state, random_state + n_starts):
+        cand = ElmanRNN(T, D, n_hidden, 1, "hard", random_state=seed)
+        cand.theta_ = _lbfgs(cand, cand.theta_, X, y)
+        if hard is None or cand.data_loss(None, X, y) < hard.data_loss(None, X, y):
+            hard = cand
     full = hard.registry.expand(hard.theta_)
     out = {"lams": np.array(lams), "spread": [], "data_loss": [],
            "tied_loss": hard.data_loss(None, X, y)}

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from .layers import Conv1D
+from .layers import Conv1D, check_size
 from .models import TiedModel
 from .params import Registry
 
@@ -150,6 +150,8 @@ class SiameseModel(TiedModel):
                  shared: bool = True, random_state: int = 0) -> None:
         if head not in ("distance", "alignment"):
             raise ValueError(f"SiameseModel: head must be 'distance' or 'alignment', got {head!r}")
+        for k, v in (("n_hidden", n_hidden), ("kernel_size", kernel_size), ("in_channels", in_channels)):
+            check_size("SiameseModel", k, v)
         _log_trans(delta, eps)
         self.head, self.delta, self.eps, self.shared = head, delta, eps, shared
         self.encoder = Conv1D(in_channels, n_hidden, kernel_size, padding="same")

@@ -29,6 +29,8 @@ class TiedAutoencoder(TiedModel):
     random_state : int
     """
 
+    supervised = False  # fit(model, X): trained to reconstruct X
+
     def __init__(self, in_channels: int, n_hidden: int, kernel_size: int = 5,
                  tied: bool = True, random_state: int = 0) -> None:
         self.enc = Conv1D(in_channels, n_hidden, kernel_size, padding="valid")
