@@ -77,6 +77,9 @@ def test_load_rejects_changed_tie_map(tmp_path):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="SGD"):
         SGD(lr=-1)
+    for make in (lambda: SGD(lr=np.nan), lambda: Adam(lr=np.nan), lambda: Adam(eps=-1)):
+        with pytest.raises(ValueError, match="finite lr > 0"):
+            make()
     with pytest.raises(ValueError, match="fit: X has 3 samples but y has 2"):
         fit(_model(), np.zeros((3, 10, 4)), np.zeros(2))
 

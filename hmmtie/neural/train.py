@@ -25,8 +25,8 @@ class SGD:
     """Stochastic gradient descent with optional momentum on the free vector."""
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0) -> None:
-        if lr <= 0 or not 0 <= momentum < 1:
-            raise ValueError(f"SGD: need lr > 0 and 0 <= momentum < 1, got lr={lr}, "
+        if not lr > 0 or not np.isfinite(lr) or not 0 <= momentum < 1:
+            raise ValueError(f"SGD: need a finite lr > 0 and 0 <= momentum < 1, got lr={lr}, "
                              f"momentum={momentum}")
         self.lr, self.momentum = lr, momentum
         self._v = None
@@ -43,9 +43,9 @@ class Adam:
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8) -> None:
-        if lr <= 0 or not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"Adam: need lr > 0 and betas in [0, 1), got lr={lr}, "
-                             f"betas=({beta1}, {beta2})")
+        if not (lr > 0 and np.isfinite(lr)) or not (0 <= beta1 < 1 and 0 <= beta2 < 1) or not eps > 0:
+            raise ValueError(f"Adam: need a finite lr > 0, betas in [0, 1) and eps > 0, got lr={lr}, "
+                             f"betas=({beta1}, {beta2}), eps={eps}")
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self._m = self._v = None
         self._t = 0
