@@ -653,19 +653,29 @@ def test_striped_forward_zeros_and_impossible_pairs():
     assert _rows_forward(zero, x, y) == -math.inf
 
 
-def test_striped_forward_falls_back_when_lane_products_overflow():
-    """Insert odds far above 1 make a lane's chain product leave the float
-    range: the pair is computed by the row kernels instead (same value)."""
-    kind, etab, start, trans, end, match, ins = model_3state(seed=9, eps=0.9)
-    ins = np.full_like(ins, 40.0)
+def test_striped_forward_shortens_super_chunks_when_lane_products_underflow():
+    """Insert-y odds of 1e-15 for one letter make each lane's chain product
+    underflow: the carries then run super-chunk by super-chunk (S < the
+    lane), with the value of the row kernels and the log-space forward."""
+    kind, etab, start, trans, end, match, ins = model_3state(seed=9, eps=0.4)
+    ins = ins.copy()
+    ins[1, 3] = 1e-15
     model = (kind, etab, start, trans, end, match, ins)
     rng = np.random.default_rng(9)
-    x, y = _seqs(rng, 5000, 4000)
-    L, n = ps.stripe_geometry(4000)
-    _, ok = ps.lane_products(np.full(n, 0.9 * 40.0), L)
-    assert not ok
+    x = rng.integers(0, A, 1500).astype(np.uint8)
+    y = _mutate(rng, x, indel=0.05)[:1200]
+    M = len(y)
+    L, n = ps.stripe_geometry(M)
+    slots = pf._fast_layout(kind, trans)
+    _, _, _, _, _, _, aY, bY = pf._fast_setup(slots, etab, start, trans, end, match, ins, y)
+    aYs = np.zeros((2, n))
+    ps.to_stripes(aY[0], M, L, aYs[0])
+    S, Pc, G, SP = ps.carry_setup(slots, aYs, L)
+    assert 0 < S < L and G.shape[1] > 1
     got = pf.forward(*model, x, y, -1)
-    assert got == _rows_forward(model, x, y)
+    ref = nv.logspace_forward(*model, x, y)
+    assert abs(got - ref) < 1e-9 * abs(ref)
+    assert abs(_rows_forward(model, x, y) - got) < 1e-11 * abs(ref)
 
 
 @pytest.mark.parametrize("expo", [-16.85, -17.2, -20.0])
@@ -673,7 +683,8 @@ def test_striped_forward_carries_across_an_underflowing_lane(expo):
     """The values of one row can span more than the float range of one
     number: insert-y odds of 1e14 per column in lane 0 and 10^expo in lane
     1 (found by review).  The lane product of lane 1 is subnormal or 0, the
-    carry across it is not; it is formed through the product's log."""
+    carry across it is not: it is formed super-chunk by super-chunk (16
+    stripe rows), or by the row kernels where even those underflow."""
     kind, etab, start, trans, end, match, ins = model_3state(eps=0.4)
     start = np.array([0.5, 0.5, 0.0])
     eps = trans[2, 2]
@@ -690,8 +701,9 @@ def test_striped_forward_carries_across_an_underflowing_lane(expo):
     model = (kind, etab, start, trans, end, match, ins)
     aYs = np.array([ins[1, y[k * L + l]] * eps for l in range(L)
                     for k in range(16)])
-    P, ok = ps.lane_products(aYs, L)
-    assert ok and P[0, 1] < 1e-300
+    assert np.prod(aYs[16 + 1::16]) < 1e-300  # lane 1's chain product
+    S = ps.carry_setup(np.array([0, 1, -1, 2, -1]), np.stack([aYs, aYs]), L)[0]
+    assert S == (16 if expo > -18 else 0)
     ref = nv.logspace_forward(*model, x, y)
     got = pf.forward(*model, x, y, -1)
     assert abs(got - ref) < 1e-11 * abs(ref)

@@ -9,43 +9,49 @@ Column ``c - 1`` of a cell is then the previous stripe row of the same lane,
 ``W`` places back, so every pass is a flat loop that vectorises, the chain
 included: each lane runs its own segment of the chain (started from zero),
 ``W`` chains side by side.  The true value is the segment value plus the
-carry from the lanes to the left, ``D(l, k) = D(0, k) * prod aY(1..l, k)``;
-the lane starts ``D(0, k)`` are found serially over the 16 lanes, and the
-carry pass stops as soon as the carry no longer changes any cell of a block
-of stripe rows: along a lane both the carry and the segment value are
-multiplied by the same ``aY`` and the segment also gains ``bY * M >= 0``, so
-the ratio carry / segment never grows and a carry below 2^-60 of its cell
-stays below it (adding it could not change the double).
+carry from the lanes to the left, ``D(l, k) = D(0, k) * prod aY(1..l, k)``.
+The carry is never added to the row: the lane starts ``D(0, k)`` are found
+serially over the 16 lanes once the pass is done, and the next row's pass
+reads each insert-y value as ``Y + D(s, k) * Pc`` with ``Pc`` the chain
+product from the start of the cell's super-chunk (a run of stripe rows;
+``D(s, k)`` the carry at its start), a table that depends on ``y`` only.
+The row sum gains ``sum D(s, k) * sum(Pc)``; the lane heads and End read
+the true values.  A super-chunk is the whole lane unless some product would
+leave [1e-280, 1e280]; it is then shortened, so a large carry crosses a
+lane whose product underflows super-chunk by super-chunk, and a pair for
+which even ``_CH_ROWS`` stripe rows are too many takes the row kernels.
+(A carry pass that added the carries to the row walked nearly every cell:
+to the right of the alignment path the carry from the path dominates every
+cell.  Reading them in the next pass made the forward 20-30% faster.)
 
 Each row is stored with a head of ``W`` values before its data: the value at
 column ``c - 1`` of stripe row 0 of each lane (the last column of the lane to
 its left; column 0 for lane 0), so that reading "column c - 1" is reading
 ``W`` places back for every cell.  Columns past ``M`` (the padding: the end
 of a lane and possibly whole lanes, up to ``W - 1`` columns) have zero
-emissions and stay zero.
+emissions and chain factors, so they stay zero and carry nothing.
 
 Only the fast path without a band is striped; a pair whose rows are short
-(``M < STRIPE_MIN``) or a lane of whose chain product overflows takes the
-row kernels.  A lane product that underflows is kept with its log, so a
-large carry still crosses the lane.  Posteriors and expected counts use the
-row kernels, so their log-odds can differ from :func:`striped_forward`'s in
-the last bits.
+(``M < STRIPE_MIN``) takes the row kernels.  Posteriors and expected counts
+use the row kernels, so their log-odds can differ from
+:func:`striped_forward`'s in the last bits.
 """
 import math
 
 import numba
 import numpy as np
 
-from ._arrays import copy2
-
 _FM = {"reassoc", "contract"}
 
 W = 16
 # rows shorter than this take the row kernels (per-row overheads dominate)
 STRIPE_MIN = 64
-# a carry below this fraction of its cell cannot change it (2^-60)
-_NEGLIGIBLE = 2.0 ** -60
-_BLOCK = 16 * W  # the carry pass checks for an early stop every 16 stripe rows
+# the pass loops run in chunks of _CH cells (whole stripe rows)
+_CH = 16 * W
+_CH_ROWS = _CH // W
+# carry-table products must stay in [_TINY, _HUGE] (or be exactly 0)
+_TINY = 1e-280
+_HUGE = 1e280
 
 
 @numba.njit(cache=True)
@@ -82,45 +88,81 @@ def _set_head(row, L, col0):
 
 
 @numba.njit(cache=True)
-def lane_products(aYs, L):
-    """prod(aY(1..L-1, k)) per lane k, and the sum of their logs (-inf if a
-    factor is 0); returns ((2, W), in range).  The log is what carries a
-    large value across a lane whose product underflows (the values of one
-    row can span more than the float range of one number)."""
-    P = np.ones((2, W))
-    ok = True
+def _carry_tables(aYs, L, S, Pc, G, SP):
+    """Fills the carry tables of one insert-y slot for super-chunks of S
+    stripe rows: ``Pc`` (n,) the chain product along each lane from the
+    start of its super-chunk (1 there), ``G`` (n_super, W) the product from
+    one super-chunk start to the next, ``SP`` (n_super, W) the sum of ``Pc``
+    over each super-chunk.  Returns False if a product leaves [_TINY, _HUGE]
+    other than by an exact zero factor (then the carry would lose bits)."""
     for k in range(W):
         p = 1.0
-        lp = 0.0
-        for l in range(1, L):
-            a = aYs[l * W + k]
-            p *= a
-            lp = lp + math.log(a) if a > 0.0 else -np.inf
-        P[0, k] = p
-        P[1, k] = lp
-        if not p < 1e300:
-            ok = False
-    return P, ok
+        for r in range(L):
+            a = aYs[r * W + k]
+            q = p * a
+            if p > 0.0 and a > 0.0 and not (_TINY <= q < _HUGE):
+                return False
+            if r % S == 0:
+                if r > 0:
+                    G[r // S - 1, k] = q
+                p = 1.0
+            else:
+                p = q
+            Pc[r * W + k] = p
+            SP[r // S, k] += p
+    for s in range(SP.shape[0]):
+        for k in range(W):
+            if not SP[s, k] < _HUGE:
+                return False
+    return True
 
 
 @numba.njit(cache=True)
-def _times(d, p, lp):
-    """d * p for d >= 0 and a lane product p (log lp), through the logs
-    when p is near underflow."""
-    if p >= 1e-290 or d == 0.0:
-        return d * p
-    if lp == -np.inf:
-        return 0.0
-    return math.exp(math.log(d) + lp)
+def carry_setup(slots, aYs, L):
+    """Carry tables of both insert-y slots (see :func:`_carry_tables`) for
+    the longest super-chunk (a multiple of ``_CH_ROWS`` stripe rows, at most
+    the lane) whose products stay in range; ``S = 0`` if none does (the
+    caller then uses the row kernels).  Returns (S, Pc, G, SP)."""
+    n = L * W
+    S = (L + _CH_ROWS - 1) // _CH_ROWS * _CH_ROWS
+    while S >= _CH_ROWS:
+        ns = (L + S - 1) // S
+        Pc = np.zeros((2, n))
+        G = np.zeros((2, ns, W))
+        SP = np.zeros((2, ns, W))
+        ok = True
+        for k in range(2):
+            if slots[3 + k] >= 0 and ok:
+                ok = _carry_tables(aYs[k], L, S, Pc[k], G[k], SP[k])
+        if ok:
+            return S, Pc, G, SP
+        S = S // 2 // _CH_ROWS * _CH_ROWS
+    z = np.zeros((2, 1, W))
+    return 0, np.zeros((2, n)), z, z.copy()
+
+
+@numba.njit(cache=True)
+def _chunks(Dx, Dp, s, S, nl):
+    """Fills Dx[q] = Dp[s, q % W] (the carries of super-chunk s, lane-periodic,
+    for the chunked loops) and returns the cell range [c0, c1) of super-chunk
+    s among the nl cells of a pass."""
+    c0 = s * S * W
+    c1 = min(c0 + S * W, nl)
+    d = Dp[s]
+    for q in range(min(_CH, c1 - c0)):
+        Dx[q] = d[q % W]
+    return c0, c1
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _fwd_pass3(Er, P, C, k0, kx, ky, a1, b1, bY, aY, beg, n):
+def _fwd_pass3(Er, P, C, k0, kx, ky, a1, b1, bY, aY, beg, n, Dp, Pc, Dx, S):
     """Fused forward pass of one row, one insert-x and one insert-y slot:
     match, insert-x and the insert-y segments (lanes started from zero).
     ``P``/``C``: previous / current row, slots (M, X1, X2, Y1, Y2), each
-    with its head.  ``beg`` is added to the first match cell (Begin ->
-    (1, 1)) before the chain reads it.  Returns the sum of the values."""
+    with its head; the previous row's insert-y values are its segment
+    values plus its carries ``Dp[s, k] * Pc`` (see :func:`lane_carries`).
+    ``beg`` is added to the first match cell (Begin -> (1, 1)) before the
+    chain reads it.  Returns the sum of the values."""
     pM = P[0]
     pX = P[1]
     pY = P[3]
@@ -137,26 +179,68 @@ def _fwd_pass3(Er, P, C, k0, kx, ky, a1, b1, bY, aY, beg, n):
         t += m + x
     cM[W] += beg
     t += beg
-    # indices from a 0-based counter (numba then needs no wraparound checks)
-    for l in range(n - W):
-        m = Er[W + l] * (k0 * pM[W + l] + kx * pX[W + l] + ky * pY[W + l])
-        x = a1 * pM[2 * W + l] + b1 * pX[2 * W + l]
-        y = bY[W + l] * cM[W + l] + aY[W + l] * cY[W + l]
-        cM[2 * W + l] = m
-        cX[2 * W + l] = x
-        cY[2 * W + l] = y
-        t += m + x + y
+    # chunks of _CH cells (whole stripe rows; a super-chunk is a whole number
+    # of chunks) through views indexed from 0: no wraparound checks, and one
+    # set of runtime alias checks per chunk
+    nl = n - W
+    for s in range(Dp.shape[0]):
+        a, b = _chunks(Dx, Dp, s, S, nl)
+        for c0 in range(a, b, _CH):
+            c1 = min(c0 + _CH, b)
+            er = Er[W + c0:W + c1]
+            pm = pM[W + c0:2 * W + c1]
+            px = pX[W + c0:2 * W + c1]
+            py = pY[W + c0:W + c1]
+            pc = Pc[c0:c1]
+            by = bY[W + c0:W + c1]
+            ay = aY[W + c0:W + c1]
+            cm = cM[W + c0:2 * W + c1]
+            cx = cX[2 * W + c0:2 * W + c1]
+            cy = cY[W + c0:2 * W + c1]
+            for q in range(c1 - c0):
+                m = er[q] * (k0 * pm[q] + kx * px[q]
+                             + ky * (py[q] + Dx[q] * pc[q]))
+                x = a1 * pm[W + q] + b1 * px[W + q]
+                y = by[q] * cm[q] + ay[q] * cy[q]
+                cm[W + q] = m
+                cx[q] = x
+                cy[W + q] = y
+                t += m + x + y
     return t
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _m_loop5(Er, pM, pX1, pX2, pY1, pY2, cM, k0, kx1, kx2, ky1, ky2, n):
+def _m_loop5(Er, P, cM, k0, kx1, kx2, ky1, ky2, n, Dp1, Dp2, Pc1, Pc2, Dx1,
+             Dx2, S):
+    """Match values of a row with two slots of each insert kind, the
+    previous row's insert-y values carried as in :func:`_fwd_pass3`."""
     t = 0.0
-    for l in range(n):
-        m = Er[l] * (k0 * pM[l] + kx1 * pX1[l] + kx2 * pX2[l] + ky1 * pY1[l]
-                     + ky2 * pY2[l])
-        cM[W + l] = m
+    for j in range(W):
+        m = Er[j] * (k0 * P[0, j] + kx1 * P[1, j] + kx2 * P[2, j]
+                     + ky1 * P[3, j] + ky2 * P[4, j])
+        cM[W + j] = m
         t += m
+    nl = n - W
+    for s in range(Dp1.shape[0]):
+        a, b = _chunks(Dx1, Dp1, s, S, nl)
+        _chunks(Dx2, Dp2, s, S, nl)
+        for c0 in range(a, b, _CH):
+            c1 = min(c0 + _CH, b)
+            er = Er[W + c0:W + c1]
+            pm = P[0, W + c0:W + c1]
+            px1 = P[1, W + c0:W + c1]
+            px2 = P[2, W + c0:W + c1]
+            py1 = P[3, W + c0:W + c1]
+            py2 = P[4, W + c0:W + c1]
+            pc1 = Pc1[c0:c1]
+            pc2 = Pc2[c0:c1]
+            cm = cM[2 * W + c0:2 * W + c1]
+            for q in range(c1 - c0):
+                m = er[q] * (k0 * pm[q] + kx1 * px1[q] + kx2 * px2[q]
+                             + ky1 * (py1[q] + Dx1[q] * pc1[q])
+                             + ky2 * (py2[q] + Dx2[q] * pc2[q]))
+                cm[q] = m
+                t += m
     return t
 
 
@@ -188,12 +272,12 @@ def _y_seg(cM, cY, bY, aY, n):
 
 @numba.njit(cache=True)
 def _fwd_pass5(Er, P, C, k0, kx1, kx2, ky1, ky2, a1, b1, a2, b2, bY1, aY1,
-               bY2, aY2, beg, n):
+               bY2, aY2, beg, n, Dp1, Dp2, Pc1, Pc2, Dx1, Dx2, S):
     """As :func:`_fwd_pass3` with two insert-x and two insert-y slots, in
     separate loops (one fused loop needs more runtime alias checks than LLVM
     allows, and stays scalar)."""
-    t = _m_loop5(Er, P[0], P[1], P[2], P[3], P[4], C[0], k0, kx1, kx2, ky1,
-                 ky2, n)
+    t = _m_loop5(Er, P, C[0], k0, kx1, kx2, ky1, ky2, n, Dp1, Dp2, Pc1, Pc2,
+                 Dx1, Dx2, S)
     C[0, W] += beg
     t += beg
     t += _x_loop5(P[0], P[1], P[2], C[1], C[2], a1, b1, a2, b2, n)
@@ -203,75 +287,41 @@ def _fwd_pass5(Er, P, C, k0, kx1, kx2, ky1, ky2, a1, b1, a2, b2, bY1, aY1,
 
 
 @numba.njit(cache=True)
-def _lane_starts(D, bY, aY, PL, Mrow, Y, L):
-    """D[W + k] = the carry into stripe row 0 of lane k (the true value of
-    its first insert-y cell minus the segment's, which is 0 there): from
-    column k*L, the last column of lane k-1, whose true insert-y value is
-    its segment value plus D(0, k-1) times the lane product PL[:, k-1]
-    (product, log)."""
+def lane_carries(D, Mrow, Y, bY, aY, Pc, G, SP, L):
+    """The carries of one insert-y slot of a finished row: D[s, k] = the
+    carry into the first stripe row of super-chunk s of lane k, such that
+    the true value of a cell is its segment value plus ``D[s, k] * Pc``.
+    Lane k's carry starts from column k*L, the last column of lane k - 1
+    (segment value plus carry); that true value is also lane k's head.
+    Returns the sum of the carries over the row."""
     last = W + (L - 1) * W
-    D[W] = 0.0
+    q0 = (L - 1) * W
+    ns = D.shape[0]
+    for s in range(ns):
+        D[s, 0] = 0.0
+    dl = 0.0  # the carry into the last super-chunk of the lane to the left
     for k in range(1, W):
-        yk = Y[last + k - 1] + _times(D[W + k - 1], PL[0, k - 1],
-                                      PL[1, k - 1])
-        D[W + k] = bY[k] * Mrow[last + k - 1] + aY[k] * yk
-
-
-@numba.njit(cache=True, fastmath=_FM)
-def _carry_block(aY, D, Y, j0, j1):
-    """Carry pass over stripe indices [j0, j1) (j0 >= W): D(j) = aY(j) *
-    D(j - W), Y(j) += D(j); returns the sum of D."""
+        yk = Y[last + k - 1] + dl * Pc[q0 + k - 1]
+        Y[k] = yk
+        d = bY[k] * Mrow[last + k - 1] + aY[k] * yk
+        D[0, k] = d
+        for s in range(1, ns):
+            d *= G[s - 1, k]
+            D[s, k] = d
+        dl = d
+    Y[0] = 0.0
     t = 0.0
-    a = aY[j0:j1]
-    # one view of D read at l and written at l + W: LLVM sees the distance
-    # (two views would look like overlapping arrays and stay scalar)
-    dv = D[j0:j1 + W]
-    yc = Y[W + j0:W + j1]
-    for l in range(j1 - j0):
-        d = a[l] * dv[l]
-        dv[W + l] = d
-        yc[l] += d
-        t += d
-    return t
-
-
-@numba.njit(cache=True)
-def _settled(D, Y, j1):
-    """True if the carry of stripe row ending at j1 changes no cell (then it
-    changes none further along its lane either)."""
-    for k in range(j1 - W, j1):
-        if D[W + k] > _NEGLIGIBLE * Y[W + k]:
-            return False
-    return True
-
-
-@numba.njit(cache=True)
-def _carry(aY, D, Y, n):
-    """Adds the carries to the insert-y row ``Y`` (data part) given the lane
-    starts in D[W:2W] (D holds D(j) at D[W + j]); stops after a block of
-    stripe rows whose last row it leaves unchanged.  Returns the sum of what
-    was added."""
-    t = 0.0
-    for k in range(W):
-        d = D[W + k]
-        Y[W + k] += d
-        t += d
-    j = W
-    while j < n:
-        j1 = j + _BLOCK if j + _BLOCK < n else n
-        t += _carry_block(aY, D, Y, j, j1)
-        if _settled(D, Y, j1):
-            break
-        j = j1
+    for s in range(ns):
+        for k in range(W):
+            t += D[s, k] * SP[s, k]
     return t
 
 
 @numba.njit(cache=True)
 def striped_setup(slots, E, aY, bY, M):
     """Striped tables: match emissions Es (A, n), insert-y chain rows aYs,
-    bYs (2, n) and lane products PL (2, 2, W) (see :func:`lane_products`);
-    ``ok`` is False if a lane product overflows (the caller then uses the
-    row kernels)."""
+    bYs (2, n) and the carry tables (S, Pc, G, SP) of :func:`carry_setup`
+    (``S == 0``: the caller uses the row kernels)."""
     L, n = stripe_geometry(M)
     A = E.shape[0]
     Es = np.zeros((A, n))
@@ -279,16 +329,12 @@ def striped_setup(slots, E, aY, bY, M):
         to_stripes(E[a], M, L, Es[a])
     aYs = np.zeros((2, n))
     bYs = np.zeros((2, n))
-    PL = np.zeros((2, 2, W))
-    ok = True
     for k in range(2):
         if slots[3 + k] >= 0:
             to_stripes(aY[k], M, L, aYs[k])
             to_stripes(bY[k], M, L, bYs[k])
-            p, good = lane_products(aYs[k], L)
-            copy2(p, PL[k])
-            ok = ok and good
-    return Es, aYs, bYs, PL, ok
+    S, Pc, G, SP = carry_setup(slots, aYs, L)
+    return Es, aYs, bYs, S, Pc, G, SP
 
 
 @numba.njit(cache=True, fastmath=_FM)
@@ -313,7 +359,8 @@ def forward_row0_rows(cur, hi, st, ey, aY):
 @numba.njit(cache=True)
 def forward_row0(R0, slots, st, ey, aY, M, L):
     """Row 0 into the striped row R0 (computed in column order by
-    :func:`forward_row0_rows`); returns its sum (Begin counted as 1)."""
+    :func:`forward_row0_rows`, so its carries are 0); returns its sum
+    (Begin counted as 1)."""
     tmp = np.zeros((5, M + 2))
     tot = forward_row0_rows(tmp, M, st, ey, aY)
     for k in range(2):
@@ -324,69 +371,77 @@ def forward_row0(R0, slots, st, ey, aY, M, L):
 
 
 @numba.njit(cache=True)
-def forward_row(i, xi, prev, cur, inv, slots, st, tr, ex, Es, aYs, bYs, PL,
-                x0, D, L, n):
-    """Forward row i >= 1 from ``prev`` (scaled by ``inv``) into ``cur``
-    (striped, heads set).  ``x0`` (2,) holds the insert-x values at column
-    0 of the previous row and is updated.  Returns the row sum."""
-    e1 = ex[0, xi] * inv
-    e2 = ex[1, xi] * inv
-    v1 = e1 * tr[1, 1] * x0[0]
-    v2 = e2 * tr[2, 2] * x0[1]
-    if i == 1:
-        v1 += e1 * st[1]
-        v2 += e2 * st[2]
-    x0[0] = v1
-    x0[1] = v2
-    beg = Es[xi, 0] * st[0] * inv if i == 1 else 0.0
-    tot = v1 + v2
-    if slots[2] >= 0 or slots[4] >= 0:
-        tot += _fwd_pass5(Es[xi], prev, cur, tr[0, 0] * inv, tr[1, 0] * inv,
-                          tr[2, 0] * inv, tr[3, 0] * inv, tr[4, 0] * inv,
-                          e1 * tr[0, 1], e1 * tr[1, 1], e2 * tr[0, 2],
-                          e2 * tr[2, 2], bYs[0], aYs[0], bYs[1], aYs[1], beg,
-                          n)
-    else:
-        tot += _fwd_pass3(Es[xi], prev, cur, tr[0, 0] * inv, tr[1, 0] * inv,
-                          tr[3, 0] * inv, e1 * tr[0, 1], e1 * tr[1, 1],
-                          bYs[0], aYs[0], beg, n)
-    for k in range(2):
-        if slots[3 + k] >= 0:
-            Y = cur[3 + k]
-            _lane_starts(D, bYs[k], aYs[k], PL[k], cur[0], Y, L)
-            tot += _carry(aYs[k], D, Y, n)
-            _set_head(Y, L, 0.0)
-    _set_head(cur[0], L, 0.0)
-    _set_head(cur[1], L, v1)
-    _set_head(cur[2], L, v2)
-    return tot
-
-
-@numba.njit(cache=True)
 def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
     """Log-odds of the pair by the striped forward (no band); NaN if the
-    lane products leave the float range (use the row kernels then)."""
+    carry tables leave the float range (use the row kernels then)."""
     N = x.shape[0]
     L, n = stripe_geometry(M)
-    Es, aYs, bYs, PL, ok = striped_setup(slots, E, aY, bY, M)
-    if not ok:
+    Es, aYs, bYs, S, Pc, G, SP = striped_setup(slots, E, aY, bY, M)
+    if S == 0:
         return np.nan
+    five = slots[2] >= 0 or slots[4] >= 0
+    ns = G.shape[1]
     R = np.zeros((2, 5, n + W))
-    D = np.zeros(n + W)
-    x0 = np.zeros(2)
+    # carries of the insert-y slots, previous and current row (row 0: none)
+    Dp1 = np.zeros((ns, W))
+    Dc1 = np.zeros((ns, W))
+    Dp2 = np.zeros((ns, W))
+    Dc2 = np.zeros((ns, W))
+    Dx1 = np.empty(_CH)
+    Dx2 = np.empty(_CH)
+    Pc1, Pc2, G1, G2, SP1, SP2 = Pc[0], Pc[1], G[0], G[1], SP[0], SP[1]
+    aY1, aY2, bY1, bY2 = aYs[0], aYs[1], bYs[0], bYs[1]
+    t00, t10, t20, t30, t40 = tr[0, 0], tr[1, 0], tr[2, 0], tr[3, 0], tr[4, 0]
+    x0a = 0.0  # insert-x values at column 0 of the previous row
+    x0b = 0.0
     tot = forward_row0(R[0], slots, st, ey, aY, M, L)
     logscale = 0.0
     for i in range(1, N + 1):
         if tot == 0.0 or not math.isfinite(tot):
             return -np.inf
         logscale += math.log(tot)
-        tot = forward_row(i, x[i - 1], R[(i - 1) & 1], R[i & 1], 1.0 / tot,
-                          slots, st, tr, ex, Es, aYs, bYs, PL, x0, D, L, n)
+        inv = 1.0 / tot
+        prev = R[(i - 1) & 1]
+        cur = R[i & 1]
+        Dp1, Dc1 = Dc1, Dp1
+        Dp2, Dc2 = Dc2, Dp2
+        xi = x[i - 1]
+        e1 = ex[0, xi] * inv
+        e2 = ex[1, xi] * inv
+        v1 = e1 * tr[1, 1] * x0a
+        v2 = e2 * tr[2, 2] * x0b
+        if i == 1:
+            v1 += e1 * st[1]
+            v2 += e2 * st[2]
+        x0a = v1
+        x0b = v2
+        beg = Es[xi, 0] * st[0] * inv if i == 1 else 0.0
+        tot = v1 + v2
+        if five:
+            tot += _fwd_pass5(Es[xi], prev, cur, t00 * inv, t10 * inv,
+                              t20 * inv, t30 * inv, t40 * inv, e1 * tr[0, 1],
+                              e1 * tr[1, 1], e2 * tr[0, 2], e2 * tr[2, 2],
+                              bY1, aY1, bY2, aY2, beg, n, Dp1, Dp2, Pc1, Pc2,
+                              Dx1, Dx2, S)
+        else:
+            tot += _fwd_pass3(Es[xi], prev, cur, t00 * inv, t10 * inv,
+                              t30 * inv, e1 * tr[0, 1], e1 * tr[1, 1], bY1,
+                              aY1, beg, n, Dp1, Pc1, Dx1, S)
+        if slots[3] >= 0:
+            tot += lane_carries(Dc1, cur[0], cur[3], bY1, aY1, Pc1, G1, SP1,
+                                L)
+        if slots[4] >= 0:
+            tot += lane_carries(Dc2, cur[0], cur[4], bY2, aY2, Pc2, G2, SP2,
+                                L)
+        _set_head(cur[0], L, 0.0)
+        _set_head(cur[1], L, v1)
+        _set_head(cur[2], L, v2)
     cur = R[N & 1]
-    idx = W + stripe_index(M, L)
-    z = 0.0
-    for s in range(5):
-        z += cur[s, idx] * en[s]
+    q = stripe_index(M, L)
+    s = q // W // S
+    z = cur[0, W + q] * en[0] + cur[1, W + q] * en[1] + cur[2, W + q] * en[2]
+    z += (cur[3, W + q] + Dc1[s, q % W] * Pc1[q]) * en[3]
+    z += (cur[4, W + q] + Dc2[s, q % W] * Pc2[q]) * en[4]
     if z == 0.0 or not math.isfinite(z):
         return -np.inf
     return logscale + math.log(z)
