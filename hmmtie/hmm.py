@@ -450,7 +450,9 @@ class _BaseHMM:
             ("transmat_prior", self.transmat_prior, tie.trans, "trans"),
         ):
             shape = block.tie.shape
-            prior = _check_prior(name, value, shape) - 1
+            # the prior is over the free cells (as the M-step's pseudocounts):
+            # a fixed zero contributes nothing (its log would be -inf)
+            prior = np.where(block.tie != _tying.FIXED, _check_prior(name, value, shape) - 1, 0.0)
             if np.any(prior > 0):
                 full = block.expand(atoms[key])
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -667,9 +669,9 @@ class CategoricalHMM(_BaseHMM):
 
     def _log_prior_emission(self, tie, atoms):
         lp = 0.0
-        prior = _check_prior(
+        prior = np.where(tie.emission.tie != _tying.FIXED, _check_prior(
             "emissionprob_prior", self.emissionprob_prior, (self.n_components, int(self.n_symbols))
-        ) - 1
+        ) - 1, 0.0)
         full = tie.emission.expand(atoms["emit"])
         if np.any(prior > 0):
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -591,7 +591,13 @@ class PairHMM:
                 raise ValueError("PairHMM states: 'Begin' and 'End' are reserved names")
         if not any(s.kind == "match" for s in self.states):
             raise ValueError("PairHMM needs at least one match state")
+        if self.tying is not None and not isinstance(self.tying, dict):
+            raise ValueError(f"PairHMM tying must be a mapping (transitions, emission_groups, fixed), got "
+                             f"{type(self.tying).__name__}")
         spec = dict(self.tying or {})
+        for key in ("transitions", "fixed", "emission_groups"):
+            if spec.get(key) is not None and not isinstance(spec[key], dict):
+                raise ValueError(f"PairHMM tying[{key!r}] must be a mapping of names, got {type(spec[key]).__name__}")
         unknown = set(spec) - {"transitions", "fixed", "emission_groups"}
         if unknown:
             raise ValueError(f"PairHMM tying: unknown key(s) {sorted(unknown)}; allowed: emission_groups, fixed, transitions")
@@ -609,7 +615,13 @@ class PairHMM:
             if not isinstance(item, (list, tuple)) or len(item) != 3:
                 raise ValueError(f"PairHMM tying['fixed']['transmat']: entry {item!r} must be [from, to, value]")
             fixed[(item[0], item[1])] = item[2]
-        groups = {g: [tuple(c) for c in cells] for g, cells in (spec.get("transitions", {}) or {}).items()}
+        groups = {}
+        for g, cells in (spec.get("transitions", {}) or {}).items():
+            if not isinstance(cells, (list, tuple)) or not all(
+                    isinstance(c, (list, tuple)) and len(c) == 2 for c in cells):
+                raise ValueError(f"PairHMM tying['transitions'][{g!r}] must be a list of [from, to] cells, "
+                                 f"got {cells!r}")
+            groups[g] = [tuple(c) for c in cells]
         flank_mirror = _flank_twins(self.states)
         if flank_mirror:  # flanks are symmetric under every hypothesis
             groups = self._mirror_groups(groups, fixed, flank_mirror, rows, cols)
@@ -625,6 +637,10 @@ class PairHMM:
         ins_names = [s.name for s in self.states if s.kind in ("insert_x", "insert_y")]
         ins_groups, match_groups = {}, {}
         for g, members in em_groups.items():
+            if not isinstance(members, (list, tuple)) or not all(isinstance(m, str) for m in members):
+                raise ValueError(f"emission group {g!r} must be a list of state names, got {members!r}")
+            if len(members) < 2:
+                raise ValueError(f"emission group {g!r} needs at least two states, got {list(members)}")
             for s in members:
                 if s not in kinds:
                     raise ValueError(f"emission group {g!r}: unknown state {s!r} (known: {', '.join(names)})")

@@ -16,13 +16,27 @@ __all__ = ["LRTResult", "PairComparison", "aic", "bic", "compare_pairs", "lrt", 
 
 
 class BoundaryWarning(UserWarning):
-    """A fitted free probability sits on the boundary (0): the chi-square
-    reference distribution of the LRT may not hold there."""
+    """A fitted free probability sits on the boundary (0), or the null fixes
+    a free parameter of the full model at 0 or 1: the chi-square reference
+    distribution of the LRT may not hold there."""
+
+
+def _finite(name, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _count(name, value, low=0) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
 
 
 def aic(loglik: float, n_free: int) -> float:
     """Akaike information criterion ``-2 log L + 2 k``."""
-    return -2.0 * loglik + 2.0 * n_free
+    return -2.0 * _finite("loglik", loglik) + 2.0 * _count("n_free", n_free)
 
 
 def bic(loglik: float, n_free: int, n_obs: int) -> float:
@@ -32,9 +46,8 @@ def bic(loglik: float, n_free: int, n_obs: int) -> float:
     or frames over all sequences; for pair HMMs the number of residues over
     all pairs (both sequences).
     """
-    if n_obs < 1:
-        raise ValueError(f"n_obs must be >= 1, got {n_obs}")
-    return -2.0 * loglik + n_free * math.log(n_obs)
+    n_obs = _count("n_obs", n_obs, low=1)
+    return -2.0 * _finite("loglik", loglik) + _count("n_free", n_free) * math.log(n_obs)
 
 
 @dataclass
@@ -84,7 +97,9 @@ def lrt_from_loglik(
     statistic (the full fit found a worse optimum) is reported as computed
     with a warning; its p-value is 1.
     """
-    df = int(n_free_full) - int(n_free_restricted)
+    loglik_restricted = _finite("loglik_restricted", loglik_restricted)
+    loglik_full = _finite("loglik_full", loglik_full)
+    df = _count("n_free_full", n_free_full) - _count("n_free_restricted", n_free_restricted)
     if df <= 0:
         raise ValueError(
             f"the full model must have more free parameters than the restricted one "
@@ -115,19 +130,61 @@ def lrt_from_loglik(
     )
 
 
-def _boundary_cells(model) -> list[str]:
-    """Free probabilities that a fitted HMM holds at exactly 0."""
-    out = []
+# a fitted free probability this close to 0 is on the boundary (EM approaches
+# 0 geometrically and stops at values like 1e-12, never exactly at 0)
+_BOUNDARY_ATOL = 1e-8
+
+
+def _blocks(model):
     tie = model.tie_
     blocks = [("startprob_", tie.start, model.startprob_[None, :]), ("transmat_", tie.trans, model.transmat_)]
     if getattr(tie, "emission", None) is not None and hasattr(model, "emissionprob_"):
         blocks.append(("emissionprob_", tie.emission, model.emissionprob_))
-    for name, block, full in blocks:
+    return blocks
+
+
+def _boundary_cells(model) -> list[str]:
+    """Free probabilities that a fitted HMM holds at (or within 1e-8 of) 0."""
+    out = []
+    for name, block, full in _blocks(model):
         free = block.tie != -1
-        zero = free & (np.asarray(full) <= 0)
+        zero = free & (np.asarray(full) <= _BOUNDARY_ATOL)
         for r, c in np.argwhere(zero):
             out.append(f"{name}[{block.row_labels[r]}, {block.col_labels[c]}]")
     return out
+
+
+def _fixed_at_boundary(restricted, full) -> list[str]:
+    """Cells the restricted model fixes at 0 (or 1) that the full model frees:
+    the null then sits on the boundary of the full model's space and the
+    statistic follows a mixture (1/2 chi2_0 + 1/2 chi2_1 for one such
+    cell), not chi2_df."""
+    out = []
+    for (name, rb, _), (_, fb, _) in zip(_blocks(restricted), _blocks(full)):
+        if rb.tie.shape != fb.tie.shape:
+            continue
+        at = (rb.tie == -1) & (fb.tie != -1) & ((rb.fixed <= 0) | (rb.fixed >= 1))
+        for r, c in np.argwhere(at):
+            out.append(f"{name}[{rb.row_labels[r]}, {rb.col_labels[c]}]")
+    return out
+
+
+def _check_nested(restricted, full) -> None:
+    """The two fits must be the same model family over the same states and
+    alphabet, the restricted one with fewer free parameters (the tie maps
+    decide nesting in detail; this refuses what cannot be nested)."""
+    if type(restricted) is not type(full):
+        raise ValueError(f"lrt: the models must be of one class, got {type(restricted).__name__} and "
+                         f"{type(full).__name__}")
+    rs, fs = list(restricted._state_names()), list(full._state_names())
+    if rs != fs:
+        raise ValueError(f"lrt: the models must have the same states (got {len(rs)} and {len(fs)}: "
+                         f"{rs[:5]} vs {fs[:5]}); the chi-square reference does not hold for a test of the "
+                         "number of states")
+    for attr in ("n_symbols", "n_features"):
+        a, b = getattr(restricted, attr, None), getattr(full, attr, None)
+        if a != b:
+            raise ValueError(f"lrt: the models differ in {attr} ({a} vs {b})")
 
 
 def lrt(restricted, full, X, lengths=None) -> LRTResult:
@@ -149,12 +206,22 @@ def lrt(restricted, full, X, lengths=None) -> LRTResult:
         chi-square p-value (``scipy.stats.chi2``), AIC and BIC of both.
         ``n_obs`` for BIC is the number of symbols/frames.
 
+    Raises
+    ------
+    ValueError
+        When the models cannot be nested: another class, other states or
+        another alphabet size (a test of the number of states is not a
+        chi-square test), or no more free parameters in ``full``.
+
     Warns
     -----
     BoundaryWarning
-        When a free probability of either fit is exactly 0 (the chi-square
-        reference is then not exact).
+        When a free probability of either fit is within 1e-8 of 0, or the
+        restricted model fixes at 0 or 1 a cell the full model frees (the
+        chi-square reference is then not exact; for one such fixed cell the
+        p-value is about twice the exact mixture's, so conservative).
     """
+    _check_nested(restricted, full)
     ll_r = restricted.score(X, lengths)
     ll_f = full.score(X, lengths)
     n_obs = int(restricted._prepare(X, lengths)["offsets"][-1])
@@ -169,6 +236,16 @@ def lrt(restricted, full, X, lengths=None) -> LRTResult:
                 BoundaryWarning,
                 stacklevel=2,
             )
+    cells = _fixed_at_boundary(restricted, full)
+    if cells:
+        warnings.warn(
+            f"the restricted model fixes on the boundary (0 or 1) what the full model frees: "
+            f"{', '.join(cells[:5])}" + (" ..." if len(cells) > 5 else "")
+            + "; the chi-square p-value is conservative (for one such cell, twice the exact "
+            "1/2 chi2_0 + 1/2 chi2_1 mixture's)",
+            BoundaryWarning,
+            stacklevel=2,
+        )
     return res
 
 

@@ -333,8 +333,15 @@ class ProbBlock:
                 atoms[comp.atoms] = comp.c[0] * nc / (total * mult)
                 continue
             sol = _dual_newton(nc, comp.m, comp.c)
-            if sol is None:
-                sol = _solve_with_slack_rows(nc, comp.m, comp.c, old_atoms[comp.atoms] if old_atoms is not None else None)
+            if np.any(nc == 0):
+                # atoms without counts may have to take up mass the others
+                # leave (an unvisited state whose cells are tied to a visited
+                # one's): the dual above pins them at 0, so compare it with
+                # the slack-row solution and a direct constrained solve
+                old_c = old_atoms[comp.atoms] if old_atoms is not None else None
+                sol = _best_feasible(nc, comp.m, comp.c, [
+                    sol, _solve_with_slack_rows(nc, comp.m, comp.c, old_c),
+                    _solve_constrained(nc, comp.m, comp.c, _uniform_feasible(comp))])
             if sol is None:
                 warnings.warn(
                     f"{self.name}: M-step for tied rows "
@@ -413,6 +420,51 @@ def _solve_with_slack_rows(n: NDArray, m: NDArray, c: NDArray, old: NDArray | No
     return p
 
 
+def _feasible(m: NDArray, c: NDArray, p: NDArray) -> bool:
+    return bool(np.all(np.isfinite(p)) and np.all(p >= 0) and np.max(np.abs(m @ p - c)) <= 1e-8)
+
+
+def _best_feasible(n: NDArray, m: NDArray, c: NDArray, candidates) -> NDArray | None:
+    """The feasible candidate with the highest expected log-likelihood (the
+    first one on ties); None if none is feasible."""
+    best, best_q = None, -np.inf
+    for p in candidates:
+        if p is None or not _feasible(m, c, p):
+            continue
+        q = _expected_loglik(n, p)
+        if best is None or q > best_q + 1e-12 * max(1.0, abs(best_q)):
+            best, best_q = p, q
+    return best
+
+
+def _solve_constrained(n: NDArray, m: NDArray, c: NDArray, start: NDArray) -> NDArray | None:
+    """max sum n log p s.t. m p = c, 0 <= p <= 1 by SLSQP from a feasible
+    interior ``start``: the general case where atoms without counts take a
+    share of the mass (the dual Newton solve sets them to 0)."""
+    from scipy.optimize import minimize
+
+    if start is None or not np.all(np.isfinite(start)):
+        return None
+    pos = n > 0
+    npos = n[pos]
+
+    def f(p):
+        return -float(npos @ np.log(np.maximum(p[pos], 1e-300)))
+
+    def jac(p):
+        g = np.zeros(p.size)
+        g[pos] = -npos / np.maximum(p[pos], 1e-300)
+        return g
+
+    scale = max(float(npos.sum()), 1e-300)
+    res = minimize(lambda p: f(p) / scale, start, jac=lambda p: jac(p) / scale, method="SLSQP",
+                   bounds=[(0.0, 1.0)] * n.size,
+                   constraints=[{"type": "eq", "fun": lambda p: m @ p - c, "jac": lambda p: m}],
+                   options={"ftol": 1e-15, "maxiter": 500})
+    p = np.clip(res.x, 0.0, None)
+    return p if _feasible(m, c, p) else None
+
+
 def _expected_loglik(n: NDArray, p: NDArray) -> float:
     """sum n log p over the atoms with counts (-inf if one of them is 0)."""
     pos = n > 0
@@ -423,7 +475,7 @@ def _expected_loglik(n: NDArray, p: NDArray) -> float:
 def _improves(n: NDArray, m: NDArray, c: NDArray, new: NDArray, old: NDArray) -> bool:
     """Whether ``new`` is feasible (m p = c, p >= 0) and its expected
     log-likelihood is not below that of ``old`` (up to rounding)."""
-    if not (np.all(np.isfinite(new)) and np.all(new >= 0) and np.max(np.abs(m @ new - c)) <= 1e-8):
+    if not _feasible(m, c, new):
         return False
     q_new = _expected_loglik(n, new)
     q_old = _expected_loglik(n, old)
@@ -573,10 +625,10 @@ def compile_block(
     is_fixed = np.zeros((n_rows, n_cols), dtype=bool)
 
     def cell(group, rc):
-        try:
-            r, c = rc
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} group {group!r}: {rc!r} is not a (row, column) pair") from None
+        # a 2-character string would unpack into a cell ("MX" -> (M, X))
+        if not isinstance(rc, (list, tuple)) or len(rc) != 2:
+            raise ValueError(f"{name} group {group!r}: {rc!r} is not a (row, column) pair")
+        r, c = rc
         r = _norm_label(r, rows)
         c = _norm_label(c, cols)
         if r not in rows:
@@ -593,10 +645,9 @@ def compile_block(
         is_fixed[r, c] = True
     for rc, v in (fixed or {}).items():
         r, c = cell("fixed", rc)
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} fixed cell {rc}: value {v!r} is not a number") from None
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} fixed cell {rc}: value {v!r} is not a number")
+        v = float(v)
         if is_fixed[r, c] and fixed_val[r, c] != v:
             raise ValueError(f"{name} fixed cell ({row_labels[r]}, {col_labels[c]}) is a structural zero")
         is_fixed[r, c] = True

@@ -406,3 +406,34 @@ def test_model_file_fit_section_is_checked(tmp_path):
         (tmp_path / "bad.json").write_text(json.dumps(dict(d, fit=fit)))
         with pytest.raises(ValueError, match=message):
             hmmtie.load(tmp_path / "bad.json")
+
+
+def test_prior_above_one_with_a_fixed_zero_keeps_the_objective_finite():
+    """The Dirichlet prior covers the free cells only (like the M-step's
+    pseudocounts): with a fixed zero the objective was -inf at every
+    iteration and the fit never converged (found by review)."""
+    X = np.random.default_rng(0).integers(0, 3, size=(300, 1))
+    for kw in (dict(transmat_prior=2.0, tying={"fixed": {"transmat": [["a", "b", 0.0]]}}),
+               dict(emissionprob_prior=2.0, tying={"fixed": {"emissionprob": [["a", 0, 0.0]]}})):
+        m = CategoricalHMM(states=["a", "b"], n_symbols=3, n_iter=200, tol=1e-4, random_state=1, **kw).fit(X)
+        assert np.all(np.isfinite(m.history_)) and m.converged_
+        assert np.all(np.diff(m.history_) >= -1e-9)
+
+
+def test_unvisited_state_tied_to_visited_ones_takes_the_slack():
+    """State n is never visited (it emits only a symbol absent from the
+    data) but shares the self-loop of a and b: the tied M-step must let n's
+    own cells take the slack.  It kept the random start (a -> n = 0.74)
+    with a warning at every iteration (found by review)."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.integers(0, 2, size=(60, 1)), np.repeat([[0], [1]], 30, axis=0)])
+    fixed = {"emissionprob": [["n", 0, 0.0], ["n", 1, 0.0]]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = CategoricalHMM(states=["a", "b", "n"], n_symbols=3, n_iter=30, tol=0.0, random_state=1,
+                           tying={"transitions": {"stay": [["a", "a"], ["b", "b"], ["n", "n"]]},
+                                  "fixed": fixed}).fit(X)
+    ab = CategoricalHMM(states=["a", "b", "n"], n_symbols=3, n_iter=30, tol=0.0, random_state=1,
+                        tying={"transitions": {"stay": [["a", "a"], ["b", "b"]]}, "fixed": fixed}).fit(X)
+    assert m.history_[-1] == pytest.approx(ab.history_[-1], abs=1e-6)
+    assert m.transmat_[0, 2] < 1e-6 and m.transmat_[0, 0] == m.transmat_[2, 2]

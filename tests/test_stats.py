@@ -42,3 +42,56 @@ def test_boundary_warning_on_zero_free_probability():
         res = lrt(restricted, full, X)
     assert res.df == 2
     assert res.n_obs == len(X)
+
+
+# --------------------------------------------------------------------------
+# Found by review (fresh eyes, tying engine and statistics)
+
+def _boundary_data():
+    truth = CategoricalHMM(states=["a", "b"], n_symbols=3, init_params="")
+    truth.startprob_ = np.array([0.5, 0.5])
+    truth.transmat_ = np.array([[0.9, 0.1], [0.0, 1.0]])  # b -> a absent
+    truth.emissionprob_ = np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
+    X = np.concatenate([truth.sample(50, random_state=s)[0] for s in range(20)])
+    return truth, X, [50] * 20
+
+
+def test_lrt_warns_when_the_null_fixes_a_free_cell_at_zero():
+    """A null that fixes b -> a = 0 sits on the boundary of the full model;
+    EM's full fit ends near 1e-11, never exactly 0, so the old exact-zero
+    test never warned."""
+    truth, X, L = _boundary_data()
+    restricted = CategoricalHMM(states=["a", "b"], n_symbols=3, n_iter=300, tol=1e-9, init_params="",
+                                tying={"fixed": {"transmat": [["b", "a", 0.0]]}})
+    restricted.startprob_, restricted.transmat_, restricted.emissionprob_ = (
+        truth.startprob_, truth.transmat_, truth.emissionprob_)
+    restricted.fit(X, L)
+    full = CategoricalHMM(states=["a", "b"], n_symbols=3, n_iter=300, tol=1e-9, init_params="")
+    full.startprob_, full.transmat_, full.emissionprob_ = (
+        restricted.startprob_, restricted.transmat_ * 0.98 + 0.01, restricted.emissionprob_)
+    full.fit(X, L)
+    assert 0 < full.transmat_[1, 0] < 1e-8
+    with pytest.warns(BoundaryWarning) as rec:
+        res = lrt(restricted, full, X, L)
+    messages = " | ".join(str(w.message) for w in rec)
+    assert "transmat_[b, a]" in messages and "fixes on the boundary" in messages
+    assert res.df == 1
+
+
+def test_lrt_refuses_models_that_cannot_be_nested():
+    _, X, L = _boundary_data()
+    two = CategoricalHMM(n_states=2, n_symbols=3, n_iter=5, random_state=0).fit(X, L)
+    three = CategoricalHMM(n_states=3, n_symbols=3, n_iter=5, random_state=0).fit(X, L)
+    with pytest.raises(ValueError, match="the same states"):
+        lrt(two, three, X, L)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: lrt_from_loglik(float("nan"), -10.0, 2, 3, 100), "loglik_restricted must be a finite number"),
+    (lambda: lrt_from_loglik(-12.0, -10.0, 2, 5.9, 100), "n_free_full must be an integer"),
+    (lambda: bic(-10.0, 3, float("nan")), "n_obs must be an integer >= 1"),
+    (lambda: aic(-10.0, True), "n_free must be an integer"),
+])
+def test_statistics_refuse_nan_and_non_integers(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
