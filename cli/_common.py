@@ -123,20 +123,36 @@ class FloatRange(click.FloatRange):
 
 
 def check_output(output, *inputs) -> None:
-    """Refuse an output path that is one of the input files (exit 2): the
-    temporary-file-and-rename would replace the input with the result."""
+    """Refuse, before any work (exit 2), an output path that is one of the
+    input files (the temporary-file-and-rename would replace the input with
+    the result), whose ``.partial`` (kept when a stream stops) would be one,
+    or whose folder does not exist or cannot be written."""
     if output in (None, "-"):
         return
+    from hmmtie._validation import is_special_file
+
+    partial = os.fspath(output) + ".partial"
     for path in inputs:
         if path in (None, "-"):
             continue
-        try:
-            same = os.path.samefile(path, output)
-        except OSError:  # either does not exist (yet)
-            same = False
-        if same:
-            raise click.BadParameter(f"{output} is also an input ({path}); write the output elsewhere",
-                                     param_hint="'--output'")
+        for target, what in ((output, "is also an input"), (partial, "would be replaced by OUTPUT.partial")):
+            try:
+                same = os.path.samefile(path, target)
+            except OSError:  # either does not exist (yet)
+                same = False
+            if same:
+                text = (f"{output} is also an input ({path})" if target == output
+                        else f"{path} is an input and would be replaced by {partial} (kept if the run stops)")
+                raise click.BadParameter(f"{text}; write the output elsewhere", param_hint="'--output'")
+    if is_special_file(output):
+        return
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise click.BadParameter(f"{output}: folder {folder} does not exist", param_hint="'--output'")
+    if os.path.isdir(output):
+        raise click.BadParameter(f"{output} is a folder", param_hint="'--output'")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"{output}: folder {folder} is not writable", param_hint="'--output'")
 
 
 def _stack(*decorators):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import sys
 
 import click
@@ -181,7 +182,9 @@ text and json output; with other formats they go to stderr (stdout with -o).""")
 @threads_option
 @scheduler_option
 @click.option("--chunk-size", type=click.IntRange(min=1), default=256, metavar="N",
-              help="Pairs read, aligned and written at a time (memory is bounded by this, not by the input).")
+              help="Pairs read, aligned and written at a time when streaming (inputs over 16 MiB, stdin, pipes): "
+                   "memory is then bounded by this, not by the input (except with --all-vs-all, --fit and "
+                   "the formats written at the end).")
 @quiet_option
 @click.pass_context
 def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, local, fit, method, band, fmt, output,
@@ -195,14 +198,14 @@ def align(ctx, a, b, model_name, symmetric_gaps, symmetric_match, local, fit, me
     parameters; with --local, also the aligned span of each sequence.
     Results are written as they come, in input order (formats clustal, maf,
     psl, exonerate and nexus are written at the end).  Inputs
-    over 16 MiB and standard input are read lazily, --chunk-size pairs at a
-    time; a bad record deep in such a stream stops the run with the pairs
+    over 16 MiB, standard input and pipes are read lazily, --chunk-size
+    pairs at a time; a bad record deep in such a stream stops the run with the pairs
     before it written (kept in OUTPUT.partial with -o; with --format json
     still a valid document, with an "error" entry) and an error naming the
     record.  Smaller inputs are checked whole before any output.
     """
     check_model_name(model_name)
-    check_output(output, a, b)
+    check_output(output, a, b, None if is_preset(model_name) else model_name)
     from hmmtie import __version__
 
     if a == "-" and b == "-":
@@ -237,12 +240,17 @@ EAGER_READ_BYTES = 16 * 2**20
 
 
 def _small_files(a, b) -> bool:
+    """Whether both inputs are regular files small enough to read whole (a
+    pipe, ``<(zcat x.gz)`` or ``/dev/stdin`` has no size: it streams)."""
     if a == "-" or b == "-":
         return False
     try:
-        return os.path.getsize(a) + os.path.getsize(b) <= EAGER_READ_BYTES
+        sa, sb = os.stat(a), os.stat(b)
     except OSError:
         return True  # let the reader report it
+    if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)):
+        return False
+    return sa.st_size + sb.st_size <= EAGER_READ_BYTES
 
 
 def stream_pairs(a, b, alphabet, all_vs_all, model_alphabet=None, model_source=None):
@@ -340,6 +348,8 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
                         out.write(("," if k else "") + "\n  " + text)
                         done += 1
                 except (ValueError, MemoryError) as exc:
+                    if isinstance(exc, seqio.OutputError):
+                        raise  # the output itself failed: nothing more can be written
                     # a stream that stops keeps a valid document: the pairs so far and why it stopped
                     out.write(("\n ]" if done else "]") + ',\n "error": '
                               + json.dumps(f"pair {done + 1}: stopped: {one_line_text(exc)}") + "\n}\n")
@@ -428,7 +438,7 @@ def compare(ctx, a, b, model_name, local, test, params, alpha, as_json, output, 
     words.
     """
     check_model_name(model_name)
-    check_output(output, a, b)
+    check_output(output, a, b, None if is_preset(model_name) else model_name)
     from hmmtie import __version__, compare_pairs, seqio
 
     file_model = not is_preset(model_name)
@@ -506,7 +516,7 @@ def train(ctx, a, b, output, model_name, symmetric_gaps, symmetric_match, local,
     chosen tie hypothesis.
     """
     check_model_name(model_name)
-    check_output(output, a, b)
+    check_output(output, a, b, None if is_preset(model_name) else model_name)
     from hmmtie import seqio
 
     file_model = not is_preset(model_name)

@@ -65,7 +65,7 @@ def _refuse_undefined(logprob, what):
         k = int(np.flatnonzero(bad)[0])
         why = ("has probability 0 under the model" if logprob[k] == -np.inf
                else f"has log-likelihood {logprob[k]} (values beyond the float range?)")
-        raise ValueError(f"sequence {k} {why}: its {what} undefined")
+        raise ValueError(f"sequence {k + 1} (1-based) {why}: its {what} undefined")
 
 class _BaseHMM:
     """Shared machinery of the HMMs (not public)."""
@@ -392,7 +392,7 @@ class _BaseHMM:
                 if not np.all(np.isfinite(logprob)):
                     bad = int(np.flatnonzero(~np.isfinite(logprob))[0])
                     raise ValueError(
-                        f"sequence {bad} has probability 0 under the current parameters "
+                        f"sequence {bad + 1} (1-based) has probability 0 under the current parameters "
                         "(a fixed zero forbids it); cannot fit"
                     )
                 objective = float(logprob.sum()) + self._log_prior(tie, atoms)

@@ -30,6 +30,7 @@ import itertools
 import json
 import os
 import sys
+import warnings
 
 from ._validation import is_special_file
 
@@ -99,14 +100,21 @@ def _read_text(source, what: str = "file") -> tuple[str, str]:
             raise ValueError(f"{name}: cannot read {what} ({exc.strerror or exc})") from None
     else:
         data = source.read()
+    if isinstance(data, str) and data.startswith("\ufeff"):
+        data = data[1:]
     if isinstance(data, bytes):
+        if data[:2] == b"\x1f\x8b":
+            raise ValueError(f"{name}: gzip-compressed; decompress it first (e.g. zcat {name} > plain.fa), "
+                             f"expected a text {what}")
         if b"\x00" in data[:4096]:
             raise ValueError(f"{name}: binary data, expected a text {what}")
         try:
-            data = data.decode("utf-8")
+            data = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is not text
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             raise ValueError(f"{name}: line {line}: not UTF-8 text, expected a text {what}") from None
+    if "\r" in data:  # Windows (CRLF) and old Mac (CR) line ends read as the streaming reader does
+        data = data.replace("\r\n", "\n").replace("\r", "\n")
     return data, name
 
 
@@ -174,7 +182,11 @@ def read_fasta(source, *, name: str | None = None) -> list:
 def _non_ascii(shown, k, rid, seq: str) -> str:
     """The message for the first non-ASCII character of record k's sequence."""
     pos = next(i for i, ch in enumerate(seq) if not ch.isascii())
-    return (f"{shown}: invalid character {seq[pos]!r} at position {pos + 1} of record {k} ({rid!r}): "
+    ch = seq[pos]
+    if "\udc80" <= ch <= "\udcff":  # a byte that was not UTF-8 (read with surrogateescape)
+        return (f"{shown}: byte 0x{ord(ch) - 0xdc00:02x} at position {pos + 1} of record {k} ({rid!r}) is not "
+                "UTF-8 text")
+    return (f"{shown}: invalid character {ch!r} at position {pos + 1} of record {k} ({rid!r}): "
             "not an ASCII letter")
 
 
@@ -194,7 +206,7 @@ class StreamError(ValueError):
 def _open_lines(source, shown):
     """(line iterator, closer) of a path, ``"-"`` or a text handle; utf-8, lazy."""
     if source in (None, "-"):
-        fh = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline=None) \
+        fh = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline=None) \
             if hasattr(sys.stdin, "buffer") else sys.stdin
         return fh, (lambda: None)
     if isinstance(source, (str, os.PathLike)):
@@ -202,13 +214,21 @@ def _open_lines(source, shown):
         if os.path.isdir(path):
             raise ValueError(f"{shown}: is a directory, expected a FASTA file")
         try:
-            fh = open(path, "r", encoding="utf-8")
+            # bytes that are not UTF-8 read as lone surrogates, so that the
+            # record checks name the record and position (a decoding error
+            # would surface one 8 KiB read-ahead early, at another record)
+            fh = open(path, "r", encoding="utf-8-sig", errors="surrogateescape")
         except FileNotFoundError:
             raise ValueError(f"{shown}: FASTA file not found") from None
         except OSError as exc:
             raise ValueError(f"{shown}: cannot read FASTA file ({exc.strerror or exc})") from None
         return fh, fh.close
     return source, (lambda: None)
+
+
+def _not_utf8(text: str) -> bool:
+    """Whether text read with errors="surrogateescape" held bytes that are not UTF-8."""
+    return not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 def iter_fasta(source, *, name: str | None = None, alphabet=None):
@@ -259,6 +279,11 @@ def iter_fasta(source, *, name: str | None = None, alphabet=None):
             raise StreamError(f"{shown}: file is empty; expected FASTA records ('>name' lines followed by "
                               "sequence lines)", 1)
         head = first.lstrip()
+        if first.startswith("\x1f\udc8b"):
+            raise StreamError(f"{shown}: gzip-compressed; decompress it first (e.g. zcat FILE | hmmtie align - B.fa)",
+                              1)
+        if _not_utf8(head):
+            raise StreamError(f"{shown}: line {n_line}: not UTF-8 text, expected a text FASTA file", 1)
         if not head.startswith(">"):
             for prefix, fmt in _OTHER_FORMATS:
                 if head.startswith(prefix):
@@ -277,6 +302,8 @@ def iter_fasta(source, *, name: str | None = None, alphabet=None):
                 break
             k += 1
             title, seq = item
+            if _not_utf8(title):
+                raise StreamError(f"{shown}: record {k}: the header line is not UTF-8 text", k)
             rid = title.split(None, 1)[0] if title.strip() else f"record{k}"
             if not seq:
                 raise StreamError(f"{shown}: record {k} ({rid!r}) is empty (zero length)", k)
@@ -689,6 +716,10 @@ MAX_CODE = 2**20
 STREAMABLE_FORMATS = ("text", "json", "fasta", "stockholm", "phylip", "sam", "bed", "chain")
 
 
+class OutputError(ValueError):
+    """Writing a result failed (a full disk...); the message names the path."""
+
+
 class StreamOutput:
     """Output for streamed results: a temporary file renamed on success.
 
@@ -708,14 +739,47 @@ class StreamOutput:
         self._direct = self.path not in (None, "-") and is_special_file(self.path)
         self._cm = open_output(self.path)
         self.fh = self._cm.__enter__()
+        self._size = 0  # bytes of whole results written (regular files)
         return self
 
     def write(self, text: str) -> None:
-        if text:
-            self.fh.write(text)
+        """Write one whole result.  If the disk fills (or another write
+        error), the file is cut back to the end of the previous result and
+        an :class:`OutputError` names the path: a ``.partial`` never ends in
+        half a result."""
+        if not text:
+            return
+        if self.path in (None, "-") or self._direct:
+            self.fh.write(text)  # standard output, a device or a pipe: a closed pipe is the caller's
             self.wrote = True
+            return
+        # a regular file: unbuffered writes, so that nothing half-written
+        # waits in a buffer to be flushed at close
+        raw = self.fh.buffer.raw
+        data = memoryview(text.encode("utf-8"))
+        try:
+            while data:
+                n = raw.write(data)
+                data = data[n:]
+        except OSError as exc:
+            try:
+                os.ftruncate(raw.fileno(), self._size)
+                raw.seek(self._size)
+            except OSError:
+                pass
+            raise OutputError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+        self._size += len(text.encode("utf-8")) if not text.isascii() else len(text)
+        self.wrote = True
 
     def __exit__(self, exc_type, exc, tb):
+        if exc_type is None and self.path not in (None, "-") and not self._direct:
+            stale = os.fspath(self.path) + ".partial"
+            if os.path.isfile(stale) and not os.path.islink(stale):
+                # left by an earlier run that stopped: it would sit beside the
+                # complete output and look like part of it
+                os.remove(stale)
+                warnings.warn(f"removed {stale}, left by an earlier run that stopped", RuntimeWarning,
+                              stacklevel=2)
         if exc_type is None or self.path in (None, "-") or not self.wrote or self._direct:
             return self._cm.__exit__(exc_type, exc, tb)  # (a device or pipe: nothing to keep)
         # keep what was written beside the output, then let open_output clean up

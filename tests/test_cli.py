@@ -757,3 +757,106 @@ def test_align_local_and_model_file_structure(tmp_path):
     out = invoke("info", "3state", "--local", "--alphabet", "protein").stdout
     assert "(3state local, protein)" in out and "RX1 (flank_x)" in out
     assert "RX1->RX1 = RY1->RY1 = RX2->RX2 = RY2->RY2" in out
+
+
+# --------------------------------------------------------------------------
+# Outputs and streamed inputs (found by review)
+
+def test_output_checks_before_any_work(tmp_path, dna):
+    a, b = dna
+    model = tmp_path / "m.json"
+    assert invoke("train", a, b, "-o", model, "--n-iter", "1", "-q").exit_code == 0
+    before = model.read_bytes()
+    # the model file is an input: align -o M --model M replaced the model with alignments
+    for cmd in ("align", "compare", "train"):
+        r = invoke(cmd, a, b, "--model", model, "-o", model, "-q")
+        assert_one_line_error(r, "m.json is also an input")
+    assert model.read_bytes() == before
+    # OUTPUT.partial (kept when a stream stops) must not be an input either
+    shutil.copy(a, tmp_path / "out.txt.partial")
+    r = invoke("align", tmp_path / "out.txt.partial", b, "-o", tmp_path / "out.txt", "-q")
+    assert_one_line_error(r, "would be replaced by", "out.txt.partial")
+    # a missing folder is refused before EM, not after it
+    for cmd in ("train", "compare"):
+        assert_one_line_error(invoke(cmd, a, b, "-o", tmp_path / "nope" / "x.json", "-q"), "does not exist")
+
+
+def test_stale_partial_is_removed_after_a_complete_run(tmp_path, dna):
+    a, b = dna
+    (tmp_path / "out.txt.partial").write_text("# pair 1: left from a run that stopped\n")
+    with pytest.warns(RuntimeWarning, match=r"removed .*out.txt.partial, left by an earlier run that stopped"):
+        r = invoke("align", a, b, "-o", tmp_path / "out.txt", "-q")
+    assert r.exit_code == 0
+    assert (tmp_path / "out.txt").exists() and not (tmp_path / "out.txt.partial").exists()
+
+
+def test_streamed_inputs_name_the_bad_record_and_read_boms_cr_and_pipes(tmp_path, monkeypatch):
+    from hmmtie.cli import _pair
+
+    recs = [(f"r{k}", "ACGTACGTAC" * 3) for k in range(30)]
+    a = fasta(tmp_path, "a.fa", recs)
+    b = fasta(tmp_path, "b.fa", [(f"s{k}", "ACGAACGTTC" * 3) for k in range(30)])
+    ref = invoke("align", a, b, "-q")
+    assert ref.exit_code == 0
+    data = open(a, "rb").read()
+    for eager in (True, False):
+        monkeypatch.setattr(_pair, "EAGER_READ_BYTES", 16 * 2**20 if eager else 0)
+        # a byte-order mark and old-Mac (CR) line ends read like plain LF text
+        for name, raw in (("bom.fa", b"\xef\xbb\xbf" + data), ("cr.fa", data.replace(b"\n", b"\r"))):
+            (tmp_path / name).write_bytes(raw)
+            r = invoke("align", tmp_path / name, b, "-q")
+            assert r.exit_code == 0 and r.stdout == ref.stdout, (name, eager, r.stderr)
+        # a byte that is not UTF-8 in record 20: named there, not one read-ahead earlier
+        i = data.index(b">r19\n") + 6
+        (tmp_path / "bad.fa").write_bytes(data[:i] + b"\xe9" + data[i + 1:])
+        r = invoke("align", tmp_path / "bad.fa", b, "-q")
+        assert_one_line_error(r, "bad.fa", "record 20" if not eager else "line 40", "not UTF-8")
+        if not eager:
+            assert r.stdout.count("# pair ") == 19
+        # gzip is named as such
+        import gzip
+
+        (tmp_path / "z.fa").write_bytes(gzip.compress(data))
+        assert_one_line_error(invoke("align", tmp_path / "z.fa", b, "-q"), "gzip-compressed")
+    # a pipe path has no size: it streams instead of being read whole
+    monkeypatch.setattr(_pair, "EAGER_READ_BYTES", 16 * 2**20)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert not _pair._small_files(str(fifo), b)
+    assert _pair._small_files(a, b)
+
+
+def test_a_full_disk_cuts_the_partial_back_to_whole_results(tmp_path):
+    """A write that fails (ENOSPC) leaves OUTPUT.partial ending with the last
+    whole result and names the path (the .partial ended mid-alignment)."""
+    import errno
+
+    from hmmtie import seqio
+
+    out = tmp_path / "o.txt"
+    with pytest.raises(seqio.OutputError, match=r"o.txt: cannot write \(No space left on device\)") as exc:
+        with seqio.StreamOutput(str(out)) as so:
+            so.write("pair 1\n" * 100)
+            raw = so.fh.buffer.raw
+            real = raw.write
+            calls = []
+
+            class Full:
+                def __getattr__(self, k):
+                    return getattr(raw, k)
+
+                def write(self, data):
+                    calls.append(len(data))
+                    if len(calls) > 1:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    return real(data[:5])  # a short write, then the disk is full
+
+            class Buf:
+                raw = Full()
+
+            so.fh = type("FH", (), {"buffer": Buf(), "name": so.fh.name, "flush": so.fh.flush,
+                                     "close": so.fh.close})()
+            so.write("pair 2\n" * 100)
+    assert "\n" not in str(exc.value)
+    assert (tmp_path / "o.txt.partial").read_text() == "pair 1\n" * 100
+    assert not out.exists()

@@ -375,7 +375,7 @@ def test_bad_input_found_by_review():
     for call, what in ((m.predict_proba, "state posteriors are undefined"),
                        (m.decode, "best state path is undefined"),
                        (lambda z: m.decode(z, algorithm="map"), "state posteriors are undefined")):
-        with pytest.raises(ValueError, match=f"sequence 0 has probability 0 under the model: its {what}"):
+        with pytest.raises(ValueError, match=fr"sequence 1 \(1-based\) has probability 0 under the model: its {what}"):
             call(Z)
     assert np.allclose(m.predict_proba(Z[:2]).sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="random_state must be None, an integer >= 0"):
@@ -393,7 +393,7 @@ def test_settings_and_nan_found_by_review():
     g = GaussianHMM(n_states=2, n_iter=5, random_state=0).fit(np.random.default_rng(0).normal(size=(50, 1)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        with pytest.raises(ValueError, match="sequence 0 has log-likelihood nan"):
+        with pytest.raises(ValueError, match=r"sequence 1 \(1-based\) has log-likelihood nan"):
             g.score(np.full((5, 1), 1e200))  # NaN was returned (printed 'nan', exit 0)
 
 
