@@ -238,12 +238,17 @@ class ProbBlock:
         )
 
     def _check_feasible(self):
-        """Every coupled component must admit p >= 0 with M p = c."""
+        """Every coupled component must admit p >= 0 with M p = c, and no
+        free cell may be forced to 0 by the others (it would be counted as a
+        free parameter that can only be 0: the df of a test would be off)."""
         for comp in self.components:
             if comp.closed_form:
+                if comp.c[0] <= 0:
+                    self._forced_zero(comp.atoms[0])
                 continue
-            if _dual_newton(np.ones(comp.atoms.size), comp.m, comp.c) is not None:
-                continue  # an interior feasible point exists (the usual case)
+            inner = _dual_newton(np.ones(comp.atoms.size), comp.m, comp.c)
+            if inner is not None and inner.min() > 1e-6:
+                continue  # an interior feasible point (every atom > 0) exists: the usual case
             from scipy.optimize import linprog  # decide boundary cases exactly
 
             res = linprog(
@@ -259,6 +264,20 @@ class ProbBlock:
                     f"{self.name}: tied rows {[self.row_labels[i] for i in comp.rows]} cannot all "
                     f"sum to 1 (infeasible row constraints, first row {self.row_labels[r]!r})"
                 )
+            for j, a in enumerate(comp.atoms):  # the largest value each atom can take
+                goal = np.zeros(comp.atoms.size)
+                goal[j] = -1.0
+                best = linprog(goal, A_eq=comp.m, b_eq=comp.c, bounds=[(0, None)] * comp.atoms.size,
+                               method="highs")
+                if best.status == 0 and -best.fun <= 1e-12:
+                    self._forced_zero(a)
+
+    def _forced_zero(self, atom):
+        r, c = np.argwhere(self.tie == atom)[0]
+        raise ValueError(
+            f"{self.name}: free cell {self._cell(r, c)} can only be 0 (the fixed cells and ties leave it "
+            "no probability); fix it at 0, so that it is not counted as a free parameter"
+        )
 
     # -- values ----------------------------------------------------------
     def expand(self, atoms: NDArray) -> NDArray:

@@ -1,4 +1,5 @@
 """Tests for hmmtie.tying: index maps, exact M-step, spec validation, counts."""
+import re
 import warnings
 
 import numpy as np
@@ -250,3 +251,16 @@ def test_zero_count_atoms_shared_across_rows_match_scipy():
             best = max(best, -res.fun)
     assert best > q(old) + 20  # the case is far from its start
     assert q(p) >= best - 1e-6 * abs(best)
+
+
+@pytest.mark.parametrize("states, spec, cell", [
+    # ties force (s2, s3) and (s2, s4) to 0: counted as free parameters before (found by review)
+    (["s1", "s2", "s3", "s4"], {"transitions": {"self": [["s1", "s1"], ["s2", "s2"]],
+                                                "cross": [["s1", "s2"], ["s2", "s1"]]},
+                                "fixed": {"transmat": [["s1", "s3", 0.0], ["s1", "s4", 0.0]]}}, "(s2, s3)"),
+    # fixed cells already summing to 1 leave the row's other cells only 0
+    (["a", "b", "c"], {"fixed": {"transmat": [["a", "b", 1.0]]}}, "(a, a)"),
+])
+def test_free_cells_forced_to_zero_are_refused(states, spec, cell):
+    with pytest.raises(ValueError, match=re.escape(f"free cell {cell} can only be 0")):
+        tying.compile_hmm_spec(spec, states, family="categorical", n_symbols=2)
