@@ -38,7 +38,10 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 def _check_prior(name, value, shape):
-    arr = np.asarray(value, dtype=float)
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number >= 1 or an array of them, got {value!r}") from None
     try:
         arr = np.broadcast_to(arr, shape)
     except ValueError:
@@ -382,6 +385,7 @@ class _BaseHMM:
         rng = check_random_state("random_state", self.random_state)
         self._init_params(data, tie, rng)
         atoms = self._atoms_from_params(tie)
+        self._log_prior(tie, atoms)  # checks the priors before any E-step
         self.history_ = []
         self.converged_ = False
         parts = _dist._Partitions(_dist.hmm_partitions(data), client)

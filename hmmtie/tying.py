@@ -38,11 +38,20 @@ __all__ = [
 FIXED = -1
 
 
-def _as_tie(tie) -> NDArray[np.int64]:
+def _as_tie(tie, n_atoms: int | None = None) -> NDArray[np.int64]:
+    """The map as int64; with ``n_atoms``, every entry must be an atom
+    ``0 .. n_atoms-1`` or :data:`FIXED` (a -2 would silently read
+    ``atoms[-2]``)."""
     tie = np.asarray(tie)
     if tie.dtype.kind not in "iu":
         raise ValueError(f"tie map must hold integers, got dtype {tie.dtype}")
-    return tie.astype(np.int64, copy=False)
+    tie = tie.astype(np.int64, copy=False)
+    if n_atoms is not None and tie.size:
+        lo, hi = int(tie.min()), int(tie.max())
+        if lo < FIXED or hi >= n_atoms:
+            bad = lo if lo < FIXED else hi
+            raise ValueError(f"tie map holds {bad}; entries must be atoms 0..{n_atoms - 1} or {FIXED} (fixed)")
+    return tie
 
 
 def expand(atoms: NDArray, tie: NDArray, fixed: NDArray | float = 0.0) -> NDArray:
@@ -63,7 +72,7 @@ def expand(atoms: NDArray, tie: NDArray, fixed: NDArray | float = 0.0) -> NDArra
     full : array of shape ``tie.shape + atoms.shape[1:]``
     """
     atoms = np.asarray(atoms)
-    tie = _as_tie(tie)
+    tie = _as_tie(tie, atoms.shape[0] if atoms.ndim else None)
     if atoms.shape[0] == 0:
         safe = np.zeros_like(tie)
         full = np.zeros(tie.shape + atoms.shape[1:], dtype=np.result_type(atoms, float))
@@ -93,7 +102,7 @@ def reduce(stat: NDArray, tie: NDArray, n_atoms: int) -> NDArray:
     -------
     array of shape ``(n_atoms,) + trailing``
     """
-    tie = _as_tie(tie)
+    tie = _as_tie(tie, n_atoms)
     stat = np.asarray(stat, dtype=float)
     if stat.shape[: tie.ndim] != tie.shape:
         raise ValueError(

@@ -264,3 +264,11 @@ def test_zero_count_atoms_shared_across_rows_match_scipy():
 def test_free_cells_forced_to_zero_are_refused(states, spec, cell):
     with pytest.raises(ValueError, match=re.escape(f"free cell {cell} can only be 0")):
         tying.compile_hmm_spec(spec, states, family="categorical", n_symbols=2)
+
+
+def test_expand_and_reduce_refuse_entries_outside_the_atoms():
+    """-2 read atoms[-2] and an index >= n_atoms lengthened the result (found by review)."""
+    with pytest.raises(ValueError, match="tie map holds -2"):
+        tying.expand(np.arange(3.0), np.array([0, -2, -1]))
+    with pytest.raises(ValueError, match="tie map holds 2"):
+        tying.reduce(np.ones(3), np.array([0, 1, 2]), 2)
