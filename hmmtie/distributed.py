@@ -122,6 +122,10 @@ def connect(scheduler: str, *, timeout: float = 5.0, n_workers: int | None = Non
             raise
         return client, cluster
     address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
+    protocol = address.split("://", 1)[0]
+    if protocol not in ("tcp", "tls", "inproc", "ws", "wss"):
+        raise ValueError(f"bad Dask scheduler address {scheduler!r}: protocol {protocol!r} is not supported here "
+                         "(use tcp://host:port, tls://host:port or --scheduler local)")
     try:
         client = distributed.Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as exc:
@@ -129,8 +133,8 @@ def connect(scheduler: str, *, timeout: float = 5.0, n_workers: int | None = Non
         raise ValueError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({why[:160]}); "
                          "check the address and that 'dask scheduler' is running there, "
                          "or use --scheduler local") from None
-    except ValueError as exc:
-        raise ValueError(f"bad Dask scheduler address {scheduler!r}: {exc}") from None
+    except (ValueError, TypeError) as exc:  # a malformed port: int() of 'bar'
+        raise ValueError(f"bad Dask scheduler address {scheduler!r}: {str(exc).splitlines()[0]}") from None
     return client, None
 
 

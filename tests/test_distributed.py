@@ -417,3 +417,15 @@ def test_killed_worker_job_still_completes_identically(client, small_partitions)
     m0 = PairHMM.preset("3state", alphabet="dna")
     for (x, y), a in zip(pairs[:12], alns):
         np.testing.assert_array_equal(a.coordinates, m0.align(x, y).coordinates)
+
+
+@pytest.mark.parametrize("address, needle", [
+    ("ucx://1.2.3.4:1", "protocol 'ucx' is not supported"),  # was an internal error, exit 1
+    ("foo:bar", "bad Dask scheduler address 'foo:bar'"),
+])
+def test_cli_bad_scheduler_addresses_are_one_line(tmp_path, address, needle):
+    a = _write(tmp_path / "a.fa", [("a1", "ACGTACGT")])
+    r = _invoke("align", a, a, "--scheduler", address)
+    assert r.exit_code == 2 and r.stdout == ""
+    err = r.stderr.strip()
+    assert err.count("\n") == 0 and needle in err
