@@ -369,6 +369,8 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
                 kept = []
                 for r in results():
                     kept.append(r)
+                    if len(kept) == 2:  # a one-alignment format: refuse now, not after every pair
+                        seqio.check_alignment_count(fmt, 2)
                 text = seqio.format_alignments([r["alignment"] for r in kept], fmt, alphabet=alph)
                 out.write(text)
                 done = len(kept)
@@ -379,7 +381,8 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
         if not done:
             raise
         where = (f"{out.partial} holds pairs 1-{done}" if out.partial else
-                 f"pairs 1-{done} were written" if output in (None, "-") else "nothing kept")
+                 f"pairs 1-{done} were written" if output in (None, "-") else
+                 f"pairs 1-{done} were written to {output}" if getattr(out, "_direct", False) else "nothing kept")
         from hmmtie._validation import with_message
 
         raise with_message(exc, f"{one_line_text(exc)}; output stopped after pair {done} ({where})") from None

@@ -860,3 +860,24 @@ def test_a_full_disk_cuts_the_partial_back_to_whole_results(tmp_path):
     assert "\n" not in str(exc.value)
     assert (tmp_path / "o.txt.partial").read_text() == "pair 1\n" * 100
     assert not out.exists()
+
+
+def test_streamed_one_alignment_format_is_refused_at_the_second_pair(tmp_path, monkeypatch):
+    from hmmtie.cli import _pair
+
+    monkeypatch.setattr(_pair, "EAGER_READ_BYTES", 0)
+    a = fasta(tmp_path, "a.fa", [(f"r{k}", "ACGTACGTAC") for k in range(50)])
+    calls = []
+    from hmmtie import PairHMM
+
+    orig = PairHMM.align_many
+
+    def counting(self, *args, **kw):
+        for aln in orig(self, *args, **kw):
+            calls.append(1)
+            yield aln
+
+    monkeypatch.setattr(PairHMM, "align_many", counting)
+    r = invoke("align", a, a, "-f", "clustal", "-q")
+    assert_one_line_error(r, "format clustal holds one alignment per file")
+    assert len(calls) == 2  # not all 50 pairs first
