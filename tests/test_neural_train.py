@@ -215,3 +215,20 @@ def test_fit_trains_autoencoders_graphs_and_ragged_pairs():
     t = rng.normal(size=8)
     h = fit(s, pairs, t, Adam(1e-2), n_epochs=5, batch_size=3, val_fraction=0.25)
     assert len(h["val_loss"]) == 5 and np.isfinite(h["train_loss"]).all()
+
+
+def test_data_helpers_and_inputs_are_checked():
+    from hmmtie.neural import appnp_coefficients, ctcf_pwm
+
+    bad_pwm = np.full((5, 4), 0.3)
+    for call, message in (
+            (lambda: planted_motif_data(10, 30, pwm=bad_pwm), "sum to 1"),
+            (lambda: planted_motif_data(-1, 30), "n must be an integer >= 0"),
+            (lambda: ctcf_pwm(-1), "pseudocount must be a finite number >= 0"),
+            (lambda: normalized_adjacency(np.array([[0.0, 1.0], [0.0, 0.0]])), "symmetric"),
+            (lambda: appnp_coefficients(0.1, -1), "n_hops must be an integer >= 0"),
+            (lambda: _model().decision_function(np.full((2, 10, 4), np.nan)), "inputs hold a NaN"),
+            (lambda: _model().loss(None, np.full((2, 10, 4), np.inf), np.zeros(2)), "inputs hold a NaN"),
+            (lambda: _model().decision_function(np.zeros((0, 10, 4))), "no samples")):
+        with pytest.raises(ValueError, match=message):
+            call()

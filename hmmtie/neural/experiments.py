@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import rankdata
 
-from .layers import Conv1D, Dense, Flatten, GlobalPool, LocallyConnected1D, ReLU
+from .layers import Conv1D, Dense, Flatten, GlobalPool, LocallyConnected1D, ReLU, check_size
 from .models import Sequential
 from .motifs import ctcf_pwm
 from .rc import RCConv1D, RCDense
@@ -44,11 +44,15 @@ def planted_motif_data(n: int, length: int = 100, pwm: NDArray | None = None,
     X : array of shape (n, length, 4)
     y : array of shape (n,), 1.0 where a site was planted
     """
+    n = check_size("planted_motif_data", "n", n, low=0)
+    length = check_size("planted_motif_data", "length", length)
     pwm = ctcf_pwm() if pwm is None else np.asarray(pwm, dtype=float)
-    K = pwm.shape[0]
-    if pwm.ndim != 2 or pwm.shape[1] != 4 or K > length:
+    if pwm.ndim != 2 or pwm.shape[1] != 4 or pwm.shape[0] > length:
         raise ValueError(f"planted_motif_data: pwm must have shape (K <= {length}, 4), "
                          f"got {pwm.shape}")
+    K = pwm.shape[0]
+    if not (np.all(np.isfinite(pwm)) and np.all(pwm >= 0) and np.allclose(pwm.sum(1), 1.0, atol=1e-8)):
+        raise ValueError("planted_motif_data: every pwm row must be probabilities (>= 0) that sum to 1")
     rng = np.random.default_rng(random_state)
     codes = rng.integers(0, 4, size=(n, length))
     y = np.zeros(n)

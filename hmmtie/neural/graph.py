@@ -24,6 +24,8 @@ def normalized_adjacency(A: NDArray) -> NDArray[np.float64]:
     A = np.asarray(A, dtype=float)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         raise ValueError(f"normalized_adjacency: A must be square, got {A.shape}")
+    if not np.all(np.isfinite(A)) or np.any(A < 0) or not np.allclose(A, A.T):
+        raise ValueError("normalized_adjacency: A must be a symmetric adjacency matrix of finite weights >= 0")
     At = A + np.eye(len(A))
     d = 1 / np.sqrt(At.sum(1))
     return At * d[:, None] * d[None, :]
@@ -33,6 +35,7 @@ def appnp_coefficients(alpha: float, n_hops: int) -> NDArray[np.float64]:
     """Hop weights of ``n_hops`` APPNP steps: ``alpha (1-alpha)^k`` for k < K, ``(1-alpha)^K``."""
     if not 0 < alpha <= 1:
         raise ValueError(f"appnp_coefficients: alpha must be in (0, 1], got {alpha}")
+    n_hops = check_size("appnp_coefficients", "n_hops", n_hops, low=0)
     g = alpha * (1 - alpha) ** np.arange(n_hops + 1)
     g[n_hops] = (1 - alpha) ** n_hops
     return g

@@ -15,6 +15,13 @@ from .params import Registry
 __all__ = ["TiedModel", "Sequential", "bce_with_logits", "mse"]
 
 
+def check_finite(owner: str, name: str, X) -> None:
+    """A numeric array must hold no NaN or infinity (lists of pairs pass)."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in "fc" and not np.all(np.isfinite(X)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
+        raise ValueError(f"{owner}: {name} hold a NaN or infinite value (first at index {bad})")
+
+
 def _check_targets(loss: str, out: NDArray, y: NDArray) -> None:
     if y.shape != out.shape:
         raise ValueError(f"{loss}: targets y have shape {y.shape}, but the model's output has shape "
@@ -64,6 +71,8 @@ class TiedModel:
 
     def loss_cells(self, theta: NDArray | None, *data) -> tuple[float, dict]:
         """Loss and per-cell (untied) gradient of every full array."""
+        for k, d in enumerate(data):
+            check_finite(type(self).__name__, "inputs" if k == 0 else "targets", d)
         return self._loss_cells(self.registry.expand(self._theta(theta)), *data)
 
     def loss_grad(self, theta: NDArray | None, *data) -> tuple[float, NDArray]:
@@ -158,6 +167,10 @@ class Sequential(TiedModel):
     def decision_function(self, X: NDArray, theta: NDArray | None = None,
                           batch_size: int = 512) -> NDArray:
         """Model output (logits for "bce"), shape (n,) or (n, out)."""
+        X = np.asarray(X)
+        check_finite("Sequential", "inputs", X)
+        if len(X) == 0:
+            raise ValueError("Sequential: no samples")
         P = self.registry.expand(self._theta(theta))
         outs = [self._forward(P, X[i:i + batch_size])[0] for i in range(0, len(X), batch_size)]
         out = np.concatenate(outs)

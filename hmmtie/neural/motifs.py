@@ -39,5 +39,7 @@ CTCF_MA0139_1_COUNTS = np.array([
 
 def ctcf_pwm(pseudocount: float = 0.25) -> NDArray[np.float64]:
     """Position probability matrix of CTCF, shape (19, 4), rows sum to one."""
+    if isinstance(pseudocount, bool) or not isinstance(pseudocount, (int, float)) or not 0 <= pseudocount < np.inf:
+        raise ValueError(f"ctcf_pwm: pseudocount must be a finite number >= 0, got {pseudocount!r}")
     c = CTCF_MA0139_1_COUNTS + pseudocount
     return c / c.sum(1, keepdims=True)
