@@ -155,7 +155,7 @@ def _chunks(Dx, Dp, s, S, nl):
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _fwd_pass3(Er, P, C, k0, kx, ky, a1, b1, bY, aY, beg, n, Dp, Pc, Dx, S):
+def _fwd_pass3(Er, P, C, k0, kx, ky, a1, b1, eY, tMY, tYY, beg, n, Dp, Pc, Dx, S):
     """Fused forward pass of one row, one insert-x and one insert-y slot:
     match, insert-x and the insert-y segments (lanes started from zero).
     ``P``/``C``: previous / current row, slots (M, X1, X2, Y1, Y2), each
@@ -192,8 +192,7 @@ def _fwd_pass3(Er, P, C, k0, kx, ky, a1, b1, bY, aY, beg, n, Dp, Pc, Dx, S):
             px = pX[W + c0:2 * W + c1]
             py = pY[W + c0:W + c1]
             pc = Pc[c0:c1]
-            by = bY[W + c0:W + c1]
-            ay = aY[W + c0:W + c1]
+            ey = eY[W + c0:W + c1]
             cm = cM[W + c0:2 * W + c1]
             cx = cX[2 * W + c0:2 * W + c1]
             cy = cY[W + c0:2 * W + c1]
@@ -201,7 +200,9 @@ def _fwd_pass3(Er, P, C, k0, kx, ky, a1, b1, bY, aY, beg, n, Dp, Pc, Dx, S):
                 m = er[q] * (k0 * pm[q] + kx * px[q]
                              + ky * (py[q] + Dx[q] * pc[q]))
                 x = a1 * pm[W + q] + b1 * px[W + q]
-                y = by[q] * cm[q] + ay[q] * cy[q]
+                # insert-y odds times (t(M, Y) M + t(Y, Y) Y): one load fewer
+                # than the chain rows bY, aY (0 in the padding, which stays 0)
+                y = ey[q] * (tMY * cm[q] + tYY * cy[q])
                 cm[W + q] = m
                 cx[q] = x
                 cy[W + q] = y
@@ -259,7 +260,8 @@ def _x_loop5(pM, pX1, pX2, cX1, cX2, a1, b1, a2, b2, n):
 @numba.njit(cache=True, fastmath=_FM)
 def _y_seg(cM, cY, bY, aY, n):
     """Insert-y segments of one slot: Y(j) = bY(j) M(j - W) + aY(j) Y(j - W)
-    for stripe rows >= 1, 0 on stripe row 0."""
+    for stripe rows >= 1, 0 on stripe row 0.  (Here the chain rows measured
+    faster than the odds-times-transitions form of :func:`_fwd_pass3`.)"""
     t = 0.0
     for j in range(W):
         cY[W + j] = 0.0
@@ -318,9 +320,9 @@ def lane_carries(D, Mrow, Y, bY, aY, Pc, G, SP, L):
 
 
 @numba.njit(cache=True)
-def striped_setup(slots, E, aY, bY, M):
+def striped_setup(slots, E, ey, aY, bY, M):
     """Striped tables: match emissions Es (A, n), insert-y chain rows aYs,
-    bYs (2, n) and the carry tables (S, Pc, G, SP) of :func:`carry_setup`
+    bYs (2, n), the first slot's insert-y odds eYs (1, n), and the carry tables (S, Pc, G, SP) of :func:`carry_setup`
     (``S == 0``: the caller uses the row kernels)."""
     L, n = stripe_geometry(M)
     A = E.shape[0]
@@ -329,12 +331,15 @@ def striped_setup(slots, E, aY, bY, M):
         to_stripes(E[a], M, L, Es[a])
     aYs = np.zeros((2, n))
     bYs = np.zeros((2, n))
+    eYs = np.zeros((1, n))  # the first insert-y slot's odds (the 3-state pass)
     for k in range(2):
         if slots[3 + k] >= 0:
             to_stripes(aY[k], M, L, aYs[k])
             to_stripes(bY[k], M, L, bYs[k])
+    if slots[3] >= 0:
+        to_stripes(ey[0], M, L, eYs[0])
     S, Pc, G, SP = carry_setup(slots, aYs, L)
-    return Es, aYs, bYs, S, Pc, G, SP
+    return Es, aYs, bYs, eYs, S, Pc, G, SP
 
 
 @numba.njit(cache=True, fastmath=_FM)
@@ -376,7 +381,7 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
     carry tables leave the float range (use the row kernels then)."""
     N = x.shape[0]
     L, n = stripe_geometry(M)
-    Es, aYs, bYs, S, Pc, G, SP = striped_setup(slots, E, aY, bY, M)
+    Es, aYs, bYs, eYs, S, Pc, G, SP = striped_setup(slots, E, ey, aY, bY, M)
     if S == 0:
         return np.nan
     five = slots[2] >= 0 or slots[4] >= 0
@@ -390,7 +395,7 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
     Dx1 = np.empty(_CH)
     Dx2 = np.empty(_CH)
     Pc1, Pc2, G1, G2, SP1, SP2 = Pc[0], Pc[1], G[0], G[1], SP[0], SP[1]
-    aY1, aY2, bY1, bY2 = aYs[0], aYs[1], bYs[0], bYs[1]
+    aY1, aY2, bY1, bY2, eY1 = aYs[0], aYs[1], bYs[0], bYs[1], eYs[0]
     t00, t10, t20, t30, t40 = tr[0, 0], tr[1, 0], tr[2, 0], tr[3, 0], tr[4, 0]
     x0a = 0.0  # insert-x values at column 0 of the previous row
     x0b = 0.0
@@ -425,8 +430,8 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
                               Dx1, Dx2, S)
         else:
             tot += _fwd_pass3(Es[xi], prev, cur, t00 * inv, t10 * inv,
-                              t30 * inv, e1 * tr[0, 1], e1 * tr[1, 1], bY1,
-                              aY1, beg, n, Dp1, Pc1, Dx1, S)
+                              t30 * inv, e1 * tr[0, 1], e1 * tr[1, 1], eY1,
+                              tr[0, 3], tr[3, 3], beg, n, Dp1, Pc1, Dx1, S)
         if slots[3] >= 0:
             tot += lane_carries(Dc1, cur[0], cur[3], bY1, aY1, Pc1, G1, SP1,
                                 L)
