@@ -351,8 +351,12 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
                     if isinstance(exc, seqio.OutputError):
                         raise  # the output itself failed: nothing more can be written
                     # a stream that stops keeps a valid document: the pairs so far and why it stopped
+                    why = one_line_text(exc)
+                    own = f"pair {done + 1}: "
+                    if why.startswith(own):  # (the memory guard names the pair itself)
+                        why = why[len(own):]
                     out.write(("\n ]" if done else "]") + ',\n "error": '
-                              + json.dumps(f"pair {done + 1}: stopped: {one_line_text(exc)}") + "\n}\n")
+                              + json.dumps(f"{own}stopped: {why}") + "\n}\n")
                     raise
                 out.write(("\n ]" if done else "]") + "\n}\n")
             elif fmt == "text":

@@ -380,6 +380,19 @@ class PairStream:
                 for r in raw:
                     r.close()
                 raise
+        elif not all_vs_all and any(complete):
+            # one file ended within the peek, the other holds more: unless the
+            # short one has a single record, the counts differ, so say it now
+            # rather than after aligning every pair of the shorter file
+            short = 0 if complete[0] else 1
+            other = 1 - short
+            if len(heads[short]) != 1 and len(heads[other]) == limit and self._head_errors[other] is None:
+                for r in raw:
+                    r.close()
+                raise ValueError(
+                    f"{self.names[short]} has {len(heads[short])} records but {self.names[other]} has at least "
+                    f"{limit}; record i of one file pairs with record i of the other, so give files with "
+                    "equal counts, one file with a single record, or --all-vs-all")
         if alphabet is None:
             guesses = []
             for nm, recs in zip(self.names, heads):

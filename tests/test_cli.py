@@ -881,3 +881,17 @@ def test_streamed_one_alignment_format_is_refused_at_the_second_pair(tmp_path, m
     r = invoke("align", a, a, "-f", "clustal", "-q")
     assert_one_line_error(r, "format clustal holds one alignment per file")
     assert len(calls) == 2  # not all 50 pairs first
+
+
+def test_streamed_record_counts_that_differ_are_refused_up_front(tmp_path, monkeypatch):
+    """A file that ended within the first records read, next to one with more
+    records: refused before aligning (it failed only after every pair of the
+    shorter file was aligned; found by review)."""
+    from hmmtie import seqio
+
+    a = fasta(tmp_path, "a.fa", [(f"r{k}", "ACGTAC") for k in range(5)])
+    b = fasta(tmp_path, "b.fa", [(f"s{k}", "ACGTAC") for k in range(12)])
+    with pytest.raises(ValueError, match="a.fa has 5 records but .*b.fa has at least 10"):
+        seqio.PairStream(a, b, guess_records=10)
+    one = fasta(tmp_path, "one.fa", [("x", "ACGTAC")])
+    assert len(list(seqio.PairStream(one, b, guess_records=10))) == 12  # one record pairs with all
