@@ -39,6 +39,8 @@ _LOG_2PI = math.log(2 * math.pi)
 
 def _check_prior(name, value, shape):
     try:
+        if value is None or isinstance(value, (bool, np.bool_, str)):
+            raise ValueError
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number >= 1 or an array of them, got {value!r}") from None

@@ -437,3 +437,9 @@ def test_unvisited_state_tied_to_visited_ones_takes_the_slack():
                         tying={"transitions": {"stay": [["a", "a"], ["b", "b"]]}, "fixed": fixed}).fit(X)
     assert m.history_[-1] == pytest.approx(ab.history_[-1], abs=1e-6)
     assert m.transmat_[0, 2] < 1e-6 and m.transmat_[0, 0] == m.transmat_[2, 2]
+
+
+@pytest.mark.parametrize("value", [None, True, "abc"])
+def test_prior_that_is_not_a_number_names_the_parameter(value):
+    with pytest.raises(ValueError, match="transmat_prior must be a number >= 1 or an array of them"):
+        CategoricalHMM(n_states=2, n_symbols=2, transmat_prior=value, n_iter=1).fit(np.array([[0], [1]]))
