@@ -92,7 +92,6 @@ import numpy as np
 
 from . import pair_stripe as ps
 from ._arrays import copy2 as _copy2, vcopy as _vcopy
-from ._fpenv import flush_subnormals
 from ._threads import run_chunks as _run_chunks
 
 # reassoc/contract let reductions vectorise; they keep inf/NaN semantics.
@@ -1449,9 +1448,8 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
     """Log-odds likelihood of the pair (x, y); O(S * min(N, M)) memory."""
     path, a, a_t, mt = _plan(kind, trans, match_odds, y.shape[0] > x.shape[0])
     xo, yo, out = _one_pair(x, y)
-    with flush_subnormals():
-        _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
-                         ins_odds, x, xo, y, yo, band, 0, 1, out)
+    _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
+                     ins_odds, x, xo, y, yo, band, 0, 1, out)
     return float(out[0])
 
 
@@ -1467,13 +1465,12 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
     else:
         mt = match_odds
     P = np.zeros((x.shape[0], y.shape[0]))
-    with flush_subnormals():
-        if path == "fast":
-            logz = _fast_posterior(a, etab, start, trans, end, mt, ins_odds, x,
-                                   y, band, P)
-        else:
-            logz = _gen_posterior(a, etab, start, trans, end, mt, ins_odds, x,
-                                  y, band, P)
+    if path == "fast":
+        logz = _fast_posterior(a, etab, start, trans, end, mt, ins_odds, x, y,
+                               band, P)
+    else:
+        logz = _gen_posterior(a, etab, start, trans, end, mt, ins_odds, x, y,
+                              band, P)
     if transposed:
         P = np.ascontiguousarray(P.T)
     return logz, P
@@ -1486,10 +1483,9 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     the log-odds (nothing is added when it is -inf)."""
     path, a, a_t, mt = _plan(kind, trans, match_odds, y.shape[0] > x.shape[0])
     xo, yo, out = _one_pair(x, y)
-    with flush_subnormals():
-        _EC_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
-                        ins_odds, x, xo, y, yo, band, 0, 1, out, n_start,
-                        n_trans, n_end, n_match, n_ins)
+    _EC_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt, ins_odds,
+                    x, xo, y, yo, band, 0, 1, out, n_start, n_trans, n_end,
+                    n_match, n_ins)
     return float(out[0])
 
 
@@ -1566,10 +1562,9 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                              bool(np.any(np.diff(y_off) > np.diff(x_off))))
 
     def work(ch):
-        with flush_subnormals():  # on the worker's own thread
-            _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
-                             ins_odds, xs, x_off, ys, y_off, band,
-                             (n * ch) // nch, (n * (ch + 1)) // nch, out)
+        _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
+                         ins_odds, xs, x_off, ys, y_off, band,
+                         (n * ch) // nch, (n * (ch + 1)) // nch, out)
 
     _run_chunks(work, nch)
     return out
@@ -1595,11 +1590,10 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
                              bool(np.any(np.diff(y_off) > np.diff(x_off))))
 
     def work(ch):
-        with flush_subnormals():  # on the worker's own thread
-            _EC_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
-                            ins_odds, xs, x_off, ys, y_off, band,
-                            (n * ch) // nch, (n * (ch + 1)) // nch, out,
-                            ps[ch], pt[ch], pe[ch], pm[ch], pi[ch])
+        _EC_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
+                        ins_odds, xs, x_off, ys, y_off, band, (n * ch) // nch,
+                        (n * (ch + 1)) // nch, out, ps[ch], pt[ch], pe[ch],
+                        pm[ch], pi[ch])
 
     _run_chunks(work, nch)
     n_start = np.zeros(S)
