@@ -360,16 +360,17 @@ class ProbBlock:
                 mult = comp.m[0]
                 atoms[comp.atoms] = comp.c[0] * nc / (total * mult)
                 continue
-            sol = _dual_newton(nc, comp.m, comp.c)
-            if np.any(nc == 0):
-                # atoms without counts may have to take up mass the others
-                # leave (an unvisited state whose cells are tied to a visited
-                # one's): the dual above pins them at 0, so compare it with
-                # the slack-row solution and a direct constrained solve
+            sol, lam = _dual_newton(nc, comp.m, comp.c, want_lam=True)
+            if np.any(nc == 0) and not _optimal_with_zeros(nc, comp.m, comp.c, sol, lam):
+                # the dual pins atoms without counts at 0, but some must take
+                # up mass the others leave (an unvisited state whose cells are
+                # tied to a visited one's): compare it with the slack-row
+                # solution and the solve with a vanishing count on every atom
                 old_c = old_atoms[comp.atoms] if old_atoms is not None else None
+                tiny = np.where(nc > 0, nc, 1e-9 * total / nc.size)
                 sol = _best_feasible(nc, comp.m, comp.c, [
                     sol, _solve_with_slack_rows(nc, comp.m, comp.c, old_c),
-                    _solve_constrained(nc, comp.m, comp.c, _uniform_feasible(comp))])
+                    _dual_newton(tiny, comp.m, comp.c)])
             if sol is None:
                 warnings.warn(
                     f"{self.name}: M-step for tied rows "
@@ -465,32 +466,16 @@ def _best_feasible(n: NDArray, m: NDArray, c: NDArray, candidates) -> NDArray | 
     return best
 
 
-def _solve_constrained(n: NDArray, m: NDArray, c: NDArray, start: NDArray) -> NDArray | None:
-    """max sum n log p s.t. m p = c, 0 <= p <= 1 by SLSQP from a feasible
-    interior ``start``: the general case where atoms without counts take a
-    share of the mass (the dual Newton solve sets them to 0)."""
-    from scipy.optimize import minimize
-
-    if start is None or not np.all(np.isfinite(start)):
-        return None
-    pos = n > 0
-    npos = n[pos]
-
-    def f(p):
-        return -float(npos @ np.log(np.maximum(p[pos], 1e-300)))
-
-    def jac(p):
-        g = np.zeros(p.size)
-        g[pos] = -npos / np.maximum(p[pos], 1e-300)
-        return g
-
-    scale = max(float(npos.sum()), 1e-300)
-    res = minimize(lambda p: f(p) / scale, start, jac=lambda p: jac(p) / scale, method="SLSQP",
-                   bounds=[(0.0, 1.0)] * n.size,
-                   constraints=[{"type": "eq", "fun": lambda p: m @ p - c, "jac": lambda p: m}],
-                   options={"ftol": 1e-15, "maxiter": 500})
-    p = np.clip(res.x, 0.0, None)
-    return p if _feasible(m, c, p) else None
+def _optimal_with_zeros(n: NDArray, m: NDArray, c: NDArray, p, lam) -> bool:
+    """Whether the dual solution with the zero-count atoms pinned at 0 is
+    optimal for the full problem: feasible, finite, and the KKT condition of
+    each zero-count atom z holds (``lam . m_z >= 0``: giving z mass would
+    not raise the objective)."""
+    if p is None or lam is None or not _feasible(m, c, p) or not np.isfinite(_expected_loglik(n, p)):
+        return False
+    zero = n <= 0
+    scale = max(float(np.max(np.abs(lam))), 1.0)
+    return bool(np.all(lam @ m[:, zero] >= -1e-9 * scale))
 
 
 def _expected_loglik(n: NDArray, p: NDArray) -> float:
@@ -518,18 +503,25 @@ def _uniform_feasible(comp: _Component) -> NDArray:
     return sol if sol is not None else np.full(comp.atoms.size, np.nan)
 
 
-def _dual_newton(n: NDArray, m: NDArray, c: NDArray, tol: float = 1e-13, max_iter: int = 200):
+def _dual_newton(n: NDArray, m: NDArray, c: NDArray, tol: float = 1e-13, max_iter: int = 200,
+                 want_lam: bool = False):
     """Solve max sum n log p s.t. m p = c, p >= 0 through the convex dual.
 
     Atoms with zero count get p = 0.  Returns None when the dual has no
-    minimiser (constraints unsatisfiable with the support of ``n``).
+    minimiser (constraints unsatisfiable with the support of ``n``); with
+    ``want_lam``, (p, lambda) (None, None on failure).
     """
+    p, lam = _dual_newton_lam(n, m, c, tol, max_iter)
+    return (p, lam) if want_lam else p
+
+
+def _dual_newton_lam(n, m, c, tol, max_iter):
     pos = n > 0
     npos = n[pos]
     mp = m[:, pos]
     rows_live = mp.sum(axis=1) > 0
     if not rows_live.all():
-        return None  # a row all of whose atoms have zero counts
+        return None, None  # a row all of whose atoms have zero counts
     n_rows = m.shape[0]
     total = npos.sum()
     lam = np.full(n_rows, total / max(c.sum(), 1e-300))
@@ -565,7 +557,7 @@ def _dual_newton(n: NDArray, m: NDArray, c: NDArray, tol: float = 1e-13, max_ite
         lam = lam + t * step
         val, s = new_val, new_s
     if not np.isfinite(val):
-        return None
+        return None, None
     p = np.zeros(n.size)
     p[pos] = npos / s
     # Polish onto the constraints: a primal Newton correction weighted by
@@ -582,8 +574,8 @@ def _dual_newton(n: NDArray, m: NDArray, c: NDArray, tol: float = 1e-13, max_ite
             break
         p = p + corr
     if np.max(np.abs(m @ p - c)) > 1e-8:
-        return None
-    return p
+        return None, None
+    return p, lam
 
 
 # ---------------------------------------------------------------------------
