@@ -185,9 +185,15 @@ class ProbBlock:
         if used.size and np.unique(used).size != self.n_atoms:
             missing = sorted(set(range(self.n_atoms)) - set(np.unique(used).tolist()))
             raise ValueError(f"{name}: atoms {missing} are not used by any cell")
+        self.forced_zero: list[str] = []
         self._check_fixed()
         self._build_components()
-        self._check_feasible()
+        forced = self._check_feasible()
+        if forced:
+            self._fix_forced_zeros(forced)
+            self._check_fixed()
+            self._build_components()
+            self._check_feasible()
 
     # -- structure -----------------------------------------------------
     def _cell(self, r, c):
@@ -246,14 +252,16 @@ class ProbBlock:
             )
         )
 
-    def _check_feasible(self):
-        """Every coupled component must admit p >= 0 with M p = c, and no
-        free cell may be forced to 0 by the others (it would be counted as a
-        free parameter that can only be 0: the df of a test would be off)."""
+    def _check_feasible(self) -> list:
+        """Every coupled component must admit p >= 0 with M p = c.  Returns
+        the atoms that the others force to 0 (no feasible point gives them
+        mass: a row whose fixed cells already sum to 1, ties that use up a
+        row's mass)."""
+        forced = []
         for comp in self.components:
             if comp.closed_form:
                 if comp.c[0] <= 0:
-                    self._forced_zero(comp.atoms[0])
+                    forced.extend(int(a) for a in comp.atoms)
                 continue
             inner = _dual_newton(np.ones(comp.atoms.size), comp.m, comp.c)
             if inner is not None and inner.min() > 1e-6:
@@ -279,14 +287,22 @@ class ProbBlock:
                 best = linprog(goal, A_eq=comp.m, b_eq=comp.c, bounds=[(0, None)] * comp.atoms.size,
                                method="highs")
                 if best.status == 0 and -best.fun <= 1e-12:
-                    self._forced_zero(a)
+                    forced.append(int(a))
+        return forced
 
-    def _forced_zero(self, atom):
-        r, c = np.argwhere(self.tie == atom)[0]
-        raise ValueError(
-            f"{self.name}: free cell {self._cell(r, c)} can only be 0 (the fixed cells and ties leave it "
-            "no probability); fix it at 0, so that it is not counted as a free parameter"
-        )
+    def _fix_forced_zeros(self, forced) -> None:
+        """Cells that can only be 0 become fixed at 0 (atoms renumbered), so
+        that they are not counted as free parameters (a test's df would be
+        off by one per cell).  ``forced_zero`` names them."""
+        mask = np.isin(self.tie, forced)
+        self.forced_zero = [self._cell(r, c) for r, c in np.argwhere(mask)]
+        tie = np.where(mask, FIXED, self.tie)
+        used = np.unique(tie[tie != FIXED])
+        remap = np.full(self.n_atoms, FIXED, dtype=np.int64)
+        remap[used] = np.arange(used.size)
+        self.tie = np.where(tie == FIXED, FIXED, remap[np.where(tie == FIXED, 0, tie)])
+        self.fixed = np.where(mask, 0.0, self.fixed)
+        self.n_atoms = int(used.size)
 
     # -- values ----------------------------------------------------------
     def expand(self, atoms: NDArray) -> NDArray:

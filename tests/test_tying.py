@@ -253,17 +253,25 @@ def test_zero_count_atoms_shared_across_rows_match_scipy():
     assert q(p) >= best - 1e-6 * abs(best)
 
 
-@pytest.mark.parametrize("states, spec, cell", [
-    # ties force (s2, s3) and (s2, s4) to 0: counted as free parameters before (found by review)
+@pytest.mark.parametrize("states, spec, forced, n_free", [
+    # ties force (s2, s3) and (s2, s4) to 0: counted as free parameters before
+    # (8 instead of 7; found by review)
     (["s1", "s2", "s3", "s4"], {"transitions": {"self": [["s1", "s1"], ["s2", "s2"]],
                                                 "cross": [["s1", "s2"], ["s2", "s1"]]},
-                                "fixed": {"transmat": [["s1", "s3", 0.0], ["s1", "s4", 0.0]]}}, "(s2, s3)"),
-    # fixed cells already summing to 1 leave the row's other cells only 0
-    (["a", "b", "c"], {"fixed": {"transmat": [["a", "b", 1.0]]}}, "(a, a)"),
+                                "fixed": {"transmat": [["s1", "s3", 0.0], ["s1", "s4", 0.0]]}},
+     ["(s2, s3)", "(s2, s4)"], 7),
+    # a transition fixed at 1 leaves the row's other cells only 0 (5 instead of 4)
+    (["a", "b", "c"], {"fixed": {"transmat": [["a", "b", 1.0]]}}, ["(a, a)", "(a, c)"], 4),
 ])
-def test_free_cells_forced_to_zero_are_refused(states, spec, cell):
-    with pytest.raises(ValueError, match=re.escape(f"free cell {cell} can only be 0")):
-        tying.compile_hmm_spec(spec, states, family="categorical", n_symbols=2)
+def test_free_cells_forced_to_zero_are_fixed_at_zero(states, spec, forced, n_free):
+    tie = tying.compile_hmm_spec(spec, states, family="categorical", n_symbols=2)
+    assert tie.trans.forced_zero == forced
+    assert tie.trans.n_free == n_free
+    full = tie.trans.expand(tie.trans.uniform_atoms())
+    assert np.allclose(full.sum(axis=1), 1.0)
+    for cell in forced:
+        r, c = (states.index(v) for v in cell.strip("()").split(", "))
+        assert full[r, c] == 0.0
 
 
 def test_expand_and_reduce_refuse_entries_outside_the_atoms():
