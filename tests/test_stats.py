@@ -82,7 +82,7 @@ def test_lrt_refuses_models_that_cannot_be_nested():
     _, X, L = _boundary_data()
     two = CategoricalHMM(n_states=2, n_symbols=3, n_iter=5, random_state=0).fit(X, L)
     three = CategoricalHMM(n_states=3, n_symbols=3, n_iter=5, random_state=0).fit(X, L)
-    with pytest.raises(ValueError, match="the same states"):
+    with pytest.raises(ValueError, match="the same number of states"):
         lrt(two, three, X, L)
 
 

@@ -100,7 +100,8 @@ def _carry_tables(aYs, L, S, Pc, G, SP):
         for r in range(L):
             a = aYs[r * W + k]
             q = p * a
-            if p > 0.0 and a > 0.0 and not (_TINY <= q < _HUGE):
+            # (stripe row 0's factor enters no table: lane_carries uses it directly)
+            if r > 0 and p > 0.0 and a > 0.0 and not (_TINY <= q < _HUGE):
                 return False
             if r % S == 0:
                 if r > 0:
