@@ -56,12 +56,20 @@ def check_random_state(name, value):
                          f"got {value!r} ({why})") from None
 
 
-def check_number(name, value) -> float:
-    """A finite number >= 0 (a string or a bool is an error, never coerced)."""
+def check_number(name, value, nonnegative: bool = True) -> float:
+    """A finite number, >= 0 unless ``nonnegative`` is False (a string or a
+    bool is an error, never coerced)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            or not np.isfinite(value) or (nonnegative and value < 0):
+        raise ValueError(f"{name} must be a finite number{' >= 0' if nonnegative else ''}, got {value!r}")
     return float(value)
+
+
+def check_count(name, value, low: int = 0) -> int:
+    """An integer >= low (a float, a bool or a string is an error, never truncated)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
 
 
 def check_choice(name, value, choices):

@@ -769,7 +769,8 @@ class StreamOutput:
         # a regular file: unbuffered writes, so that nothing half-written
         # waits in a buffer to be flushed at close
         raw = self.fh.buffer.raw
-        data = memoryview(text.encode("utf-8"))
+        encoded = text.encode("utf-8")
+        data = memoryview(encoded)
         try:
             while data:
                 n = raw.write(data)
@@ -781,7 +782,7 @@ class StreamOutput:
             except OSError:
                 pass
             raise OutputError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
-        self._size += len(text.encode("utf-8")) if not text.isascii() else len(text)
+        self._size += len(encoded)
         self.wrote = True
 
     def __exit__(self, exc_type, exc, tb):

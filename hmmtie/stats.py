@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats as _sps
 
+from ._validation import check_count, check_number
+
 __all__ = ["LRTResult", "PairComparison", "aic", "bic", "compare_pairs", "lrt", "lrt_from_loglik", "BoundaryWarning"]
 
 
@@ -21,22 +23,9 @@ class BoundaryWarning(UserWarning):
     distribution of the LRT may not hold there."""
 
 
-def _finite(name, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _count(name, value, low=0) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def aic(loglik: float, n_free: int) -> float:
     """Akaike information criterion ``-2 log L + 2 k``."""
-    return -2.0 * _finite("loglik", loglik) + 2.0 * _count("n_free", n_free)
+    return -2.0 * check_number("loglik", loglik, nonnegative=False) + 2.0 * check_count("n_free", n_free)
 
 
 def bic(loglik: float, n_free: int, n_obs: int) -> float:
@@ -46,8 +35,8 @@ def bic(loglik: float, n_free: int, n_obs: int) -> float:
     or frames over all sequences; for pair HMMs the number of residues over
     all pairs (both sequences).
     """
-    n_obs = _count("n_obs", n_obs, low=1)
-    return -2.0 * _finite("loglik", loglik) + _count("n_free", n_free) * math.log(n_obs)
+    n_obs = check_count("n_obs", n_obs, low=1)
+    return -2.0 * check_number("loglik", loglik, nonnegative=False) + check_count("n_free", n_free) * math.log(n_obs)
 
 
 @dataclass
@@ -97,9 +86,9 @@ def lrt_from_loglik(
     statistic (the full fit found a worse optimum) is reported as computed
     with a warning; its p-value is 1.
     """
-    loglik_restricted = _finite("loglik_restricted", loglik_restricted)
-    loglik_full = _finite("loglik_full", loglik_full)
-    df = _count("n_free_full", n_free_full) - _count("n_free_restricted", n_free_restricted)
+    loglik_restricted = check_number("loglik_restricted", loglik_restricted, nonnegative=False)
+    loglik_full = check_number("loglik_full", loglik_full, nonnegative=False)
+    df = check_count("n_free_full", n_free_full) - check_count("n_free_restricted", n_free_restricted)
     if df <= 0:
         raise ValueError(
             f"the full model must have more free parameters than the restricted one "

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
+from .._validation import check_count
 from ..tying import FIXED
 
 __all__ = [
@@ -27,9 +28,7 @@ __all__ = [
 
 def check_size(owner: str, name: str, value, low: int = 1) -> int:
     """An integer >= low (a float, a bool or a string is an error, never truncated)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return check_count(f"{owner}: {name}", value, low)
 
 
 def _check_tie_shapes(layer: str, given: dict | None, default: dict) -> dict:

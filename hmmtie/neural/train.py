@@ -14,6 +14,7 @@ import tempfile
 import numpy as np
 from numpy.typing import NDArray
 
+from .._validation import check_count
 from .models import TiedModel
 
 __all__ = ["SGD", "Adam", "fit", "save", "load"]
@@ -86,9 +87,7 @@ def _as_data(name: str, X):
 
 
 def _positive(name, value, low=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"fit: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return check_count(f"fit: {name}", value, low)
 
 
 def fit(model: TiedModel, X: NDArray, y: NDArray | None = None, optimizer=None, n_epochs: int = 20,
