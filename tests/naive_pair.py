@@ -207,6 +207,83 @@ def logspace_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y):
     return z
 
 
+
+@numba.njit(cache=True)
+def _log_emit(kind, etab, match_odds, ins_odds, x, y, s, i, j):
+    """log odds of state s emitting at lattice cell (i, j) (-inf if it
+    cannot: outside the lattice or zero odds)."""
+    k = kind[s]
+    if (k != 2 and i < 1) or (k != 1 and j < 1):
+        return -np.inf
+    if k == 0:
+        e = match_odds[etab[s], x[i - 1], y[j - 1]]
+    elif k == 1:
+        e = ins_odds[etab[s], x[i - 1]]
+    else:
+        e = ins_odds[etab[s], y[j - 1]]
+    return math.log(e) if e > 0.0 else -np.inf
+
+
+@numba.njit(cache=True)
+def logspace_posterior(kind, etab, start, trans, end, match_odds, ins_odds,
+                       x, y):
+    """Unscaled log-space forward-backward over the whole lattice (no
+    scaling, no band): (log-odds, P) with P (N, M) the posterior that x_i
+    is aligned to y_j.  O(S * N * M) memory: a reference for long pairs."""
+    n = x.shape[0]
+    m = y.shape[0]
+    ns = kind.shape[0]
+    lt = np.full((ns, ns), -np.inf)
+    for a in range(ns):
+        for b in range(ns):
+            if trans[a, b] > 0.0:
+                lt[a, b] = math.log(trans[a, b])
+    di = np.array([1 if kind[s] != 2 else 0 for s in range(ns)])
+    dj = np.array([1 if kind[s] != 1 else 0 for s in range(ns)])
+    F = np.full((ns, n + 1, m + 1), -np.inf)
+    for i in range(n + 1):
+        for j in range(m + 1):
+            for s in range(ns):
+                pi = i - di[s]
+                pj = j - dj[s]
+                if pi < 0 or pj < 0:
+                    continue
+                v = -np.inf
+                if pi == 0 and pj == 0 and start[s] > 0.0:
+                    v = math.log(start[s])
+                for r in range(ns):
+                    if lt[r, s] > -np.inf:
+                        v = _lse_add(v, F[r, pi, pj] + lt[r, s])
+                F[s, i, j] = v + _log_emit(kind, etab, match_odds, ins_odds,
+                                           x, y, s, i, j)
+    B = np.full((ns, n + 1, m + 1), -np.inf)
+    for i in range(n, -1, -1):
+        for j in range(m, -1, -1):
+            for s in range(ns):
+                v = -np.inf
+                if i == n and j == m and end[s] > 0.0:
+                    v = math.log(end[s])
+                for r in range(ns):
+                    ni = i + di[r]
+                    nj = j + dj[r]
+                    if ni > n or nj > m or lt[s, r] == -np.inf:
+                        continue
+                    v = _lse_add(v, lt[s, r] + _log_emit(
+                        kind, etab, match_odds, ins_odds, x, y, r, ni, nj)
+                        + B[r, ni, nj])
+                B[s, i, j] = v
+    z = -np.inf
+    for s in range(ns):
+        if end[s] > 0.0:
+            z = _lse_add(z, F[s, n, m] + math.log(end[s]))
+    P = np.zeros((n, m))
+    for s in range(ns):
+        if kind[s] == 0:
+            for i in range(1, n + 1):
+                for j in range(1, m + 1):
+                    P[i - 1, j - 1] += math.exp(F[s, i, j] + B[s, i, j] - z)
+    return z, P
+
 # --- decoding oracles (Viterbi / MEA), used by test_kernels_pair_decode.py ---
 
 def viterbi_brute(paths):

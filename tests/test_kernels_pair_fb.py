@@ -102,22 +102,30 @@ def _seqs(rng, n, m, a=A):
             rng.integers(0, a, m).astype(np.uint8))
 
 
+# tilt_nats=0 tilts every pair whose slope M / N differs from the model's
+# (see pair_fb's "Column tilt"): the tilted tables give the same answers
+@pytest.mark.parametrize("tilt", [pf._TILT_NATS, 0.0], ids=["auto", "tilted"])
 @pytest.mark.parametrize("name", list(MODELS))
-def test_forward_posterior_counts_match_brute_force(name):
+def test_forward_posterior_counts_match_brute_force(name, tilt):
     model = MODELS[name]()
     kind, etab = model[0], model[1]
     S = len(kind)
     rng = np.random.default_rng(7)
+    n_tilted = 0
     for n, m in SHAPES:
         x, y = _seqs(rng, n, m)
         paths = nv.enumerate_paths(*model, x, y)
         ref = nv.total(paths)
-        got = pf.forward(*model, x, y, -1)
+        got = pf.forward(*model, x, y, -1, tilt_nats=tilt)
+        oriented = model[0] if n >= m else pf._transpose_model(kind, model[5])[0]
+        g = pf._tilt_for(oriented, model[3], max(n, m), min(n, m),
+                         pf._tilt_info(oriented, model[3], tilt))
+        n_tilted += g != 1.0
         if ref == -math.inf:
             assert got == -math.inf
             continue
         assert abs(got - ref) < 1e-10
-        lz, post = pf.posterior(*model, x, y, -1)
+        lz, post = pf.posterior(*model, x, y, -1, tilt_nats=tilt)
         assert abs(lz - ref) < 1e-10
         np.testing.assert_allclose(post, nv.posterior(paths, kind, n, m),
                                    atol=1e-12, rtol=1e-10)
@@ -126,12 +134,14 @@ def test_forward_posterior_counts_match_brute_force(name):
         # counts are added to what the accumulators already hold
         acc = [np.ones(S), np.ones((S, S)), np.ones(S),
                np.ones(model[5].shape), np.ones(model[6].shape)]
-        lz = pf.expected_counts(*model, x, y, *acc, -1)
+        lz = pf.expected_counts(*model, x, y, *acc, -1, tilt_nats=tilt)
         assert abs(lz - ref) < 1e-10
         want = nv.expected_counts(paths, kind, etab, x, y, S, model[5].shape,
                                   model[6].shape)
         for a, w in zip(acc, want):
             np.testing.assert_allclose(a - 1.0, w, atol=1e-12, rtol=1e-9)
+    # short pairs never need the tilt; forced, it is used on most shapes
+    assert n_tilted == 0 if tilt > 0 else n_tilted >= 3
 
 
 @pytest.mark.parametrize("name", ["3state", "5state"])
@@ -503,6 +513,111 @@ def test_long_pair_against_log_space(name):
     assert post.max() <= 1.0 + 1e-9 and (post.sum(axis=1) <= 1.0 + 1e-9).all()
     # related sequences: most residues are aligned with high confidence
     assert post.sum() > 0.8 * min(len(x), len(y))
+
+
+def _short_gap_model(name):
+    """Models with short gap extensions (3-state 0.05; 5-state 0.02 short
+    and 0.08 long; the general-path custom model as it is)."""
+    if name == "3state":
+        return model_3state(delta=0.02, eps=0.05, tau=0.001)
+    if name == "5state":
+        kind, etab, start, trans, end, match, ins = model_5state()
+        trans = trans.copy()
+        for s, e in ((1, 0.02), (2, 0.02), (3, 0.08), (4, 0.08)):
+            trans[s, s] = e
+            trans[s, 0] = 1 - e - end[s]
+        return kind, etab, start, trans, end, match, ins
+    return model_custom()
+
+
+def _emitted(acc, model, k):
+    """Expected emissions of the insert states of kind k (their own rows)."""
+    rows = {int(model[1][s]) for s in range(len(model[0])) if model[0][s] == k}
+    return sum(acc[4][r].sum() for r in rows)
+
+
+@pytest.mark.parametrize("name", ["3state", "5state", "custom"])
+def test_disparate_lengths_against_log_space(name):
+    """Pairs of very different lengths under short gap extensions.  Per-row
+    scaling alone lost what lay > 708 nats below a row's peak: forward tens
+    of nats low, posteriors off by 0.2-1e8.  The column tilt recentres each
+    row on the alignment; forward, posteriors and counts are then exact."""
+    model = _short_gap_model(name)
+    rng = np.random.default_rng(21)
+    worst_untilted = 0.0
+    xs, ys = [], []
+    for n, m, related in [(1500, 300, True), (300, 1500, False),
+                          (1200, 800, True)]:
+        x = rng.integers(0, A, n).astype(np.uint8)
+        if related:
+            y = np.array(_mutate(rng, x[n // 3:n // 3 + m]), np.uint8)
+        else:
+            y = rng.integers(0, A, m).astype(np.uint8)
+        xs.append(x)
+        ys.append(y)
+        ref, P = nv.logspace_posterior(*model, x, y)
+        assert math.isfinite(ref)
+        tol = 1e-11 * abs(ref)
+        assert abs(pf.forward(*model, x, y, -1) - ref) < tol
+        lz, post = pf.posterior(*model, x, y, -1)
+        assert abs(lz - ref) < tol
+        np.testing.assert_allclose(post, P, atol=1e-9)
+        acc = _acc(model)
+        assert abs(pf.expected_counts(*model, x, y, *acc, -1) - ref) < tol
+        # every residue is emitted once: by a match or by an insert state
+        assert abs(acc[3].sum() - P.sum()) < 1e-8 * len(x)
+        assert abs(_emitted(acc, model, 1) + P.sum() - len(x)) < 1e-8 * len(x)
+        assert abs(_emitted(acc, model, 2) + P.sum() - len(y)) < 1e-8 * len(x)
+        lu, pu = pf.posterior(*model, x, y, -1, tilt_nats=math.inf)
+        worst_untilted = max(worst_untilted, abs(lu - ref),
+                             float(np.abs(pu - P).max()))
+    # the pairs are ones that row scaling alone gets wrong
+    assert worst_untilted > 1e-2
+    # batches tilt pair by pair, as single pairs do
+    x_off = np.concatenate([[0], np.cumsum([len(v) for v in xs])]).astype(np.int64)
+    y_off = np.concatenate([[0], np.cumsum([len(v) for v in ys])]).astype(np.int64)
+    lz = pf.batch_forward(*model, np.concatenate(xs), x_off, np.concatenate(ys),
+                          y_off, -1)
+    assert [float(v) for v in lz] == [pf.forward(*model, x, y, -1)
+                                      for x, y in zip(xs, ys)]
+    out = pf.batch_expected_counts(*model, np.concatenate(xs), x_off,
+                                   np.concatenate(ys), y_off, -1)
+    acc = _acc(model)
+    for x, y in zip(xs, ys):
+        pf.expected_counts(*model, x, y, *acc, -1)
+    for a, b in zip(out[1:], acc):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)
+
+
+def test_tilt_centres_the_row_growth_on_the_pair_slope():
+    """The tilt's slope d log R / du equals M / N, R(u) being the row growth
+    rate (spectral condition) checked against the growth of the untilted
+    expected lattice total computed directly."""
+    kind, _, _, trans, *_ = model_3state(delta=0.02, eps=0.05, tau=0.001)
+    cols, rows = kind != 1, kind != 2
+    A_ = np.empty((3, 3))
+    for s in (0.1, 0.4, 0.8):
+        u = pf._centred_tilt(trans, cols, rows, s)
+        assert abs(pf._slope(trans, cols, rows, u, A_) - s) < 1e-3
+    # R(0) against the growth of the summed transition weights per row
+    # (odds 1: the expected forward of unrelated sequences), M large
+    M = 400
+    row = np.zeros((3, M + 1))
+    prev = np.zeros((3, M + 1))
+    prev[0, 0] = 1.0  # a match state at column 0 seeds the rows
+    tots = []
+    for _ in range(60):
+        row[:] = 0.0
+        for j in range(M + 1):
+            if j >= 1:
+                row[0, j] = prev[:, j - 1] @ trans[:, 0]
+                row[2, j] = row[:, j - 1] @ trans[:, 2]
+            row[1, j] = prev[:, j] @ trans[:, 1]
+        t = row.sum()
+        tots.append(t)
+        prev = row / t
+    r0 = pf.tilt_model(kind, trans)[0]
+    assert abs(math.log(tots[-1]) - r0) < 1e-6
 
 
 @pytest.mark.slow
