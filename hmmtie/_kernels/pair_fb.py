@@ -1358,84 +1358,75 @@ _TILT_NATS = 150.0
 
 
 @numba.njit(cache=True)
-def _below_one(trans, cols, rows, cu, zv, A):
-    """Whether the spectral radius of K[r, s] = trans[r, s] * cu**cols[s] *
-    zv**rows[s] is below 1: I - K is then a nonsingular M-matrix, which
-    Gaussian elimination without pivoting shows by positive pivots.  ``A``:
-    (S, S) scratch."""
-    S = trans.shape[0]
-    for r in range(S):
-        for s in range(S):
-            w = trans[r, s]
-            if cols[s]:
-                w *= cu
-            if rows[s]:
-                w *= zv
-            A[r, s] = (1.0 if r == s else 0.0) - w
-    for k in range(S):
-        p = A[k, k]
-        if not p > 0.0:
-            return False
-        for r in range(k + 1, S):
-            f = A[r, k] / p
-            if f != 0.0:
-                for s in range(k + 1, S):
-                    A[r, s] -= f * A[k, s]
-    return True
-
-
-@numba.njit(cache=True)
 def _log_rate(trans, cols, rows, u, A):
-    """log R(u): minus the log z at which the spectral radius reaches 1
-    (to ~1e-11)."""
+    """log R(u): minus the log z at which the spectral radius of
+    K[r, s] = trans[r, s] * exp(u)**cols[s] * z**rows[s] reaches 1 (to
+    ~1e-11; +inf when it stays above 1).  The radius is below 1 exactly when
+    I - K is a nonsingular M-matrix, which Gaussian elimination without
+    pivoting shows by positive pivots (``A``: (S, S) scratch)."""
+    S = trans.shape[0]
     cu = math.exp(u)
     lo = -60.0
     hi = 60.0
-    for _ in range(44):
-        mid = 0.5 * (lo + hi)
-        if _below_one(trans, cols, rows, cu, math.exp(mid), A):
-            lo = mid
+    for it in range(45):
+        v = lo if it == 0 else 0.5 * (lo + hi)
+        zv = math.exp(v)
+        for r in range(S):
+            for s in range(S):
+                w = trans[r, s]
+                if cols[s]:
+                    w *= cu
+                if rows[s]:
+                    w *= zv
+                A[r, s] = (1.0 if r == s else 0.0) - w
+        below = True
+        for k in range(S):
+            p = A[k, k]
+            if not p > 0.0:
+                below = False
+                break
+            for r in range(k + 1, S):
+                f = A[r, k] / p
+                if f != 0.0:
+                    for s in range(k + 1, S):
+                        A[r, s] -= f * A[k, s]
+        if it == 0:
+            if not below:
+                return np.inf  # rows diverge even as z -> 0
+        elif below:
+            lo = v
         else:
-            hi = mid
+            hi = v
     return -0.5 * (lo + hi)
 
 
 @numba.njit(cache=True)
-def _centred_tilt(trans, cols, rows, slope):
-    """u with d log R / du = slope (bisection to ~1e-4; log R is convex)."""
-    S = trans.shape[0]
-    A = np.empty((S, S))
-    # the largest u at which rows still converge (insert-y runs < 1)
+def _centred_tilt(trans, cols, rows, slope, A):
+    """u with d log R / du = slope (bisection to ~1e-4 on a central
+    difference; log R is convex, so its derivative increases with u)."""
+    h = 1e-3
     lo = -30.0
     hi = 30.0
-    if _below_one(trans, cols, rows, math.exp(hi), math.exp(-60.0), A):
-        top = hi
-    else:
+    if not math.isfinite(_log_rate(trans, cols, rows, hi, A)):
+        # the largest u at which rows converge (insert-y runs below 1)
+        a = lo
         for _ in range(24):
-            mid = 0.5 * (lo + hi)
-            if _below_one(trans, cols, rows, math.exp(mid), math.exp(-60.0),
-                          A):
-                lo = mid
+            mid = 0.5 * (a + hi)
+            if math.isfinite(_log_rate(trans, cols, rows, mid, A)):
+                a = mid
             else:
                 hi = mid
-        top = lo
-    lo = -30.0
-    hi = top - 2e-3  # _slope looks 1e-3 beyond its point
+        hi = a
+    hi -= 2.0 * h
     for _ in range(20):
         mid = 0.5 * (lo + hi)
-        if _slope(trans, cols, rows, mid, A) < slope:
+        d = (_log_rate(trans, cols, rows, mid + h, A)
+             - _log_rate(trans, cols, rows, mid - h, A)) / (2.0 * h)
+        if d < slope:
             lo = mid
         else:
             hi = mid
     return 0.5 * (lo + hi)
-
-
-@numba.njit(cache=True)
-def _slope(trans, cols, rows, u, A):
-    """d log R / du at u (central difference)."""
-    h = 1e-3
-    return (_log_rate(trans, cols, rows, u + h, A)
-            - _log_rate(trans, cols, rows, u - h, A)) / (2.0 * h)
 
 
 @numba.njit(cache=True)
@@ -1452,97 +1443,56 @@ def tilt_model(kind, trans):
     r0 = _log_rate(trans, cols, rows, 0.0, A)
     if not math.isfinite(r0):
         return np.array([r0, 1.0, 0.0, 0.0])
-    s0 = _slope(trans, cols, rows, 0.0, A)
+    h = 1e-3
+    s0 = (_log_rate(trans, cols, rows, h, A)
+          - _log_rate(trans, cols, rows, -h, A)) / (2.0 * h)
     gap0 = r0 - _log_rate(trans, cols, rows, -30.0, A)
-    u1 = _centred_tilt(trans, cols, rows, 1.0)
+    u1 = _centred_tilt(trans, cols, rows, 1.0, A)
     gap1 = r0 - (_log_rate(trans, cols, rows, u1, A) - u1)
     return np.array([r0, s0, max(gap0, 0.0), max(gap1, 0.0)])
 
 
 @numba.njit(cache=True)
-def _tilt_for(kind, trans, N, M, tinfo):
-    """The tilt g for an oriented pair (N >= M) of a model whose states have
-    kinds ``kind``; 1.0 when its estimated loss is below ``tinfo[4]``
-    (``tinfo``: :func:`tilt_model` of the oriented model, then the
-    threshold)."""
-    tilt_nats = tinfo[4]
-    if M == 0 or N == 0 or not math.isfinite(tinfo[0]):
-        return 1.0
-    s = M / N
-    s0 = tinfo[1]
-    if s <= s0:
-        bound = tinfo[2] * (s0 - s) / s0 if s0 > 0.0 else 0.0
-    else:
-        bound = tinfo[3] * (s - s0) / (1.0 - s0) if s0 < 1.0 else 0.0
-    if not N * bound > tilt_nats:
-        return 1.0
-    cols = kind != 1
-    rows = kind != 2
-    u = _centred_tilt(trans, cols, rows, s)
-    S = trans.shape[0]
-    A = np.empty((S, S))
-    gap = tinfo[0] - (_log_rate(trans, cols, rows, u, A) - u * s)
-    if not N * gap > tilt_nats:
-        return 1.0
-    return math.exp(u)
-
-
-@numba.njit(cache=True)
-def _tilt_tables(ycol, etab, match_odds, ins_odds, g):
-    """Tables with the column-consuming emissions times g: every match table,
-    and for the states with ``ycol`` (insert-y) rows n_i.. of a doubled
-    insert table (``etab`` remapped; counts for those rows must be folded
-    back onto rows 0..n_i-1)."""
+def _pair_tilt(kind, etab, trans, match_odds, ins_odds, N, M, tinfo):
+    """(g, etab, match odds, insert odds) for an oriented pair (N >= M) of a
+    model whose states have kinds ``kind``: g = 1.0 and the tables as they
+    are when the pair's estimated loss is below ``tinfo[4]`` (``tinfo``:
+    :func:`tilt_model` of the oriented model, then the threshold); else the
+    tilt and tables whose column-consuming emissions are times g (every
+    match table, and for the insert-y states rows n_i.. of a doubled insert
+    table, ``etab`` remapped: their counts must be folded back onto rows
+    0..n_i-1 by :func:`_fold_ins`)."""
+    g = 1.0
+    if M > 0 and N > 0 and math.isfinite(tinfo[0]):
+        s = M / N
+        s0 = tinfo[1]
+        if s <= s0:
+            bound = tinfo[2] * (s0 - s) / s0 if s0 > 0.0 else 0.0
+        else:
+            bound = tinfo[3] * (s - s0) / (1.0 - s0) if s0 < 1.0 else 0.0
+        if N * bound > tinfo[4]:
+            cols = kind != 1
+            rows = kind != 2
+            S = trans.shape[0]
+            A = np.empty((S, S))
+            u = _centred_tilt(trans, cols, rows, s, A)
+            gap = tinfo[0] - (_log_rate(trans, cols, rows, u, A) - u * s)
+            if N * gap > tinfo[4]:
+                g = math.exp(u)
+    if g == 1.0:
+        return g, etab, match_odds, ins_odds
     mo = match_odds * g
     n_i = ins_odds.shape[0]
-    A = ins_odds.shape[1]
-    ins = np.empty((2 * n_i, A))
+    ins = np.empty((2 * n_i, ins_odds.shape[1]))
     for t in range(n_i):
-        for a in range(A):
+        for a in range(ins_odds.shape[1]):
             ins[t, a] = ins_odds[t, a]
             ins[n_i + t, a] = ins_odds[t, a] * g
     et = etab.copy()
     for s in range(etab.shape[0]):
-        if ycol[s]:
+        if kind[s] == 2:
             et[s] = etab[s] + n_i
-    return et, mo, ins
-
-
-@numba.njit(cache=True)
-def _fast_tilt(slots, etab, trans, match_odds, ins_odds, N, M, tinfo):
-    """(g, etab, match odds, insert odds) for an oriented fast-path pair."""
-    kind = np.zeros(etab.shape[0], np.int64)
-    for q in range(1, _NF):
-        if slots[q] >= 0:
-            kind[slots[q]] = 1 if q < 3 else 2
-    return _gen_tilt(kind, etab, trans, match_odds, ins_odds, N, M, tinfo)
-
-
-@numba.njit(cache=True)
-def _gen_tilt(kind, etab, trans, match_odds, ins_odds, N, M, tinfo):
-    """(g, etab, match odds, insert odds) for an oriented pair."""
-    g = _tilt_for(kind, trans, N, M, tinfo)
-    if g == 1.0:
-        return g, etab, match_odds, ins_odds
-    et, mo, ins = _tilt_tables(kind == 2, etab, match_odds, ins_odds, g)
     return g, et, mo, ins
-
-
-@numba.njit(cache=True)
-def _untilt(logz, g, M):
-    """The log-odds of a pair computed with the tilt g over M columns."""
-    if g == 1.0 or not math.isfinite(logz):
-        return logz
-    return logz - M * math.log(g)
-
-
-@numba.njit(cache=True, nogil=True)
-def _fold_ins(n_ins, tmp):
-    """n_ins += rows 0..n_i-1 of tmp plus rows n_i..2n_i-1 (tilted states)."""
-    n_i = n_ins.shape[0]
-    for t in range(n_i):
-        for a in range(n_ins.shape[1]):
-            n_ins[t, a] += tmp[t, a] + tmp[n_i + t, a]
 
 
 # Chunk kernels: pairs p0..p1-1 of (xs[x_off[p]:x_off[p+1]], ys[...]).  One
@@ -1553,52 +1503,51 @@ def _fold_ins(n_ins, tmp):
 # one row within the float range, which fails for a row of a short sequence
 # against a much longer one (a 60-residue DNA exon against its 3,000-residue
 # gene: the cells the path must reach at the end of a row sit ~1e-1000 below
-# the row's largest, and the pair came out as probability 0).
+# the row's largest, and the pair came out as probability 0).  ``kd`` and
+# ``kd_t`` are the state kinds of both orientations and ``ti``, ``ti_t``
+# their tilt information (see "Column tilt"); each kernel calls its pair
+# routine from one call site (a second one doubled the compile time).
 
 
 @numba.njit(cache=True, nogil=True)
-def _fwd_chunk_fast(slots, slots_t, etab, start, trans, end, match_odds,
-                    match_t, ins_odds, xs, x_off, ys, y_off, band, p0, p1,
-                    out, tinfo, tinfo_t):
+def _fwd_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
+                    match_odds, match_t, ins_odds, xs, x_off, ys, y_off, band,
+                    p0, p1, out, ti, ti_t):
     for p in range(p0, p1):
         x = xs[x_off[p]:x_off[p + 1]]
         y = ys[y_off[p]:y_off[p + 1]]
-        sl = slots
-        mo = match_odds
-        ti = tinfo
+        sl, k, mo, t = slots, kd, match_odds, ti
         if y.shape[0] > x.shape[0]:
-            sl = slots_t
-            mo = match_t
-            ti = tinfo_t
+            sl, k, mo, t = slots_t, kd_t, match_t, ti_t
             x, y = y, x
-        g, et, mo, io = _fast_tilt(sl, etab, trans, mo, ins_odds, x.shape[0],
-                                   y.shape[0], ti)
-        out[p] = _untilt(_fast_score(sl, et, start, trans, end, mo, io, x, y,
-                                     band), g, y.shape[0])
+        g, et, mo, io = _pair_tilt(k, etab, trans, mo, ins_odds, x.shape[0],
+                                   y.shape[0], t)
+        lz = _fast_score(sl, et, start, trans, end, mo, io, x, y, band)
+        if g != 1.0 and math.isfinite(lz):
+            lz -= y.shape[0] * math.log(g)
+        out[p] = lz
 
 
 @numba.njit(cache=True, nogil=True)
-def _fwd_chunk_gen(kind, kind_t, etab, start, trans, end, match_odds, match_t,
-                   ins_odds, xs, x_off, ys, y_off, band, p0, p1, out,
-                   tinfo, tinfo_t):
+def _fwd_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
+                   match_odds, match_t, ins_odds, xs, x_off, ys, y_off, band,
+                   p0, p1, out, ti, ti_t):
     S = kind.shape[0]
     for p in range(p0, p1):
         x = xs[x_off[p]:x_off[p + 1]]
         y = ys[y_off[p]:y_off[p + 1]]
-        kd = kind
-        mo = match_odds
-        ti = tinfo
+        k, mo, t = kind, match_odds, ti
         if y.shape[0] > x.shape[0]:
-            kd = kind_t
-            mo = match_t
-            ti = tinfo_t
+            k, mo, t = kind_t, match_t, ti_t
             x, y = y, x
-        g, et, mo, io = _gen_tilt(kd, etab, trans, mo, ins_odds, x.shape[0],
-                                  y.shape[0], ti)
-        lz = _gen_forward(kd, et, start, trans, end, mo, io, x, y, band,
+        g, et, mo, io = _pair_tilt(k, etab, trans, mo, ins_odds, x.shape[0],
+                                   y.shape[0], t)
+        lz = _gen_forward(k, et, start, trans, end, mo, io, x, y, band,
                           np.full(S, -1, np.int64), np.zeros((0, 1, 1)),
                           np.zeros(0), np.zeros(0), 1, np.zeros((0, S, 1)))
-        out[p] = _untilt(lz, g, y.shape[0])
+        if g != 1.0 and math.isfinite(lz):
+            lz -= y.shape[0] * math.log(g)
+        out[p] = lz
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1611,83 +1560,70 @@ def _add_transposed(acc, tmp):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fast_counts_tilted(slots, etab, start, trans, end, match_odds,
-                        ins_odds, x, y, band, n_start, n_trans, n_end,
-                        n_match, n_ins, tinfo):
-    """:func:`_fast_counts` of an oriented pair, tilted when it needs it."""
-    g, et, mo, io = _fast_tilt(slots, etab, trans, match_odds, ins_odds,
-                               x.shape[0], y.shape[0], tinfo)
-    if g == 1.0:
-        return _fast_counts(slots, etab, start, trans, end, match_odds,
-                            ins_odds, x, y, band, n_start, n_trans, n_end,
-                            n_match, n_ins, _FULL_STORE)
-    tmp = np.zeros(io.shape)
-    lz = _fast_counts(slots, et, start, trans, end, mo, io, x, y, band,
-                      n_start, n_trans, n_end, n_match, tmp, _FULL_STORE)
-    _fold_ins(n_ins, tmp)
-    return _untilt(lz, g, y.shape[0])
+def _fold_ins(n_ins, tmp):
+    """n_ins += rows 0..n_i-1 of tmp plus rows n_i..2n_i-1 (tilted states)."""
+    n_i = n_ins.shape[0]
+    for t in range(n_i):
+        for a in range(n_ins.shape[1]):
+            n_ins[t, a] += tmp[t, a] + tmp[n_i + t, a]
 
 
 @numba.njit(cache=True, nogil=True)
-def _ec_chunk_fast(slots, slots_t, etab, start, trans, end, match_odds,
-                   match_t, ins_odds, xs, x_off, ys, y_off, band, p0, p1, out,
-                   n_start, n_trans, n_end, n_match, n_ins, tinfo, tinfo_t):
+def _ec_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
+                   match_odds, match_t, ins_odds, xs, x_off, ys, y_off, band,
+                   p0, p1, out, n_start, n_trans, n_end, n_match, n_ins, ti,
+                   ti_t):
     tmp = np.zeros_like(n_match)
     for p in range(p0, p1):
         x = xs[x_off[p]:x_off[p + 1]]
         y = ys[y_off[p]:y_off[p + 1]]
-        if y.shape[0] > x.shape[0]:
+        sl, k, mo, t, nm = slots, kd, match_odds, ti, n_match
+        flip = y.shape[0] > x.shape[0]
+        if flip:
+            sl, k, mo, t, nm = slots_t, kd_t, match_t, ti_t, tmp
+            x, y = y, x
             tmp[:] = 0.0
-            out[p] = _fast_counts_tilted(slots_t, etab, start, trans, end,
-                                         match_t, ins_odds, y, x, band,
-                                         n_start, n_trans, n_end, tmp, n_ins,
-                                         tinfo_t)
+        g, et, mo, io = _pair_tilt(k, etab, trans, mo, ins_odds, x.shape[0],
+                                   y.shape[0], t)
+        ni = n_ins if g == 1.0 else np.zeros(io.shape)
+        lz = _fast_counts(sl, et, start, trans, end, mo, io, x, y, band,
+                          n_start, n_trans, n_end, nm, ni, _FULL_STORE)
+        if g != 1.0:
+            _fold_ins(n_ins, ni)
+            if math.isfinite(lz):
+                lz -= y.shape[0] * math.log(g)
+        if flip:
             _add_transposed(n_match, tmp)
-        else:
-            out[p] = _fast_counts_tilted(slots, etab, start, trans, end,
-                                         match_odds, ins_odds, x, y, band,
-                                         n_start, n_trans, n_end, n_match,
-                                         n_ins, tinfo)
+        out[p] = lz
 
 
 @numba.njit(cache=True, nogil=True)
-def _gen_counts_tilted(kind, etab, start, trans, end, match_odds, ins_odds,
-                       x, y, n_start, n_trans, n_end, n_match, n_ins, band,
-                       tinfo):
-    """:func:`_gen_counts` of an oriented pair, tilted when it needs it."""
-    g, et, mo, io = _gen_tilt(kind, etab, trans, match_odds, ins_odds,
-                              x.shape[0], y.shape[0], tinfo)
-    if g == 1.0:
-        return _gen_counts(kind, etab, start, trans, end, match_odds,
-                           ins_odds, x, y, n_start, n_trans, n_end, n_match,
-                           n_ins, band)
-    tmp = np.zeros(io.shape)
-    lz = _gen_counts(kind, et, start, trans, end, mo, io, x, y, n_start,
-                     n_trans, n_end, n_match, tmp, band)
-    _fold_ins(n_ins, tmp)
-    return _untilt(lz, g, y.shape[0])
-
-
-@numba.njit(cache=True, nogil=True)
-def _ec_chunk_gen(kind, kind_t, etab, start, trans, end, match_odds, match_t,
-                  ins_odds, xs, x_off, ys, y_off, band, p0, p1, out, n_start,
-                  n_trans, n_end, n_match, n_ins, tinfo, tinfo_t):
+def _ec_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
+                  match_odds, match_t, ins_odds, xs, x_off, ys, y_off, band,
+                  p0, p1, out, n_start, n_trans, n_end, n_match, n_ins, ti,
+                  ti_t):
     tmp = np.zeros_like(n_match)
     for p in range(p0, p1):
         x = xs[x_off[p]:x_off[p + 1]]
         y = ys[y_off[p]:y_off[p + 1]]
-        if y.shape[0] > x.shape[0]:
+        k, mo, t, nm = kind, match_odds, ti, n_match
+        flip = y.shape[0] > x.shape[0]
+        if flip:
+            k, mo, t, nm = kind_t, match_t, ti_t, tmp
+            x, y = y, x
             tmp[:] = 0.0
-            out[p] = _gen_counts_tilted(kind_t, etab, start, trans, end,
-                                        match_t, ins_odds, y, x, n_start,
-                                        n_trans, n_end, tmp, n_ins, band,
-                                        tinfo_t)
+        g, et, mo, io = _pair_tilt(k, etab, trans, mo, ins_odds, x.shape[0],
+                                   y.shape[0], t)
+        ni = n_ins if g == 1.0 else np.zeros(io.shape)
+        lz = _gen_counts(k, et, start, trans, end, mo, io, x, y, n_start,
+                         n_trans, n_end, nm, ni, band)
+        if g != 1.0:
+            _fold_ins(n_ins, ni)
+            if math.isfinite(lz):
+                lz -= y.shape[0] * math.log(g)
+        if flip:
             _add_transposed(n_match, tmp)
-        else:
-            out[p] = _gen_counts_tilted(kind, etab, start, trans, end,
-                                        match_odds, ins_odds, x, y, n_start,
-                                        n_trans, n_end, n_match, n_ins, band,
-                                        tinfo)
+        out[p] = lz
 
 
 @functools.lru_cache(maxsize=16)
@@ -1698,8 +1634,8 @@ def _tilt_model_cached(kind_bytes, trans_bytes, S):
 
 
 def _tilt_info(kind, trans, tilt_nats):
-    """:func:`tilt_model` of the model oriented by ``kind`` (cached: a few
-    hundred microseconds), then the threshold."""
+    """:func:`tilt_model` of the model oriented by ``kind`` (cached by
+    model: a few hundred microseconds), then the threshold."""
     kind = np.ascontiguousarray(kind, np.int64)
     trans = np.ascontiguousarray(trans, np.float64)
     t = _tilt_model_cached(kind.tobytes(), trans.tobytes(), trans.shape[0])
@@ -1707,9 +1643,11 @@ def _tilt_info(kind, trans, tilt_nats):
 
 
 def _plan(kind, trans, match_odds, transposed, tilt_nats):
-    """(path, its two leading arguments, transposed match odds, tilt info,
-    transposed tilt info) with path "fast" or "gen"; the transposed model is
-    built only if some pair needs it."""
+    """The arguments that lead every chunk kernel: (path, its two model
+    arguments, the kinds of both orientations, transposed match odds, tilt
+    information of both orientations) with path "fast" or "gen"; the
+    transposed model is built only if some pair needs it."""
+    kind = np.ascontiguousarray(kind, np.int64)
     slots = _fast_layout(kind, trans)
     if transposed:
         kt, mt = _transpose_model(kind, match_odds)
@@ -1718,14 +1656,19 @@ def _plan(kind, trans, match_odds, transposed, tilt_nats):
     ti = _tilt_info(kind, trans, tilt_nats)
     ti_t = _tilt_info(kt, trans, tilt_nats) if transposed else ti
     if slots[0] >= 0:
-        return ("fast", slots,
-                _fast_layout(kt, trans) if transposed else slots, mt, ti,
-                ti_t)
-    return "gen", kind, kt, mt, ti, ti_t
+        st = _fast_layout(kt, trans) if transposed else slots
+        return "fast", slots, st, kind, kt, mt, ti, ti_t
+    return "gen", kind, kt, kind, kt, mt, ti, ti_t
 
 
 _FWD_CHUNK = {"fast": _fwd_chunk_fast, "gen": _fwd_chunk_gen}
 _EC_CHUNK = {"fast": _ec_chunk_fast, "gen": _ec_chunk_gen}
+
+
+def _lead(lead, etab, start, trans, end, match_odds):
+    """The leading arguments of a chunk kernel from :func:`_plan`'s."""
+    a, a_t, kd, kd_t, mt = lead[:5]
+    return a, a_t, kd, kd_t, etab, start, trans, end, match_odds, mt
 
 
 def _one_pair(x, y):
@@ -1738,11 +1681,11 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     """Log-odds likelihood of the pair (x, y); O(S * min(N, M)) memory.
     ``tilt_nats``: the estimated within-row gap above which the pair is
     computed with a column tilt (see ``_TILT_NATS``; inf: never)."""
-    path, a, a_t, mt, ti, ti_t = _plan(kind, trans, match_odds,
-                                       y.shape[0] > x.shape[0], tilt_nats)
+    path, *lead = _plan(kind, trans, match_odds, y.shape[0] > x.shape[0],
+                        tilt_nats)
     xo, yo, out = _one_pair(x, y)
-    _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
-                     ins_odds, x, xo, y, yo, band, 0, 1, out, ti, ti_t)
+    _FWD_CHUNK[path](*_lead(lead, etab, start, trans, end, match_odds),
+                     ins_odds, x, xo, y, yo, band, 0, 1, out, *lead[-2:])
     return float(out[0])
 
 
@@ -1753,21 +1696,21 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     computed transposed (see the chunk kernels) and P transposed back: a
     second N x M array while it is copied."""
     transposed = y.shape[0] > x.shape[0]
-    path, a, a_t, mt, ti, ti_t = _plan(kind, trans, match_odds, transposed,
-                                       tilt_nats)
+    path, a, a_t, kd, kd_t, mt, ti, ti_t = _plan(kind, trans, match_odds,
+                                                 transposed, tilt_nats)
     if transposed:
-        a, x, y, ti = a_t, y, x, ti_t
+        a, kd, x, y, ti = a_t, kd_t, y, x, ti_t
     else:
         mt = match_odds
     P = np.zeros((x.shape[0], y.shape[0]))
-    tilt = _fast_tilt if path == "fast" else _gen_tilt
-    g, et, mt, io = tilt(a, etab, trans, mt, ins_odds, x.shape[0], y.shape[0],
-                         ti)
+    g, et, mt, io = _pair_tilt(kd, etab, trans, mt, ins_odds, x.shape[0],
+                               y.shape[0], ti)
     if path == "fast":
         logz = _fast_posterior(a, et, start, trans, end, mt, io, x, y, band, P)
     else:
         logz = _gen_posterior(a, et, start, trans, end, mt, io, x, y, band, P)
-    logz = _untilt(logz, g, y.shape[0])
+    if g != 1.0 and math.isfinite(logz):
+        logz -= y.shape[0] * math.log(g)
     if transposed:
         P = np.ascontiguousarray(P.T)
     return logz, P
@@ -1779,12 +1722,12 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     """E-step: adds the expected counts given (x, y) into n_start (S,),
     n_trans (S, S), n_end (S,), n_match (n_m, A, A), n_ins (n_i, A); returns
     the log-odds (nothing is added when it is -inf)."""
-    path, a, a_t, mt, ti, ti_t = _plan(kind, trans, match_odds,
-                                       y.shape[0] > x.shape[0], tilt_nats)
+    path, *lead = _plan(kind, trans, match_odds, y.shape[0] > x.shape[0],
+                        tilt_nats)
     xo, yo, out = _one_pair(x, y)
-    _EC_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt, ins_odds,
-                    x, xo, y, yo, band, 0, 1, out, n_start, n_trans, n_end,
-                    n_match, n_ins, ti, ti_t)
+    _EC_CHUNK[path](*_lead(lead, etab, start, trans, end, match_odds),
+                    ins_odds, x, xo, y, yo, band, 0, 1, out, n_start, n_trans,
+                    n_end, n_match, n_ins, *lead[-2:])
     return float(out[0])
 
 
@@ -1857,15 +1800,15 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
     nch = max(1, min(n, _CHUNKS))
     out = np.full(n, -np.inf)
 
-    path, a, a_t, mt, ti, ti_t = _plan(
-        kind, trans, match_odds,
-        bool(np.any(np.diff(y_off) > np.diff(x_off))), tilt_nats)
+    path, *lead = _plan(kind, trans, match_odds,
+                        bool(np.any(np.diff(y_off) > np.diff(x_off))),
+                        tilt_nats)
+    args = _lead(lead, etab, start, trans, end, match_odds)
 
     def work(ch):
-        _FWD_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
-                         ins_odds, xs, x_off, ys, y_off, band,
-                         (n * ch) // nch, (n * (ch + 1)) // nch, out, ti,
-                         ti_t)
+        _FWD_CHUNK[path](*args, ins_odds, xs, x_off, ys, y_off, band,
+                         (n * ch) // nch, (n * (ch + 1)) // nch, out,
+                         *lead[-2:])
 
     _run_chunks(work, nch)
     return out
@@ -1887,15 +1830,15 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     pm = np.zeros((nch,) + match_odds.shape)
     pi = np.zeros((nch,) + ins_odds.shape)
 
-    path, a, a_t, mt, ti, ti_t = _plan(
-        kind, trans, match_odds,
-        bool(np.any(np.diff(y_off) > np.diff(x_off))), tilt_nats)
+    path, *lead = _plan(kind, trans, match_odds,
+                        bool(np.any(np.diff(y_off) > np.diff(x_off))),
+                        tilt_nats)
+    args = _lead(lead, etab, start, trans, end, match_odds)
 
     def work(ch):
-        _EC_CHUNK[path](a, a_t, etab, start, trans, end, match_odds, mt,
-                        ins_odds, xs, x_off, ys, y_off, band, (n * ch) // nch,
-                        (n * (ch + 1)) // nch, out, ps[ch], pt[ch], pe[ch],
-                        pm[ch], pi[ch], ti, ti_t)
+        _EC_CHUNK[path](*args, ins_odds, xs, x_off, ys, y_off, band,
+                        (n * ch) // nch, (n * (ch + 1)) // nch, out, ps[ch],
+                        pt[ch], pe[ch], pm[ch], pi[ch], *lead[-2:])
 
     _run_chunks(work, nch)
     n_start = np.zeros(S)
