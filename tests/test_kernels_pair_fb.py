@@ -118,9 +118,10 @@ def test_forward_posterior_counts_match_brute_force(name, tilt):
         ref = nv.total(paths)
         got = pf.forward(*model, x, y, -1, tilt_nats=tilt)
         oriented = model[0] if n >= m else pf._transpose_model(kind, model[5])[0]
+        xo, yo = (x, y) if n >= m else (y, x)
         g = pf._pair_tilt(oriented, model[1], model[3], model[5], model[6],
-                          max(n, m), min(n, m),
-                          pf._tilt_info(oriented, model[3], tilt))[0]
+                          xo, yo, pf._tilt_info(oriented, model[1], model[3],
+                                                model[6], tilt))[0]
         n_tilted += g != 1.0
         if ref == -math.inf:
             assert got == -math.inf
@@ -594,14 +595,17 @@ def test_tilt_centres_the_row_growth_on_the_pair_slope():
     """The tilt's slope d log R / du equals M / N, R(u) being the row growth
     rate (spectral condition) checked against the growth of the untilted
     expected lattice total computed directly."""
-    kind, _, _, trans, *_ = model_3state(delta=0.02, eps=0.05, tau=0.001)
+    kind, etab, _, trans, _, _, ins = model_3state(delta=0.02, eps=0.05,
+                                                   tau=0.001)
     cols, rows = kind != 1, kind != 2
     A_ = np.empty((3, 3))
+    w = np.ones(3)
     h = 1e-3
+    top = pf.tilt_model(kind, etab, trans, ins)[3]
     for s in (0.1, 0.4, 0.8):
-        u = pf._centred_tilt(trans, cols, rows, s, A_)
-        slope = (pf._log_rate(trans, cols, rows, u + h, A_)
-                 - pf._log_rate(trans, cols, rows, u - h, A_)) / (2 * h)
+        u = pf._centred_tilt(trans, cols, rows, w, s, top, A_)
+        slope = (pf._log_rate(trans, cols, rows, w, u + h, A_)
+                 - pf._log_rate(trans, cols, rows, w, u - h, A_)) / (2 * h)
         assert abs(slope - s) < 1e-3
     # R(0) against the growth of the summed transition weights per row
     # (odds 1: the expected forward of unrelated sequences), M large
@@ -620,7 +624,7 @@ def test_tilt_centres_the_row_growth_on_the_pair_slope():
         t = row.sum()
         tots.append(t)
         prev = row / t
-    r0 = pf.tilt_model(kind, trans)[0]
+    r0 = pf.tilt_model(kind, etab, trans, ins)[0]
     assert abs(math.log(tots[-1]) - r0) < 1e-6
 
 
@@ -826,3 +830,69 @@ def test_striped_forward_carries_across_an_underflowing_lane(expo):
     ref = nv.logspace_forward(*model, x, y)
     got = pf.forward(*model, x, y, -1)
     assert abs(got - ref) < 1e-11 * abs(ref)
+
+
+def _preset_args(preset, alphabet, eps=None):
+    from hmmtie import PairHMM
+    args = [np.array(a, copy=True) for a in
+            PairHMM.preset(preset, alphabet=alphabet)._kargs()]
+    if eps is not None:
+        t = args[3]
+        for s in (1, 2):
+            t[s, 0] += t[s, s] - eps
+            t[s, s] = eps
+    return args
+
+
+@pytest.mark.parametrize("case", ["polyA", "ACG", "protein-period4", "g-cap"])
+def test_low_complexity_and_asymmetric_pairs_against_log_space(case):
+    """Found by review.  Low-complexity pairs (poly-A, short repeats) put
+    the row peaks where mean-odds-1 rates do not: the untilted forward was
+    up to 60 nats off (too high: lost cells round up in the subnormal
+    range), so the growth rate is weighted by the pair's mean odds (and by
+    its in-phase diagonals).  Protein repeats whose insert odds outgrow
+    1 / t(Y, Y) are tilted down.  An asymmetric model could get a tilt
+    g > 1 that made an insert-y run overflow (-inf for an exact pair); the
+    tilt is capped by the largest insert odds."""
+    rng = np.random.default_rng(5)
+    if case == "polyA":
+        args = _preset_args("3state", "dna", eps=0.5)
+        x, y = np.zeros(3000, np.uint8), np.zeros(2000, np.uint8)
+    elif case == "ACG":
+        args = _preset_args("3state", "dna")
+        x = np.resize(np.array([0, 1, 2], np.uint8), 3000)
+        y = np.resize(np.array([0, 1, 2], np.uint8), 2000)
+    elif case == "protein-period4":
+        args = _preset_args("3state", "protein")
+        unit = np.array([3, 11, 7, 16], np.uint8)
+        x, y = np.resize(unit, 3000).copy(), np.resize(unit, 1500).copy()
+        for v in (x, y):
+            m = rng.random(len(v)) < 0.05
+            v[m] = rng.integers(0, 20, m.sum())
+    else:
+        kind = np.array([0, 1, 2])
+        etab = np.array([0, 0, 1])
+        trans = np.array([[0.539, 0.45, 0.001], [0.05, 0.94, 0.0],
+                          [0.49, 0.0, 0.5]])
+        mo = np.full((1, 4, 4), 0.6)
+        mo[0][np.diag_indices(4)] = 2.2
+        io = np.array([[1.0] * 4, [1.6, 0.8, 0.8, 0.8]])
+        args = [kind, etab, np.array([0.5, 0.5, 0.0]), trans,
+                np.full(3, 0.01), mo, io]
+        x = rng.integers(0, 4, 2000).astype(np.uint8)
+        y = np.zeros(1900, np.uint8)
+    ref = nv.logspace_forward(*args, x, y)
+    assert math.isfinite(ref)
+    tol = 1e-11 * abs(ref)
+    assert abs(pf.forward(*args, x, y, -1) - ref) < tol
+    assert abs(pf.posterior(*args, x, y, -1)[0] - ref) < tol
+    acc = _acc(args)
+    assert abs(pf.expected_counts(*args, x, y, *acc, -1) - ref) < tol
+    if case != "g-cap":
+        untilted = pf.forward(*args, x, y, -1, tilt_nats=math.inf)
+        assert abs(untilted - ref) > 1e-3  # the pair needs the tilt
+    else:  # tilted up, but no insert-y run may grow: t(Y,Y) g max odds < 1
+        ti = pf._tilt_info(*args[:2], args[3], args[6], pf._TILT_NATS)
+        g = pf._pair_tilt(args[0], args[1], args[3], args[5], args[6], x, y,
+                          ti)[0]
+        assert g > 1.0 and 0.5 * g * 1.6 < 1.0

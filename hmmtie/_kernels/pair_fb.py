@@ -1331,54 +1331,71 @@ def _transpose_model(kind, match_odds):
 
 # Column tilt.  Per-row scaling keeps each row's largest values near 1 and
 # loses what lies more than ~708 nats below them.  Within row i the forward
-# mass of unrelated sequence (odds 1 on average) peaks near column s0 * i,
-# s0 the slope of the model's typical paths (1 for a symmetric model), while
-# the cells the alignment must reach lie near column i * M / N.  For pairs
-# of very different lengths under a small gap extension the gap between the
-# two reaches hundreds of nats (3000 x 1500 DNA, extension 0.05: the forward
-# came out 142 nats low).  Multiplying every emission that consumes a column
-# (match and insert-y) by g multiplies every complete path by g**M, which
-# the log-odds take back, and moves the peak: the row growth rate R(u) of
-# paths weighted by exp(u) per column is a convex function whose slope
-# d log R / du is the peak's columns per row, so g = exp(u*) with
-# d log R / du (u*) = M / N centres each row on the alignment.  R(u) comes
-# from the transition matrix alone: 1 / R is the z at which the spectral
-# radius of K[r, s] = trans[r, s] * exp(u * cols[s]) * z**rows[s] reaches 1.
-# Measured on 60 DNA pairs up to 5000 x 4000, unrelated and local homologs,
-# gap extension 0.005-0.5: the centred tilt agreed with the log-space
-# forward to 2e-9 nats where the untilted forward was up to 3000 nats low
-# (400 at extension 0.5) and its posteriors off by up to 1e8; a flat
-# profile (g = t_XX / t_MM) failed on 4000 x 3500 pairs (-inf).  A pair is
-# tilted only when its estimated loss, N times the Legendre gap of
-# :func:`tilt_model` at its slope, exceeds ``_TILT_NATS`` (the bound from
-# the model-level gaps is checked first, so pairs near the model's slope,
-# equal lengths under a symmetric model for one, cost nothing); every other
-# pair runs the untilted tables and its results do not change.
-_TILT_NATS = 150.0
+# mass peaks near column s0 * i, s0 the slope of the model's typical paths
+# (1 for a symmetric model), while the alignment's cells lie elsewhere: near
+# column i * M / N for unrelated sequence, at column 0 through an unaligned
+# prefix of the longer sequence.  For pairs of very different lengths under
+# a short gap extension that distance reaches hundreds of nats (3000 x 1500
+# DNA, extension 0.05: the forward came out 142 nats low; 5000 x 2500 at
+# extension 0.5: 400 nats; posteriors off by up to 1e8).  Multiplying every
+# emission that consumes a column (match and insert-y) by g multiplies
+# every complete path by g**M, which the log-odds take back, and moves the
+# peak: the row growth rate R(u) of paths weighted by exp(u) per column is
+# convex, its slope d log R / du is the peak's columns per row, and
+# g = exp(u*) with slope M / N at u* centres the rows on the pair.  R(u)
+# comes from the transition matrix weighted by mean emission odds: 1 / R is
+# the z at which the spectral radius of K[r, s] = trans[r, s] * w[s] *
+# exp(u * cols[s]) * z**rows[s] reaches 1.  w is 1 for a pair of background
+# composition (one cached table per model, see :func:`tilt_model`); a
+# low-complexity pair (some state's mean odds off 1 by > 10%) gets its own
+# weights, the match weight raised to its best in-phase diagonal (short
+# repeats), and a tilt that keeps an insert-y run from outgrowing its row
+# when the pair's insert odds exceed 1 / t(Y, Y).  Tilts are capped where an
+# insert-y run with the largest insert odds would grow without bound, and a
+# tilted pair that still overflows is recomputed untilted.  A pair is
+# tilted only when its estimated loss (:func:`_loss`) exceeds
+# ``_TILT_NATS``; every other pair runs the untilted tables, so its results
+# do not change.  Measured against log-space references (tests and
+# review): random, homologous and local pairs up to 5000 x 4000 (gap
+# extension 0.005-0.5), poly-A, A-rich, and tandem repeats of period 2-10,
+# DNA and protein, agree to 2e-9 nats where the untilted forward was up to
+# 3000 nats off.  Known limit: tandem repeats of longer periods (23 here)
+# over thousands of residues can still be off by up to a few nats.
+_TILT_NATS = 300.0
+# a pair whose mean odds for some state differ from 1 by more than this
+# gets its own growth rate (weighted by those odds) instead of the model's
+_COMPOSITION_TOL = 0.1
 
 
 @numba.njit(cache=True)
-def _log_rate(trans, cols, rows, u, A):
+def _log_rate(trans, cols, rows, w, u, A):
     """log R(u): minus the log z at which the spectral radius of
-    K[r, s] = trans[r, s] * exp(u)**cols[s] * z**rows[s] reaches 1 (to
-    ~1e-11; +inf when it stays above 1).  The radius is below 1 exactly when
-    I - K is a nonsingular M-matrix, which Gaussian elimination without
-    pivoting shows by positive pivots (``A``: (S, S) scratch)."""
+    K[r, s] = trans[r, s] * w[s] * exp(u)**cols[s] * z**rows[s] reaches 1,
+    to ~1e-9; +inf when it is above 1 even as z -> 0 (rows diverge),
+    -inf when it stays below 1 for every z (no row is ever completed).  The
+    radius is below 1 exactly when I - K is a nonsingular M-matrix, which
+    Gaussian elimination without pivoting shows by positive pivots
+    (``A``: (S, S) scratch)."""
     S = trans.shape[0]
     cu = math.exp(u)
     lo = -60.0
     hi = 60.0
-    for it in range(45):
-        v = lo if it == 0 else 0.5 * (lo + hi)
+    for it in range(40):
+        if it == 0:
+            v = lo
+        elif it == 1:
+            v = hi
+        else:
+            v = 0.5 * (lo + hi)
         zv = math.exp(v)
         for r in range(S):
             for s in range(S):
-                w = trans[r, s]
+                x = trans[r, s] * w[s]
                 if cols[s]:
-                    w *= cu
+                    x *= cu
                 if rows[s]:
-                    w *= zv
-                A[r, s] = (1.0 if r == s else 0.0) - w
+                    x *= zv
+                A[r, s] = (1.0 if r == s else 0.0) - x
         below = True
         for k in range(S):
             p = A[k, k]
@@ -1392,7 +1409,10 @@ def _log_rate(trans, cols, rows, u, A):
                         A[r, s] -= f * A[k, s]
         if it == 0:
             if not below:
-                return np.inf  # rows diverge even as z -> 0
+                return np.inf
+        elif it == 1:
+            if below:
+                return -np.inf
         elif below:
             lo = v
         else:
@@ -1401,28 +1421,41 @@ def _log_rate(trans, cols, rows, u, A):
 
 
 @numba.njit(cache=True)
-def _centred_tilt(trans, cols, rows, slope, A):
-    """u with d log R / du = slope (bisection to ~1e-4 on a central
-    difference; log R is convex, so its derivative increases with u)."""
-    h = 1e-3
-    lo = -30.0
+def _top(trans, cols, rows, wtop, A):
+    """The largest u (at most 30) at which rows converge with the insert
+    odds at their largest (``wtop``): a tilt beyond it could make an
+    insert-y run grow without bound within a row."""
     hi = 30.0
-    if not math.isfinite(_log_rate(trans, cols, rows, hi, A)):
-        # the largest u at which rows converge (insert-y runs below 1)
-        a = lo
-        for _ in range(24):
-            mid = 0.5 * (a + hi)
-            if math.isfinite(_log_rate(trans, cols, rows, mid, A)):
-                a = mid
-            else:
-                hi = mid
-        hi = a
-    hi -= 2.0 * h
-    for _ in range(20):
+    if math.isfinite(_log_rate(trans, cols, rows, wtop, hi, A)):
+        return hi
+    lo = -30.0
+    for _ in range(24):
         mid = 0.5 * (lo + hi)
-        d = (_log_rate(trans, cols, rows, mid + h, A)
-             - _log_rate(trans, cols, rows, mid - h, A)) / (2.0 * h)
-        if d < slope:
+        if math.isfinite(_log_rate(trans, cols, rows, wtop, mid, A)):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True)
+def _slope(trans, cols, rows, w, u, top, A):
+    """d log R / du at u (a central difference, one-sided below ``top``)."""
+    h = 1e-3
+    b = min(u + h, top)
+    return (_log_rate(trans, cols, rows, w, b, A)
+            - _log_rate(trans, cols, rows, w, b - 2.0 * h, A)) / (2.0 * h)
+
+
+@numba.njit(cache=True)
+def _centred_tilt(trans, cols, rows, w, slope, top, A):
+    """u in [-30, top] with d log R / du = slope (bisection to ~2e-4; log R
+    is convex, so its derivative increases with u)."""
+    lo = -30.0
+    hi = top
+    for _ in range(18):
+        mid = 0.5 * (lo + hi)
+        if _slope(trans, cols, rows, w, mid, top, A) < slope:
             lo = mid
         else:
             hi = mid
@@ -1430,55 +1463,197 @@ def _centred_tilt(trans, cols, rows, slope, A):
 
 
 @numba.njit(cache=True)
-def tilt_model(kind, trans):
-    """Model-level tilt quantities (log R(0), s0, gap0, gap1): s0 the
-    untilted slope, gap0 and gap1 the Legendre gaps at slopes 0 and 1.  The
-    gap at slope s, ``log R(0) - min_u (log R(u) - u s)``, is convex and 0
-    at s0, so it is at most the chord from s0 to the nearer end of [0, 1];
-    a pair of N rows loses at most N times the gap at its slope M / N."""
+def _phi(trans, cols, rows, w, s, top, A):
+    """(u*, phi): the centred tilt for slope s and the rate of the paths of
+    that slope, phi(s) = log R(u*) - u* s (the Legendre transform)."""
+    u = _centred_tilt(trans, cols, rows, w, s, top, A)
+    return u, _log_rate(trans, cols, rows, w, u, A) - u * s
+
+
+_N_GRID = 40  # slopes of the per-model table: 1e-3 .. 1, geometric
+
+
+@numba.njit(cache=True)
+def _rate_table(trans, cols, rows, w, top, A):
+    """[log R(0), s0, phi(0), top, then per slope of the grid: s, u*, phi]
+    (see :func:`_loss`).  phi(0) is taken as log R(-30)."""
+    out = np.zeros(4 + 3 * _N_GRID)
+    r0 = _log_rate(trans, cols, rows, w, 0.0, A)
+    out[0] = r0
+    out[3] = top
+    if not math.isfinite(r0):
+        return out
+    out[1] = _slope(trans, cols, rows, w, 0.0, top, A)
+    out[2] = _log_rate(trans, cols, rows, w, -30.0, A)
+    for k in range(_N_GRID):
+        s = 10.0 ** (-3.0 + 3.0 * k / (_N_GRID - 1))
+        u, p = _phi(trans, cols, rows, w, s, top, A)
+        out[4 + k] = s
+        out[4 + _N_GRID + k] = u
+        out[4 + 2 * _N_GRID + k] = p
+    return out
+
+
+@numba.njit(cache=True)
+def _interp(tab, s, which):
+    """u* (which 1) or phi (which 2) at slope s from a :func:`_rate_table`
+    (linear between grid slopes, clamped at the ends)."""
+    G = _N_GRID
+    base = 4 + which * G
+    if s <= tab[4]:
+        return tab[base]
+    for k in range(1, G):
+        if s <= tab[4 + k]:
+            f = (s - tab[3 + k]) / (tab[4 + k] - tab[3 + k])
+            return tab[base + k - 1] + f * (tab[base + k] - tab[base + k - 1])
+    return tab[base + G - 1]
+
+
+@numba.njit(cache=True)
+def _loss(r0, s0, phi0, phi_s, phi_q, N, M):
+    """Estimated loss (nats) of the untilted lattice of an oriented pair
+    (N >= M, slope s = M / N).  Row i peaks near column s0 i, where the log
+    value is i log R(0); the cells of slope c / i lie i (log R(0) -
+    phi(c / i)) below.  Two paths bound what the alignment can need: the
+    straight one (phi_s = phi(s); a peak right of it, s < s0, reaches
+    column M at row M / s0 and the loss shrinks after it) and the one whose
+    N - M insert-x steps come first (phi_q = phi(min(s0, M / (N - M))),
+    measured from phi(0); the mirror image for the backward pass)."""
+    s = M / N
+    span = min(float(N), M / s0) if (s < s0 and s0 > 0.0) else float(N)
+    loss = span * (r0 - phi_s)
+    if N > M:
+        loss = max(loss, (N - M) * (phi_q - phi0))
+    return loss
+
+
+@numba.njit(cache=True)
+def _max_odds(kind, etab, ins_odds):
+    """Per state: the largest insert odds of an insert-y state, else 1."""
+    wtop = np.ones(kind.shape[0])
+    for s in range(kind.shape[0]):
+        if kind[s] == 2:
+            m = 0.0
+            for a in range(ins_odds.shape[1]):
+                m = max(m, ins_odds[etab[s], a])
+            wtop[s] = max(m, 1.0)
+    return wtop
+
+
+@numba.njit(cache=True)
+def tilt_model(kind, etab, trans, ins_odds):
+    """The model's :func:`_rate_table` for pairs of background composition
+    (mean odds 1 per state), its tilts capped by the largest insert odds
+    (:func:`_top`)."""
     cols = kind != 1
     rows = kind != 2
     S = trans.shape[0]
     A = np.empty((S, S))
-    r0 = _log_rate(trans, cols, rows, 0.0, A)
-    if not math.isfinite(r0):
-        return np.array([r0, 1.0, 0.0, 0.0])
-    h = 1e-3
-    s0 = (_log_rate(trans, cols, rows, h, A)
-          - _log_rate(trans, cols, rows, -h, A)) / (2.0 * h)
-    gap0 = r0 - _log_rate(trans, cols, rows, -30.0, A)
-    u1 = _centred_tilt(trans, cols, rows, 1.0, A)
-    gap1 = r0 - (_log_rate(trans, cols, rows, u1, A) - u1)
-    return np.array([r0, s0, max(gap0, 0.0), max(gap1, 0.0)])
+    top = _top(trans, cols, rows, _max_odds(kind, etab, ins_odds), A)
+    return _rate_table(trans, cols, rows, np.ones(S), top, A)
 
 
 @numba.njit(cache=True)
-def _pair_tilt(kind, etab, trans, match_odds, ins_odds, N, M, tinfo):
+def _mean_odds(kind, etab, match_odds, ins_odds, x, y):
+    """Per state, the mean odds of its emissions over the pair's letters
+    (x's and y's letter frequencies; 1 at background composition)."""
+    A = ins_odds.shape[1]
+    fx = np.zeros(A)
+    fy = np.zeros(A)
+    for c in x:
+        fx[c] += 1.0 / x.shape[0]
+    for c in y:
+        fy[c] += 1.0 / y.shape[0]
+    w = np.ones(kind.shape[0])
+    for s in range(kind.shape[0]):
+        t = etab[s]
+        v = 0.0
+        if kind[s] == 0:
+            for a in range(A):
+                if fx[a] > 0.0:
+                    for b in range(A):
+                        v += fx[a] * fy[b] * match_odds[t, a, b]
+        else:
+            f = fx if kind[s] == 1 else fy
+            for a in range(A):
+                v += f[a] * ins_odds[t, a]
+        w[s] = v
+    return w
+
+
+@numba.njit(cache=True)
+def _phase_odds(kind, etab, match_odds, x, y, w):
+    """Raise each match state's weight in ``w`` to the largest mean odds of
+    the diagonals x_i : y_(i+d), |d| < 8 (repeats of period up to 7 align
+    in phase along one of them)."""
+    N = x.shape[0]
+    M = y.shape[0]
+    for s in range(kind.shape[0]):
+        if kind[s] != 0:
+            continue
+        t = etab[s]
+        for d in range(-7, 8):
+            i0 = max(0, -d)
+            i1 = min(N, M - d)
+            if i1 - i0 < 8:
+                continue
+            v = 0.0
+            for i in range(i0, i1):
+                v += match_odds[t, x[i], y[i + d]]
+            w[s] = max(w[s], v / (i1 - i0))
+
+
+@numba.njit(cache=True)
+def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
     """(g, etab, match odds, insert odds) for an oriented pair (N >= M) of a
     model whose states have kinds ``kind``: g = 1.0 and the tables as they
-    are when the pair's estimated loss is below ``tinfo[4]`` (``tinfo``:
-    :func:`tilt_model` of the oriented model, then the threshold); else the
+    are when the pair's estimated loss (:func:`_loss`) is below the last
+    entry of ``tinfo`` (``tinfo``: :func:`tilt_model` of the oriented
+    model, then that threshold); else the
     tilt and tables whose column-consuming emissions are times g (every
     match table, and for the insert-y states rows n_i.. of a doubled insert
     table, ``etab`` remapped: their counts must be folded back onto rows
-    0..n_i-1 by :func:`_fold_ins`)."""
+    0..n_i-1 by :func:`_fold_ins`).  A pair whose letter composition moves
+    some state's mean odds away from 1 (low-complexity sequence) gets its
+    growth rate weighted by those odds."""
+    N = x.shape[0]
+    M = y.shape[0]
     g = 1.0
-    if M > 0 and N > 0 and math.isfinite(tinfo[0]):
+    thr = tinfo[tinfo.shape[0] - 1]
+    if M > 0 and N > 0 and math.isfinite(tinfo[0]) and thr < np.inf:
+        cols = kind != 1
+        rows = kind != 2
+        S = trans.shape[0]
+        A = np.empty((S, S))
+        top = tinfo[3]
         s = M / N
-        s0 = tinfo[1]
-        if s <= s0:
-            bound = tinfo[2] * (s0 - s) / s0 if s0 > 0.0 else 0.0
-        else:
-            bound = tinfo[3] * (s - s0) / (1.0 - s0) if s0 < 1.0 else 0.0
-        if N * bound > tinfo[4]:
-            cols = kind != 1
-            rows = kind != 2
-            S = trans.shape[0]
-            A = np.empty((S, S))
-            u = _centred_tilt(trans, cols, rows, s, A)
-            gap = tinfo[0] - (_log_rate(trans, cols, rows, u, A) - u * s)
-            if N * gap > tinfo[4]:
-                g = math.exp(u)
+        q = min(tinfo[1], M / (N - M)) if N > M else tinfo[1]
+        w = _mean_odds(kind, etab, match_odds, ins_odds, x, y)
+        own = False
+        for k in range(S):
+            own = own or abs(w[k] - 1.0) > _COMPOSITION_TOL
+        if own:
+            # low-complexity sequence: a periodic pair's in-phase diagonals
+            # carry far more than the mean match odds
+            _phase_odds(kind, etab, match_odds, x, y, w)
+            r0 = _log_rate(trans, cols, rows, w, 0.0, A)
+            if r0 == np.inf:
+                # insert-y odds above 1 / t(Y, Y) on average: untilted, a
+                # row would grow along its columns beyond what it can hold
+                g = math.exp(_centred_tilt(trans, cols, rows, w, s, top, A))
+            elif math.isfinite(r0):
+                s0 = _slope(trans, cols, rows, w, 0.0, top, A)
+                phi0 = _log_rate(trans, cols, rows, w, -30.0, A)
+                u, phi_s = _phi(trans, cols, rows, w, s, top, A)
+                phi_q = _phi(trans, cols, rows, w, q, top, A)[1]
+                if _loss(r0, s0, phi0, phi_s, phi_q, N, M) > thr:
+                    g = math.exp(u)
+        elif _loss(tinfo[0], tinfo[1], tinfo[2], _interp(tinfo, s, 2),
+                   _interp(tinfo, q, 2), N, M) > thr:
+            # the table decides; the tilt itself is solved for this slope
+            # (the range of tilts that work narrows on long pairs)
+            g = math.exp(_centred_tilt(trans, cols, rows, np.ones(S), s, top,
+                                       A))
     if g == 1.0:
         return g, etab, match_odds, ins_odds
     mo = match_odds * g
@@ -1520,10 +1695,13 @@ def _fwd_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
         if y.shape[0] > x.shape[0]:
             sl, k, mo, t = slots_t, kd_t, match_t, ti_t
             x, y = y, x
-        g, et, mo, io = _pair_tilt(k, etab, trans, mo, ins_odds, x.shape[0],
-                                   y.shape[0], t)
-        lz = _fast_score(sl, et, start, trans, end, mo, io, x, y, band)
-        if g != 1.0 and math.isfinite(lz):
+        g, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
+        for _ in range(2):
+            lz = _fast_score(sl, et, start, trans, end, mt, io, x, y, band)
+            if g == 1.0 or math.isfinite(lz):
+                break
+            g, et, mt, io = 1.0, etab, mo, ins_odds  # overflowed: untilted
+        if g != 1.0:
             lz -= y.shape[0] * math.log(g)
         out[p] = lz
 
@@ -1540,12 +1718,15 @@ def _fwd_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
         if y.shape[0] > x.shape[0]:
             k, mo, t = kind_t, match_t, ti_t
             x, y = y, x
-        g, et, mo, io = _pair_tilt(k, etab, trans, mo, ins_odds, x.shape[0],
-                                   y.shape[0], t)
-        lz = _gen_forward(k, et, start, trans, end, mo, io, x, y, band,
-                          np.full(S, -1, np.int64), np.zeros((0, 1, 1)),
-                          np.zeros(0), np.zeros(0), 1, np.zeros((0, S, 1)))
-        if g != 1.0 and math.isfinite(lz):
+        g, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
+        for _ in range(2):
+            lz = _gen_forward(k, et, start, trans, end, mt, io, x, y, band,
+                              np.full(S, -1, np.int64), np.zeros((0, 1, 1)),
+                              np.zeros(0), np.zeros(0), 1, np.zeros((0, S, 1)))
+            if g == 1.0 or math.isfinite(lz):
+                break
+            g, et, mt, io = 1.0, etab, mo, ins_odds  # overflowed: untilted
+        if g != 1.0:
             lz -= y.shape[0] * math.log(g)
         out[p] = lz
 
@@ -1583,15 +1764,18 @@ def _ec_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
             sl, k, mo, t, nm = slots_t, kd_t, match_t, ti_t, tmp
             x, y = y, x
             tmp[:] = 0.0
-        g, et, mo, io = _pair_tilt(k, etab, trans, mo, ins_odds, x.shape[0],
-                                   y.shape[0], t)
-        ni = n_ins if g == 1.0 else np.zeros(io.shape)
-        lz = _fast_counts(sl, et, start, trans, end, mo, io, x, y, band,
-                          n_start, n_trans, n_end, nm, ni, _FULL_STORE)
+        g, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
+        for _ in range(2):
+            ni = n_ins if g == 1.0 else np.zeros(io.shape)
+            # nothing is added for a pair that comes out -inf
+            lz = _fast_counts(sl, et, start, trans, end, mt, io, x, y, band,
+                              n_start, n_trans, n_end, nm, ni, _FULL_STORE)
+            if g == 1.0 or math.isfinite(lz):
+                break
+            g, et, mt, io = 1.0, etab, mo, ins_odds  # overflowed: untilted
         if g != 1.0:
             _fold_ins(n_ins, ni)
-            if math.isfinite(lz):
-                lz -= y.shape[0] * math.log(g)
+            lz -= y.shape[0] * math.log(g)
         if flip:
             _add_transposed(n_match, tmp)
         out[p] = lz
@@ -1612,37 +1796,45 @@ def _ec_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
             k, mo, t, nm = kind_t, match_t, ti_t, tmp
             x, y = y, x
             tmp[:] = 0.0
-        g, et, mo, io = _pair_tilt(k, etab, trans, mo, ins_odds, x.shape[0],
-                                   y.shape[0], t)
-        ni = n_ins if g == 1.0 else np.zeros(io.shape)
-        lz = _gen_counts(k, et, start, trans, end, mo, io, x, y, n_start,
-                         n_trans, n_end, nm, ni, band)
+        g, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
+        for _ in range(2):
+            ni = n_ins if g == 1.0 else np.zeros(io.shape)
+            # nothing is added for a pair that comes out -inf
+            lz = _gen_counts(k, et, start, trans, end, mt, io, x, y, n_start,
+                             n_trans, n_end, nm, ni, band)
+            if g == 1.0 or math.isfinite(lz):
+                break
+            g, et, mt, io = 1.0, etab, mo, ins_odds  # overflowed: untilted
         if g != 1.0:
             _fold_ins(n_ins, ni)
-            if math.isfinite(lz):
-                lz -= y.shape[0] * math.log(g)
+            lz -= y.shape[0] * math.log(g)
         if flip:
             _add_transposed(n_match, tmp)
         out[p] = lz
 
 
 @functools.lru_cache(maxsize=16)
-def _tilt_model_cached(kind_bytes, trans_bytes, S):
+def _tilt_model_cached(kind_bytes, etab_bytes, trans_bytes, ins_bytes, S, A):
     kind = np.frombuffer(kind_bytes, np.int64)
+    etab = np.frombuffer(etab_bytes, np.int64)
     trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
-    return tilt_model(kind, trans)
+    ins = np.frombuffer(ins_bytes, np.float64).reshape(-1, A)
+    return tilt_model(kind, etab, trans, ins)
 
 
-def _tilt_info(kind, trans, tilt_nats):
+def _tilt_info(kind, etab, trans, ins_odds, tilt_nats):
     """:func:`tilt_model` of the model oriented by ``kind`` (cached by
-    model: a few hundred microseconds), then the threshold."""
+    model: a few milliseconds), then the threshold."""
     kind = np.ascontiguousarray(kind, np.int64)
+    etab = np.ascontiguousarray(etab, np.int64)
     trans = np.ascontiguousarray(trans, np.float64)
-    t = _tilt_model_cached(kind.tobytes(), trans.tobytes(), trans.shape[0])
+    ins = np.ascontiguousarray(ins_odds, np.float64)
+    t = _tilt_model_cached(kind.tobytes(), etab.tobytes(), trans.tobytes(),
+                           ins.tobytes(), trans.shape[0], ins.shape[1])
     return np.append(t, float(tilt_nats))
 
 
-def _plan(kind, trans, match_odds, transposed, tilt_nats):
+def _plan(kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats):
     """The arguments that lead every chunk kernel: (path, its two model
     arguments, the kinds of both orientations, transposed match odds, tilt
     information of both orientations) with path "fast" or "gen"; the
@@ -1653,8 +1845,9 @@ def _plan(kind, trans, match_odds, transposed, tilt_nats):
         kt, mt = _transpose_model(kind, match_odds)
     else:
         kt, mt = kind, match_odds
-    ti = _tilt_info(kind, trans, tilt_nats)
-    ti_t = _tilt_info(kt, trans, tilt_nats) if transposed else ti
+    ti = _tilt_info(kind, etab, trans, ins_odds, tilt_nats)
+    ti_t = (_tilt_info(kt, etab, trans, ins_odds, tilt_nats) if transposed
+            else ti)
     if slots[0] >= 0:
         st = _fast_layout(kt, trans) if transposed else slots
         return "fast", slots, st, kind, kt, mt, ti, ti_t
@@ -1681,8 +1874,8 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     """Log-odds likelihood of the pair (x, y); O(S * min(N, M)) memory.
     ``tilt_nats``: the estimated within-row gap above which the pair is
     computed with a column tilt (see ``_TILT_NATS``; inf: never)."""
-    path, *lead = _plan(kind, trans, match_odds, y.shape[0] > x.shape[0],
-                        tilt_nats)
+    path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
+                        y.shape[0] > x.shape[0], tilt_nats)
     xo, yo, out = _one_pair(x, y)
     _FWD_CHUNK[path](*_lead(lead, etab, start, trans, end, match_odds),
                      ins_odds, x, xo, y, yo, band, 0, 1, out, *lead[-2:])
@@ -1696,20 +1889,20 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     computed transposed (see the chunk kernels) and P transposed back: a
     second N x M array while it is copied."""
     transposed = y.shape[0] > x.shape[0]
-    path, a, a_t, kd, kd_t, mt, ti, ti_t = _plan(kind, trans, match_odds,
-                                                 transposed, tilt_nats)
+    path, a, a_t, kd, kd_t, mt, ti, ti_t = _plan(
+        kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats)
     if transposed:
         a, kd, x, y, ti = a_t, kd_t, y, x, ti_t
     else:
         mt = match_odds
     P = np.zeros((x.shape[0], y.shape[0]))
-    g, et, mt, io = _pair_tilt(kd, etab, trans, mt, ins_odds, x.shape[0],
-                               y.shape[0], ti)
-    if path == "fast":
-        logz = _fast_posterior(a, et, start, trans, end, mt, io, x, y, band, P)
-    else:
-        logz = _gen_posterior(a, et, start, trans, end, mt, io, x, y, band, P)
-    if g != 1.0 and math.isfinite(logz):
+    g, et, mg, io = _pair_tilt(kd, etab, trans, mt, ins_odds, x, y, ti)
+    post = _fast_posterior if path == "fast" else _gen_posterior
+    logz = post(a, et, start, trans, end, mg, io, x, y, band, P)
+    if g != 1.0 and not math.isfinite(logz):  # the tilt overflowed
+        g = 1.0
+        logz = post(a, etab, start, trans, end, mt, ins_odds, x, y, band, P)
+    if g != 1.0:
         logz -= y.shape[0] * math.log(g)
     if transposed:
         P = np.ascontiguousarray(P.T)
@@ -1722,8 +1915,8 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     """E-step: adds the expected counts given (x, y) into n_start (S,),
     n_trans (S, S), n_end (S,), n_match (n_m, A, A), n_ins (n_i, A); returns
     the log-odds (nothing is added when it is -inf)."""
-    path, *lead = _plan(kind, trans, match_odds, y.shape[0] > x.shape[0],
-                        tilt_nats)
+    path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
+                        y.shape[0] > x.shape[0], tilt_nats)
     xo, yo, out = _one_pair(x, y)
     _EC_CHUNK[path](*_lead(lead, etab, start, trans, end, match_odds),
                     ins_odds, x, xo, y, yo, band, 0, 1, out, n_start, n_trans,
@@ -1800,7 +1993,7 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
     nch = max(1, min(n, _CHUNKS))
     out = np.full(n, -np.inf)
 
-    path, *lead = _plan(kind, trans, match_odds,
+    path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         bool(np.any(np.diff(y_off) > np.diff(x_off))),
                         tilt_nats)
     args = _lead(lead, etab, start, trans, end, match_odds)
@@ -1830,7 +2023,7 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     pm = np.zeros((nch,) + match_odds.shape)
     pi = np.zeros((nch,) + ins_odds.shape)
 
-    path, *lead = _plan(kind, trans, match_odds,
+    path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         bool(np.any(np.diff(y_off) > np.diff(x_off))),
                         tilt_nats)
     args = _lead(lead, etab, start, trans, end, match_odds)
