@@ -156,17 +156,24 @@ def _lse_add(a, b):
 
 
 @numba.njit(cache=True)
+def _log_matrix(a):
+    """Elementwise log with exact zeros (and negatives) at -inf."""
+    out = np.full(a.shape, -np.inf)
+    for r in range(a.shape[0]):
+        for c in range(a.shape[1]):
+            if a[r, c] > 0.0:
+                out[r, c] = math.log(a[r, c])
+    return out
+
+
+@numba.njit(cache=True)
 def logspace_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y):
     """Unscaled log-space forward (no scaling, no band): an independent
     reference for long pairs.  General states; O(S * M) memory."""
     n = x.shape[0]
     m = y.shape[0]
     ns = kind.shape[0]
-    lt = np.full((ns, ns), -np.inf)
-    for a in range(ns):
-        for b in range(ns):
-            if trans[a, b] > 0.0:
-                lt[a, b] = math.log(trans[a, b])
+    lt = _log_matrix(trans)
     prev = np.full((ns, m + 1), -np.inf)
     cur = np.full((ns, m + 1), -np.inf)
     for i in range(n + 1):
@@ -233,11 +240,7 @@ def logspace_posterior(kind, etab, start, trans, end, match_odds, ins_odds,
     n = x.shape[0]
     m = y.shape[0]
     ns = kind.shape[0]
-    lt = np.full((ns, ns), -np.inf)
-    for a in range(ns):
-        for b in range(ns):
-            if trans[a, b] > 0.0:
-                lt[a, b] = math.log(trans[a, b])
+    lt = _log_matrix(trans)
     di = np.array([1 if kind[s] != 2 else 0 for s in range(ns)])
     dj = np.array([1 if kind[s] != 1 else 0 for s in range(ns)])
     F = np.full((ns, n + 1, m + 1), -np.inf)
