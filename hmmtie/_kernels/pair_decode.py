@@ -735,10 +735,10 @@ def _viterbi_general(kind, etab, log_start, log_trans, log_end,
 # in any order (the striped kernel carries the insert-y runs across its
 # lanes in closed form) and still agree with each other and with the serial
 # recurrence bit for bit, ties included.  The path found is optimal for the
-# rounded scores, each within 2**-31 of the true one: its true score is
-# within 2 * 2**-31 * (N + M + 1) of the optimum (2e-5 nats at 10,000 x
-# 10,000), and the score returned is the path's own, summed from the
-# unrounded model.
+# rounded scores, each within 2**-31 of the true one; a path of L steps adds
+# 2 L + 1 of them, so its true score is within (2 L + 1) * 2**-30 of the
+# optimum (4e-5 nats at 10,000 x 10,000), and the score returned is the
+# path's own, summed from the unrounded model.
 GRID = 2.0 ** 30
 
 
