@@ -1070,9 +1070,9 @@ class PairHMM:
             # the rows run along the longer sequence; this is the rare pair
             # whose paths still leave the float range of one row
             raise ValueError(
-                f"the posterior of this pair (lengths {len(x)} x {len(y)}) underflowed: its "
-                "probable paths lie beyond the float range of the per-row scaling; "
-                "the Viterbi alignment (method 'viterbi') does not need it")
+                f"the posterior of this pair (lengths {len(x)} x {len(y)}) lost precision: its "
+                "probable paths lie beyond the float range of the per-row scaling (a long "
+                "repetitive pair?); the Viterbi alignment (method 'viterbi') does not need it")
         raise ValueError(_NO_PATH)
 
     def _viterbi_ops(self, x, y):

@@ -121,7 +121,7 @@ def test_forward_posterior_counts_match_brute_force(name, tilt):
         xo, yo = (x, y) if n >= m else (y, x)
         g = pf._pair_tilt(oriented, model[1], model[3], model[5], model[6],
                           xo, yo, pf._tilt_info(oriented, model[1], model[3],
-                                                model[6], tilt))[0]
+                                                model[5], model[6], tilt))[0]
         n_tilted += g != 1.0
         if ref == -math.inf:
             assert got == -math.inf
@@ -892,7 +892,8 @@ def test_low_complexity_and_asymmetric_pairs_against_log_space(case):
         untilted = pf.forward(*args, x, y, -1, tilt_nats=math.inf)
         assert abs(untilted - ref) > 1e-3  # the pair needs the tilt
     else:  # tilted up, but no insert-y run may grow: t(Y,Y) g max odds < 1
-        ti = pf._tilt_info(*args[:2], args[3], args[6], pf._TILT_NATS)
+        ti = pf._tilt_info(*args[:2], args[3], args[5], args[6],
+                           pf._TILT_NATS)
         g = pf._pair_tilt(args[0], args[1], args[3], args[5], args[6], x, y,
                           ti)[0]
         assert g > 1.0 and 0.5 * g * 1.6 < 1.0

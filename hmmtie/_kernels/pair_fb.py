@@ -1352,16 +1352,30 @@ def _transpose_model(kind, match_odds):
 # repeats), and a tilt that keeps an insert-y run from outgrowing its row
 # when the pair's insert odds exceed 1 / t(Y, Y).  Tilts are capped where an
 # insert-y run with the largest insert odds would grow without bound, and a
-# tilted pair that still overflows is recomputed untilted.  A pair is
-# tilted only when its estimated loss (:func:`_loss`) exceeds
-# ``_TILT_NATS``; every other pair runs the untilted tables, so its results
-# do not change.  Measured against log-space references (tests and
-# review): random, homologous and local pairs up to 5000 x 4000 (gap
-# extension 0.005-0.5), poly-A, A-rich, and tandem repeats of period 2-10,
-# DNA and protein, agree to 2e-9 nats where the untilted forward was up to
-# 3000 nats off.  Known limit: tandem repeats of longer periods (23 here)
-# over thousands of residues can still be off by up to a few nats.
-_TILT_NATS = 300.0
+# tilted pair that still overflows is recomputed untilted.  A pair with few
+# columns (M c <= _LOSS_FLOOR, c a bound on one column's effect) is never
+# tilted; any other pair is tilted when its estimated loss (:func:`_loss`)
+# exceeds ``_TILT_NATS`` (1 nat: the centred tilt did no harm anywhere it
+# was measured, and estimates missed repeats embedded in other sequence).
+# Measured against log-space references (tests and two reviews): random,
+# homologous and local pairs up to 5000 x 4000 (gap extension 0.005-0.5),
+# poly-A, A-rich and tandem repeats of periods 1-10, pure or embedded in
+# random sequence, DNA and protein 3-state, agree to 2e-9 nats where the
+# untilted forward was up to 3000 nats off.  Known limits: DNA tandem
+# repeats of period 23 over 3000 x 2000 (0.5 nats), protein 5-state
+# low-complexity pairs (0.45 nats), and models with an insert state that
+# can only loop or end (its cells off the last column are dead mass that
+# dominates the rows: 225 nats on a 449 x 1123 pair; no tilt helps).
+# ``posterior`` checks that no row of posteriors sums above 1 and returns
+# NaN when one does after a forced tilt.
+_TILT_NATS = 1.0
+# a pair of M columns with M * c <= _LOSS_FLOOR (c: see _tilt_info) cannot
+# lose the ~708 nats that matter: no tilt, no solve
+_LOSS_FLOOR = 600.0
+# pairs of at least this many cells solve their tilt exactly; smaller ones
+# interpolate it from the model's table (its error is far inside the range
+# of tilts that work at those sizes)
+_EXACT_CELLS = 1e6
 # a pair whose mean odds for some state differ from 1 by more than this
 # gets its own growth rate (weighted by those odds) instead of the model's
 _COMPOSITION_TOL = 0.1
@@ -1609,7 +1623,9 @@ def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
     model whose states have kinds ``kind``: g = 1.0 and the tables as they
     are when the pair's estimated loss (:func:`_loss`) is below the last
     entry of ``tinfo`` (``tinfo``: :func:`tilt_model` of the oriented
-    model, then that threshold); else the
+    model, the bound ``c`` of :func:`_tilt_info`, then that threshold; a
+    pair with ``M c <= _LOSS_FLOOR`` is never tilted unless the threshold
+    is 0); else the
     tilt and tables whose column-consuming emissions are times g (every
     match table, and for the insert-y states rows n_i.. of a doubled insert
     table, ``etab`` remapped: their counts must be folded back onto rows
@@ -1620,7 +1636,9 @@ def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
     M = y.shape[0]
     g = 1.0
     thr = tinfo[tinfo.shape[0] - 1]
-    if M > 0 and N > 0 and math.isfinite(tinfo[0]) and thr < np.inf:
+    c = tinfo[tinfo.shape[0] - 2]
+    if (M > 0 and N > 0 and math.isfinite(tinfo[0]) and thr < np.inf
+            and (M * c > _LOSS_FLOOR or thr == 0.0)):
         cols = kind != 1
         rows = kind != 2
         S = trans.shape[0]
@@ -1650,10 +1668,13 @@ def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
                     g = math.exp(u)
         elif _loss(tinfo[0], tinfo[1], tinfo[2], _interp(tinfo, s, 2),
                    _interp(tinfo, q, 2), N, M) > thr:
-            # the table decides; the tilt itself is solved for this slope
-            # (the range of tilts that work narrows on long pairs)
-            g = math.exp(_centred_tilt(trans, cols, rows, np.ones(S), s, top,
-                                       A))
+            # the table decides; on long pairs, where the range of tilts
+            # that work narrows, the tilt is solved for this slope
+            if N * M >= _EXACT_CELLS:
+                g = math.exp(_centred_tilt(trans, cols, rows, np.ones(S), s,
+                                           top, A))
+            else:
+                g = math.exp(_interp(tinfo, s, 1))
     if g == 1.0:
         return g, etab, match_odds, ins_odds
     mo = match_odds * g
@@ -1822,16 +1843,24 @@ def _tilt_model_cached(kind_bytes, etab_bytes, trans_bytes, ins_bytes, S, A):
     return tilt_model(kind, etab, trans, ins)
 
 
-def _tilt_info(kind, etab, trans, ins_odds, tilt_nats):
+def _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats):
     """:func:`tilt_model` of the model oriented by ``kind`` (cached by
-    model: a few milliseconds), then the threshold."""
+    model: a few milliseconds), then a bound ``c`` on how much one column
+    can change a cell's log value (the largest log self-loop probability in
+    magnitude plus the largest log odds: a pair of M columns with
+    M c <= _LOSS_FLOOR is not tilted), then the threshold."""
     kind = np.ascontiguousarray(kind, np.int64)
     etab = np.ascontiguousarray(etab, np.int64)
     trans = np.ascontiguousarray(trans, np.float64)
     ins = np.ascontiguousarray(ins_odds, np.float64)
     t = _tilt_model_cached(kind.tobytes(), etab.tobytes(), trans.tobytes(),
                            ins.tobytes(), trans.shape[0], ins.shape[1])
-    return np.append(t, float(tilt_nats))
+    loops = np.diag(trans)
+    loops = loops[loops > 0.0]
+    top = max(float(np.max(match_odds, initial=1.0)),
+              float(np.max(ins_odds, initial=1.0)))
+    c = (float(np.max(-np.log(loops))) if loops.size else 0.0) + math.log(top)
+    return np.concatenate([t, [c, float(tilt_nats)]])
 
 
 def _plan(kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats):
@@ -1845,9 +1874,9 @@ def _plan(kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats):
         kt, mt = _transpose_model(kind, match_odds)
     else:
         kt, mt = kind, match_odds
-    ti = _tilt_info(kind, etab, trans, ins_odds, tilt_nats)
-    ti_t = (_tilt_info(kt, etab, trans, ins_odds, tilt_nats) if transposed
-            else ti)
+    ti = _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats)
+    ti_t = (_tilt_info(kt, etab, trans, mt, ins_odds, tilt_nats)
+            if transposed else ti)
     if slots[0] >= 0:
         st = _fast_layout(kt, trans) if transposed else slots
         return "fast", slots, st, kind, kt, mt, ti, ti_t
@@ -1887,7 +1916,26 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     """Returns (log-odds, P) with P (N, M) the posterior probability that x_i
     is aligned to y_j (summed over match states).  A pair with M > N is
     computed transposed (see the chunk kernels) and P transposed back: a
-    second N x M array while it is copied."""
+    second N x M array while it is copied.
+
+    Each residue is aligned at most once, so no row of P may sum above 1.
+    A pair whose row scaling lost the alignment's cells makes some row sum
+    above 1 whenever the lost mass lowered the likelihood (the tilt's
+    estimate missed it: long repeats embedded in other sequence, say); it
+    is then recomputed with the tilt forced, and if a row still sums above
+    1 the log-odds returned is NaN (P as computed)."""
+    logz, P = _posterior(kind, etab, start, trans, end, match_odds, ins_odds,
+                         x, y, band, tilt_nats)
+    if math.isfinite(logz) and np.max(P.sum(axis=1), initial=0.0) > 1 + 1e-9:
+        if tilt_nats > 0.0:
+            return posterior(kind, etab, start, trans, end, match_odds,
+                             ins_odds, x, y, band, 0.0)
+        logz = math.nan
+    return logz, P
+
+
+def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+               band, tilt_nats):
     transposed = y.shape[0] > x.shape[0]
     path, a, a_t, kd, kd_t, mt, ti, ti_t = _plan(
         kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats)
