@@ -1,6 +1,7 @@
 """Pair-HMM forward/backward kernels against brute-force enumeration."""
 
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -897,3 +898,24 @@ def test_low_complexity_and_asymmetric_pairs_against_log_space(case):
         g = pf._pair_tilt(args[0], args[1], args[3], args[5], args[6], x, y,
                           ti)[0]
         assert g > 1.0 and 0.5 * g * 1.6 < 1.0
+
+
+def test_posterior_refuses_rows_summing_above_one():
+    """Found by review (fuzz case 91, saved in tests/data/pair_dead_mass.npz:
+    a random 5-state model and a 449 x 1123 pair).  Insert-y state 2 can
+    only loop or end, so its cells off the last column are dead mass that
+    dominates the rows; no tilt helps (the forward is 185 nats low,
+    documented).  The posterior's rows summed to 1.7e27; such a matrix is
+    never returned as an answer: the log-odds comes back NaN, which
+    ``PairHMM`` turns into an error."""
+    d = np.load(Path(__file__).parent / "data" / "pair_dead_mass.npz")
+    model = tuple(d[k] for k in ("kind", "etab", "start", "trans", "end",
+                                 "match_odds", "ins_odds"))
+    x, y = d["x"], d["y"]
+    assert math.isfinite(pf.forward(*model, x, y, -1))
+    lz, P = pf.posterior(*model, x, y, -1)
+    assert math.isnan(lz)
+    # a plausible model on the same pair passes the check
+    m3 = model_3state()
+    lz, P = pf.posterior(*m3, x, y, -1)
+    assert math.isfinite(lz) and P.sum(axis=1).max() <= 1 + 1e-9
