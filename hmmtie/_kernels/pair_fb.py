@@ -1835,32 +1835,37 @@ def _ec_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
 
 
 @functools.lru_cache(maxsize=16)
-def _tilt_model_cached(kind_bytes, etab_bytes, trans_bytes, ins_bytes, S, A):
+def _tilt_info_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
+                      ins_bytes, S, A, tilt_nats):
     kind = np.frombuffer(kind_bytes, np.int64)
     etab = np.frombuffer(etab_bytes, np.int64)
     trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
+    match_odds = np.frombuffer(match_bytes, np.float64)
     ins = np.frombuffer(ins_bytes, np.float64).reshape(-1, A)
-    return tilt_model(kind, etab, trans, ins)
-
-
-def _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats):
-    """:func:`tilt_model` of the model oriented by ``kind`` (cached by
-    model: a few milliseconds), then a bound ``c`` on how much one column
-    can change a cell's log value (the largest log self-loop probability in
-    magnitude plus the largest log odds: a pair of M columns with
-    M c <= _LOSS_FLOOR is not tilted), then the threshold."""
-    kind = np.ascontiguousarray(kind, np.int64)
-    etab = np.ascontiguousarray(etab, np.int64)
-    trans = np.ascontiguousarray(trans, np.float64)
-    ins = np.ascontiguousarray(ins_odds, np.float64)
-    t = _tilt_model_cached(kind.tobytes(), etab.tobytes(), trans.tobytes(),
-                           ins.tobytes(), trans.shape[0], ins.shape[1])
+    t = tilt_model(kind, etab, trans, ins)
     loops = np.diag(trans)
     loops = loops[loops > 0.0]
     top = max(float(np.max(match_odds, initial=1.0)),
-              float(np.max(ins_odds, initial=1.0)))
+              float(np.max(ins, initial=1.0)))
     c = (float(np.max(-np.log(loops))) if loops.size else 0.0) + math.log(top)
-    return np.concatenate([t, [c, float(tilt_nats)]])
+    return np.concatenate([t, [c, tilt_nats]])
+
+
+def _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats):
+    """:func:`tilt_model` of the model oriented by ``kind``, then a bound
+    ``c`` on how much one column can change a cell's log value (the largest
+    log self-loop probability in magnitude plus the largest log odds: a
+    pair of M columns with M c <= _LOSS_FLOOR is not tilted), then the
+    threshold; cached by model (a few milliseconds to build)."""
+    kind = np.ascontiguousarray(kind, np.int64)
+    etab = np.ascontiguousarray(etab, np.int64)
+    trans = np.ascontiguousarray(trans, np.float64)
+    match_odds = np.ascontiguousarray(match_odds, np.float64)
+    ins = np.ascontiguousarray(ins_odds, np.float64)
+    return _tilt_info_cached(kind.tobytes(), etab.tobytes(), trans.tobytes(),
+                             match_odds.tobytes(), ins.tobytes(),
+                             trans.shape[0], ins.shape[1],
+                             float(tilt_nats)).copy()
 
 
 def _plan(kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats):
