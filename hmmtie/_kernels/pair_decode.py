@@ -36,11 +36,11 @@ lexicographically smallest.  In MEA, ties are resolved at each cell of the
 traceback from (N, M): column (x_i, y_j), then (x_i, -), then (-, y_j).
 
 Scores on a grid.  :func:`viterbi` and :func:`batch_viterbi` round every
-score table to multiples of ``1 / GRID`` (2**-30) before any kernel runs.
-Sums of such numbers are exact while below 2**23 in magnitude, so every
-kernel here computes the same values and makes the same choices whatever
-the order of its additions, and the fused, general, banded and striped
-kernels agree bit for bit.  The path returned is optimal for the rounded
+score table to multiples of ``1 / GRID`` (2**-30) before any kernel runs
+(a coarser power of 2 when a path's scores could reach 2**23 in magnitude).
+Sums of such numbers are exact, so every kernel here computes the same
+values and makes the same choices whatever the order of its additions, and
+the fused, general, banded and striped kernels agree bit for bit.  The path returned is optimal for the rounded
 scores; its score is summed along it from the tables as given.
 
 Performance notes.  Rows are computed in passes written in select form (no
@@ -743,13 +743,37 @@ GRID = 2.0 ** 30
 
 
 @njit(cache=True)
-def _on_grid(log_start, log_trans, log_end, log_match_odds, log_ins_odds):
-    """The five score tables rounded to multiples of 1 / GRID (-inf kept)."""
-    return (np.round(log_start * GRID) / GRID,
-            np.round(log_trans * GRID) / GRID,
-            np.round(log_end * GRID) / GRID,
-            np.round(log_match_odds * GRID) / GRID,
-            np.round(log_ins_odds * GRID) / GRID)
+def _max_finite(a, m):
+    """max(m, |v|) over the finite entries v of a."""
+    for v in a.ravel():
+        if np.isfinite(v):
+            m = max(m, abs(v))
+    return m
+
+
+@njit(cache=True)
+def _on_grid(log_start, log_trans, log_end, log_match_odds, log_ins_odds,
+             max_len):
+    """The five score tables rounded to multiples of 1 / GRID (-inf kept).
+    A path of at most ``max_len`` steps adds at most 2 max_len + 1 entries;
+    when their magnitudes could reach 2**23 the grid is coarsened, to
+    1 / 2**k with 2**(52 - k) above that bound, so the sums stay exact
+    (scores beyond -8 million nats: pairs of hundreds of thousands of
+    residues, or probabilities near 1e-300)."""
+    m = _max_finite(log_start, 0.0)
+    m = _max_finite(log_trans, m)
+    m = _max_finite(log_end, m)
+    m = _max_finite(log_match_odds, m)
+    m = _max_finite(log_ins_odds, m)
+    bound = (2.0 * max_len + 1.0) * m
+    grid = GRID
+    while bound * grid >= 2.0 ** 52 and grid > 1.0:
+        grid *= 0.5
+    return (np.round(log_start * grid) / grid,
+            np.round(log_trans * grid) / grid,
+            np.round(log_end * grid) / grid,
+            np.round(log_match_odds * grid) / grid,
+            np.round(log_ins_odds * grid) / grid)
 
 
 @njit(cache=True)
@@ -797,7 +821,7 @@ def viterbi(kind, etab, log_start, log_trans, log_end, log_match_odds,
     if Lmax == 0:
         return NEG_INF, states, ops
     gs, gt, ge, gm, gi = _on_grid(log_start, log_trans, log_end,
-                                  log_match_odds, log_ins_odds)
+                                  log_match_odds, log_ins_odds, Lmax)
     if _is_three_state(kind):
         score, L = _viterbi3_core(etab, gs, gt, ge, gm, gi, x, y, band,
                                   states, ops)
@@ -821,8 +845,14 @@ def batch_viterbi(kind, etab, log_start, log_trans, log_end, log_match_odds,
     of pair p are ``ops_concat[ops_off[p]:ops_off[p+1]]``.
     """
     P = x_off.shape[0] - 1
+    max_len = 0
+    for p in range(P):
+        max_len = max(max_len, x_off[p + 1] - x_off[p] + y_off[p + 1]
+                      - y_off[p])
+    # one grid for the batch: a pair's result does not depend on which
+    # batch it is in unless the batch needs a coarser grid (see _on_grid)
     gs, gt, ge, gm, gi = _on_grid(log_start, log_trans, log_end,
-                                  log_match_odds, log_ins_odds)
+                                  log_match_odds, log_ins_odds, max_len)
     n_pred, preds, fbyte, fshift, fmask, n_bytes = pred_tables(gt)
     scores = np.empty(P, np.float64)
     lens = np.zeros(P, np.int64)
