@@ -510,7 +510,7 @@ def _vit_pass(em, ey, ex, pM, pX, pY, cM, cX, cY, tb, t00, t10, t20, t01,
               t11, t21, t02, t12, t22, beg, n):
     """One Viterbi row: match and insert-x of every cell, the insert-y
     segments and the traceback bytes (insert-y bits of stripe row 0 left for
-    the lane repair).  ``ey``: the striped insert-y log odds; ``ex``: the
+    :func:`_vit_lanes`).  ``ey``: the striped insert-y log odds; ``ex``: the
     insert-x log odds of x_i.  ``beg``: on row 1 the value of the first
     match cell, entered from Begin (-inf otherwise, and when Begin cannot
     enter it, in which case the pass's own -inf stands)."""
