@@ -39,12 +39,12 @@ Per-row scaling needs the values within one row that matter to lie within
 the float range of the row's largest.  Odds against the real background keep
 insert runs from growing (a model whose insert odds times extension stay far
 above 1 over thousands of residues overflows and yields -inf).  Pairs of very
-different lengths under short gap extensions would put the alignment's cells
-hundreds of nats below the row's peak; those pairs are computed with a column
-tilt that recentres the rows (see "Column tilt" below: the answers are the
-same, and every other pair runs the untilted tables).  The insert-y chain
-fix-up falls back to a serial pass for a row whose segment products leave
-the range.
+different lengths under short gap extensions, and long low-complexity pairs,
+would put the alignment's cells hundreds of nats below the row's peak; pairs
+with enough columns for that are computed with a column tilt that recentres
+the rows (see "Column tilt" below: the answers are the same; pairs with few
+columns run the untilted tables).  The insert-y chain fix-up falls back to a
+serial pass for a row whose segment products leave the range.
 
 * ``forward``: two rows of every state over the shorter sequence (the pair is
   transposed internally when ``M > N``): O(S * min(N, M)).  On the fast
