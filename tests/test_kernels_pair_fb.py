@@ -161,8 +161,10 @@ def test_fast_path_equals_general_path(name):
         assert abs(pf.forward(*model, x, y, -1) - gen) < 1e-9
         lz, post = pf.posterior(*model, x, y, -1)
         post_gen = np.zeros((n, m))
-        pf._gen_posterior(*model, x, y, -1, post_gen)
+        rows = np.zeros(n)
+        pf._gen_posterior(*model, x, y, -1, post_gen, rows)
         np.testing.assert_allclose(post, post_gen, atol=1e-12)
+        np.testing.assert_allclose(rows, post.sum(axis=1), atol=1e-12)
 
 
 def _acc(model):
@@ -919,3 +921,17 @@ def test_posterior_refuses_rows_summing_above_one():
     m3 = model_3state()
     lz, P = pf.posterior(*m3, x, y, -1)
     assert math.isfinite(lz) and P.sum(axis=1).max() <= 1 + 1e-9
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 70), (70, 1), (33, 64), (65, 31),
+                                   (100, 97)])
+def test_transpose_sums(shape):
+    """The tiled transpose that turns a transposed posterior back (and gives
+    its row sums for the check above) on shapes around the tile size."""
+    from hmmtie._kernels._arrays import transpose_sums
+    a = np.random.default_rng(3).random(shape)
+    out = np.full(shape[::-1], np.nan)
+    sums = np.full(shape[1], np.nan)
+    transpose_sums(a, out, sums)
+    assert np.array_equal(out, a.T)
+    np.testing.assert_allclose(sums, a.sum(axis=0), rtol=1e-13)

@@ -97,6 +97,7 @@ import numpy as np
 
 from . import pair_stripe as ps
 from ._arrays import copy2 as _copy2, vcopy as _vcopy
+from ._arrays import transpose_sums as _transpose_sums
 from ._threads import run_chunks as _run_chunks
 
 # reassoc/contract let reductions vectorise; they keep inf/NaN semantics.
@@ -210,8 +211,13 @@ def _fixup(Y, P, carry):
 
 @numba.njit(cache=True, fastmath=_FM)
 def _vpost(P, b, f):
+    """P *= b * f; returns the sum of the new P."""
+    t = 0.0
     for l in range(P.shape[0]):
-        P[l] = P[l] * b[l] * f
+        v = P[l] * b[l] * f
+        P[l] = v
+        t += v
+    return t
 
 
 @numba.njit(cache=True, fastmath=_FM)
@@ -689,9 +695,10 @@ def _log_scales(tots):
 
 @numba.njit(cache=True)
 def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
-                    y, band, P):
-    """Fast-path posterior into P (N, M); returns the log-odds.  P holds the
-    scaled forward match lattice until the backward pass overwrites it."""
+                    y, band, P, rows):
+    """Fast-path posterior into P (N, M) and its row sums into rows (N,);
+    returns the log-odds.  P holds the scaled forward match lattice until
+    the backward pass overwrites it."""
     N = x.shape[0]
     M = y.shape[0]
     tots = np.empty(N + 1)
@@ -731,8 +738,9 @@ def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
                         cur, bMr, inv, slots, tr, en, E, aY, bY, tmp)
         f = math.exp(min(logf[i] + logb - logz, 700.0))
         c0 = lo if lo > 1 else 1
+        rows[i - 1] = 0.0
         if hi >= c0:
-            _vpost(P[i - 1, c0 - 1:hi], bMr[c0:hi + 1], f)
+            rows[i - 1] = _vpost(P[i - 1, c0 - 1:hi], bMr[c0:hi + 1], f)
         hi_pp = hi_p
         hi_p = hi
     return logz
@@ -1156,7 +1164,9 @@ def _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
 
 @numba.njit(cache=True)
 def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
-                   band, P):
+                   band, P, rows):
+    """General posterior into P (N, M), zero on entry, and its row sums
+    into rows (N,); returns the log-odds."""
     N = x.shape[0]
     M = y.shape[0]
     S = kind.shape[0]
@@ -1195,6 +1205,10 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
             if ms >= 0:
                 for c in range(1, M + 1):
                     P[i - 1, c - 1] += Lm[ms, i - 1, c - 1] * cur[s, c] * f
+        t = 0.0
+        for c in range(M):
+            t += P[i - 1, c]
+        rows[i - 1] = t
     return logz
 
 
@@ -1920,8 +1934,10 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
               tilt_nats=_TILT_NATS):
     """Returns (log-odds, P) with P (N, M) the posterior probability that x_i
     is aligned to y_j (summed over match states).  A pair with M > N is
-    computed transposed (see the chunk kernels) and P transposed back: a
-    second N x M array while it is copied.
+    computed transposed (see the chunk kernels) and P transposed back in
+    32 x 32 tiles: a second N x M array while it is copied.  (numpy's
+    ``ascontiguousarray(P.T)`` took as long as the posterior itself on a
+    fresh 1000 x 1005 pair: a page per element.)
 
     Each residue is aligned at most once, so no row of P may sum above 1.
     A pair whose row scaling lost the alignment's cells makes some row sum
@@ -1929,9 +1945,9 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     estimate missed it: long repeats embedded in other sequence, say); it
     is then recomputed with the tilt forced, and if a row still sums above
     1 the log-odds returned is NaN (P as computed)."""
-    logz, P = _posterior(kind, etab, start, trans, end, match_odds, ins_odds,
-                         x, y, band, tilt_nats)
-    if math.isfinite(logz) and np.max(P.sum(axis=1), initial=0.0) > 1 + 1e-9:
+    logz, P, top = _posterior(kind, etab, start, trans, end, match_odds,
+                              ins_odds, x, y, band, tilt_nats)
+    if math.isfinite(logz) and top > 1 + 1e-9:
         if tilt_nats > 0.0:
             return posterior(kind, etab, start, trans, end, match_odds,
                              ins_odds, x, y, band, 0.0)
@@ -1949,17 +1965,24 @@ def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     else:
         mt = match_odds
     P = np.zeros((x.shape[0], y.shape[0]))
+    rows = np.zeros(x.shape[0])
     g, et, mg, io = _pair_tilt(kd, etab, trans, mt, ins_odds, x, y, ti)
     post = _fast_posterior if path == "fast" else _gen_posterior
-    logz = post(a, et, start, trans, end, mg, io, x, y, band, P)
+    logz = post(a, et, start, trans, end, mg, io, x, y, band, P, rows)
     if g != 1.0 and not math.isfinite(logz):  # the tilt overflowed
         g = 1.0
-        logz = post(a, etab, start, trans, end, mt, ins_odds, x, y, band, P)
+        P[:, :] = 0.0
+        rows[:] = 0.0
+        logz = post(a, etab, start, trans, end, mt, ins_odds, x, y, band, P,
+                    rows)
     if g != 1.0:
         logz -= y.shape[0] * math.log(g)
     if transposed:
-        P = np.ascontiguousarray(P.T)
-    return logz, P
+        Pt = np.empty((y.shape[0], x.shape[0]))
+        rows = np.empty(y.shape[0])
+        _transpose_sums(P, Pt, rows)
+        P = Pt
+    return logz, P, float(np.max(rows, initial=0.0))
 
 
 def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
