@@ -1125,9 +1125,8 @@ class PairHMM:
             the probability that a residue is unaligned for a gap column),
             ``.mean_confidence``, their mean, and ``.log_odds`` and
             ``.log_likelihood`` (as :meth:`log_odds` and :meth:`score`, from
-            the posterior's forward pass: equal to theirs up to rounding, in
-            the last bits once the shorter sequence has 64 residues or more,
-            where :meth:`score` runs the striped forward).  A local model's alignment covers the
+            the posterior's forward pass: equal to theirs up to rounding;
+            the same kernels, compiled apart).  A local model's alignment covers the
             columns from its first to its last aligned pair (unaligned ends
             left out, Biopython's convention for local alignments); when no
             pair is worth aligning (local MEA on unrelated sequences), it

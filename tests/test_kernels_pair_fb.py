@@ -779,6 +779,79 @@ def test_striped_forward_zeros_and_impossible_pairs():
     assert _rows_forward(zero, x, y) == -math.inf
 
 
+def _rows_posterior(model, x, y):
+    """Posterior (log-odds, P, row sums) by the row kernels (forward rows,
+    then backward rows)."""
+    slots = pf._fast_layout(model[0], model[3])
+    P = np.zeros((len(x), len(y)))
+    rows = np.zeros(len(x))
+    lz = pf._fast_posterior(slots, *model[1:], x, y, -1, P, rows)
+    return lz, P, rows
+
+
+@pytest.mark.parametrize("name", ["3state", "5state", "5state_noLong"])
+@pytest.mark.parametrize("n, m", [(64, 64), (65, 64), (100, 77), (300, 95),
+                                  (130, 129), (257, 200)])
+def test_striped_posterior_equals_row_kernels(name, n, m):
+    """The posterior without a band on rows of >= STRIPE_MIN columns: the
+    striped forward, then the striped forward of the reversed model over
+    the reversed pair (its match values are backward values times the
+    match odds).  Equal to the forward and backward row kernels and to the
+    log-space reference; row lengths around the lane boundaries; a match
+    table with exact zeros (no division by them)."""
+    kind, etab, start, trans, end, match, ins = MODELS[name]()
+    match = match.copy()
+    match[0, 2, 1] = 0.0
+    model = (kind, etab, start, trans, end, match, ins)
+    slots = pf._fast_layout(kind, trans)
+    rng = np.random.default_rng(n * m)
+    x = rng.integers(0, A, n).astype(np.uint8)
+    related = np.concatenate([_mutate(rng, x[:m]),
+                              rng.integers(0, A, m)])[:m].astype(np.uint8)
+    for y in (related, rng.integers(0, A, m).astype(np.uint8)):
+        assert len(y) == m
+        got = pf._striped_posterior(slots, *model[1:], x, y)
+        assert got is not None  # the striped path ran
+        lz, P, rows = got
+        rz, rP, rrows = _rows_posterior(model, x, y)
+        assert abs(lz - rz) < 1e-11 * max(1.0, abs(rz))
+        np.testing.assert_allclose(P, rP, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(rows, P.sum(axis=1), rtol=0, atol=1e-12)
+        assert (P[(x == 2)[:, None] & (y == 1)[None, :]] == 0.0).all()
+    ref, refP = nv.logspace_posterior(*model, x, y)
+    assert abs(lz - ref) < 1e-9 * max(1.0, abs(ref))
+    np.testing.assert_allclose(P, refP, rtol=0, atol=1e-10)
+
+
+def test_striped_posterior_impossible_pair_and_public_entry():
+    """A pair no path can emit gets -inf and all-zero posteriors; the public
+    ``posterior`` takes the striped path for a long-row pair (both orders
+    of the pair) and agrees with the row kernels."""
+    model = model_5state(long_gaps=False)
+    kind, etab, start, trans, end, match, ins = model
+    slots = pf._fast_layout(kind, trans)
+    rng = np.random.default_rng(18)
+    x, y = _seqs(rng, 200, 150)
+    match0 = match.copy()
+    match0[:, 3, :] = 0.0
+    match0[:, :, 3] = 0.0
+    ins0 = ins.copy()
+    ins0[:, 3] = 0.0
+    x0 = x.copy()
+    x0[17] = 3
+    zero = (kind, etab, start, trans, end, match0, ins0)
+    lz, P, rows = pf._striped_posterior(slots, *zero[1:], x0, y)
+    assert lz == -math.inf and not P.any() and not rows.any()
+    assert pf.posterior(*zero, x0, y, -1)[0] == -math.inf
+    lz, P = pf.posterior(*model, x, y, -1)
+    rz, rP, _ = _rows_posterior(model, x, y)
+    assert abs(lz - rz) < 1e-11 * abs(rz)
+    np.testing.assert_allclose(P, rP, rtol=0, atol=1e-12)
+    lt, Pt = pf.posterior(*_transposed(model), y, x, -1)
+    assert abs(lt - lz) < 1e-11 * abs(rz)
+    np.testing.assert_allclose(Pt, P.T, rtol=0, atol=1e-12)
+
+
 def test_striped_forward_shortens_super_chunks_when_lane_products_underflow():
     """Insert-y odds of 1e-15 for one letter make each lane's chain product
     underflow: the carries then run super-chunk by super-chunk (S < the

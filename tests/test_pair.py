@@ -610,9 +610,10 @@ def test_save_load_roundtrip_and_alphabet_mismatch(tmp_path):
 
 
 def test_alignment_log_odds_agree_with_log_odds_on_long_pairs():
-    """align() takes its log-odds from the posterior's forward (row kernels),
-    log_odds() from the striped forward once the shorter sequence has 64
-    residues or more: the same value up to rounding."""
+    """align() takes its log-odds from the posterior's forward pass,
+    log_odds() from the forward (both striped once the shorter sequence has
+    64 residues or more, the row kernels below): the same value up to
+    rounding."""
     m = PairHMM.preset("3state", alphabet="dna")
     rng = np.random.default_rng(0)
     for n in (40, 64, 200, 1000):

@@ -32,9 +32,10 @@ of a lane and possibly whole lanes, up to ``W - 1`` columns) have zero
 emissions and chain factors, so they stay zero and carry nothing.
 
 Only the fast path without a band is striped; a pair whose rows are short
-(``M < STRIPE_MIN``) takes the row kernels.  Posteriors and expected counts
-use the row kernels, so their log-odds can differ from
-:func:`striped_forward`'s in the last bits.
+(``M < STRIPE_MIN``) takes the row kernels.  Posteriors run two striped
+passes (modes 1 and 2 of :func:`striped_forward`); expected counts use the
+row kernels, so their log-odds can differ from :func:`striped_forward`'s in
+the last bits.
 """
 import math
 
@@ -377,14 +378,79 @@ def forward_row0(R0, slots, st, ey, aY, M, L):
 
 
 @numba.njit(cache=True)
-def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
+def _unstripe(row, out, M, L):
+    """out[c - 1] = the value of column c of a striped row (its data part),
+    for c = 1..M: each lane is a run of columns, read W apart."""
+    for k in range(W):
+        c0 = k * L
+        if c0 >= M:
+            break
+        o = out[c0:min(c0 + L, M)]
+        for l in range(o.shape[0]):
+            o[l] = row[l * W + k]
+
+
+@numba.njit(cache=True)
+def _post_row(R, Ei, f, P, Rp, M, L):
+    """One row of posteriors in place: ``P`` holds the forward's match
+    values of the row in column order, ``R`` the reversed pass's (striped;
+    its column c' is column M + 1 - c) and ``Ei`` the inverses of its match
+    odds (0 where the odds are 0).  ``P[c - 1] *= f * R(c) * Ei(c)``;
+    returns the row's sum.  Each lane of R is a run of columns that P holds
+    backwards.  No fastmath: ``P * f`` is formed first (P <= 1,
+    f <= e**700) so that no product of two small values underflows before
+    f scales it."""
+    n = L * W
+    for q in range(n):
+        Rp[q] = R[q] * Ei[q]
+    for k in range(W):
+        c0 = k * L
+        if c0 >= M:
+            break
+        cnt = min(c0 + L, M) - c0
+        o = P[M - c0 - cnt:M - c0]  # columns M - c0 - cnt + 1 .. M - c0
+        for l in range(cnt):
+            j = cnt - 1 - l
+            o[j] = o[j] * f * Rp[l * W + k]
+    return _vsum(P)
+
+
+@numba.njit(cache=True, fastmath=_FM)
+def _vsum(v):
+    t = 0.0
+    for l in range(v.shape[0]):
+        t += v[l]
+    return t
+
+
+@numba.njit(cache=True)
+def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M, mode, B, scl,
+                    logz, rows):
     """Log-odds of the pair by the striped forward (no band); NaN if the
-    carry tables leave the float range (use the row kernels then)."""
+    carry tables leave the float range (use the row kernels then).
+
+    ``mode`` 0: the log-odds only (``B``, ``scl``, ``rows`` unused).
+    Mode 1, the forward half of a posterior: the match values of row i go
+    to ``B[i-1]`` (B (N, M), column order) and the row's log scale to
+    ``scl[i]``.  Mode 2, the second half: this pass runs the reversed model
+    (start and end swapped, transitions transposed) over the reversed
+    sequences, whose row i' and column c' hold the backward values of row
+    N + 1 - i' and column M + 1 - c' of the forward times the match odds
+    there; each of its rows turns the stored forward row into that row's
+    posteriors in place (``logz``: the forward's log-odds), with their sum
+    in ``rows``."""
     N = x.shape[0]
     L, n = stripe_geometry(M)
     Es, aYs, bYs, eYs, S, Pc, G, SP = striped_setup(slots, E, ey, aY, bY, M)
     if S == 0:
         return np.nan
+    Rp = np.empty(n if mode == 2 else 0)
+    # mode 2: inverse match odds (0 for odds 0: the posterior is 0 there)
+    Ei = np.zeros((Es.shape[0], n if mode == 2 else 0))
+    for a in range(Ei.shape[0]):
+        for q in range(Ei.shape[1]):
+            if Es[a, q] > 0.0:
+                Ei[a, q] = 1.0 / Es[a, q]
     five = slots[2] >= 0 or slots[4] >= 0
     ns = G.shape[1]
     R = np.zeros((2, 5, n + W))
@@ -439,6 +505,13 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M):
         if slots[4] >= 0:
             tot += lane_carries(Dc2, cur[0], cur[4], bY2, aY2, Pc2, G2, SP2,
                                 L)
+        if mode == 1:
+            scl[i] = logscale
+            _unstripe(cur[0, W:], B[i - 1], M, L)
+        elif mode == 2:
+            r = N - i  # the forward's row r + 1
+            f = math.exp(min(scl[r + 1] + logscale - logz, 700.0))
+            rows[r] = _post_row(cur[0, W:], Ei[xi], f, B[r], Rp, M, L)
         _set_head(cur[0], L, 0.0)
         _set_head(cur[1], L, v1)
         _set_head(cur[2], L, v2)
