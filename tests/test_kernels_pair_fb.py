@@ -975,6 +975,42 @@ def test_low_complexity_and_asymmetric_pairs_against_log_space(case):
         assert g > 1.0 and 0.5 * g * 1.6 < 1.0
 
 
+def test_tilt_that_underflows_retried_halfway():
+    """Found by review (a known limit until then): a protein repeat of
+    period 5 embedded in random flanks, 3000 x 2000, under the 5-state
+    preset.  The composition-weighted tilt (g = 0.21) suits the repeat but
+    its rows lose the random flank (the forward comes out -inf), and the
+    untilted rows lose the repeat (nats off).  After a tilted pair comes
+    out -inf it is retried halfway (sqrt(g), exact here) before untilted."""
+    model = _preset_args("5state", "protein")
+    kind, etab, start, trans, end, match, ins = model
+    rng = np.random.default_rng(5)
+    unit = rng.integers(0, 20, 5).astype(np.uint8)
+    x = np.concatenate([rng.integers(0, 20, 1200), np.resize(unit, 1800)])
+    y = np.concatenate([rng.integers(0, 20, 400), np.resize(unit, 1200),
+                        rng.integers(0, 20, 400)])
+    x, y = x.astype(np.uint8), y.astype(np.uint8)
+    ti = pf._tilt_info(kind, etab, trans, match, ins, pf._TILT_NATS)
+    g, et, mt, io = pf._pair_tilt(kind, etab, trans, match, ins, x, y, ti)
+    assert g < 0.3
+    tilted = pf.forward(kind, et, start, trans, end, mt, io, x, y, -1,
+                        tilt_nats=math.inf)
+    assert tilted == -math.inf  # the tilt alone loses the pair
+    ref, refP = nv.logspace_posterior(*model, x, y)
+    untilted = pf.forward(*model, x, y, -1, tilt_nats=math.inf)
+    assert abs(untilted - ref) > 1.0
+    tol = 1e-11 * abs(ref)
+    assert abs(pf.forward(*model, x, y, -1) - ref) < tol
+    lz, P = pf.posterior(*model, x, y, -1)
+    assert abs(lz - ref) < tol
+    np.testing.assert_allclose(P, refP, rtol=0, atol=1e-9)
+    acc = _acc(model)
+    assert abs(pf.expected_counts(*model, x, y, *acc, -1) - ref) < tol
+    assert abs(acc[3].sum() - P.sum()) < 1e-8 * len(x)
+    lt, Pt = pf.posterior(*_transposed(model), y, x, -1)
+    assert abs(lt - ref) < tol
+
+
 def test_posterior_refuses_rows_summing_above_one():
     """Found by review (fuzz case 91, saved in tests/data/pair_dead_mass.npz:
     a random 5-state model and a 449 x 1123 pair).  Insert-y state 2 can

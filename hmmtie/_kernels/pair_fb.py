@@ -1383,7 +1383,8 @@ def _transpose_model(kind, match_odds):
 # repeats), and a tilt that keeps an insert-y run from outgrowing its row
 # when the pair's insert odds exceed 1 / t(Y, Y).  Tilts are capped where an
 # insert-y run with the largest insert odds would grow without bound, and a
-# tilted pair that still overflows is recomputed untilted.  A pair with few
+# tilted pair that still comes out -inf (its rows overflowed, or lost the
+# pair) is recomputed halfway (sqrt(g)), then untilted.  A pair with few
 # columns (M c <= _LOSS_FLOOR, c a bound on one column's effect) is never
 # tilted; any other pair is tilted when its estimated loss (:func:`_loss`)
 # exceeds ``_TILT_NATS`` (1 nat: the centred tilt did no harm anywhere it
@@ -1392,13 +1393,12 @@ def _transpose_model(kind, match_odds):
 # homologous and local pairs up to 5000 x 4000 (gap extension 0.005-0.5),
 # poly-A, A-rich and tandem repeats of periods 1-10, pure or embedded in
 # random sequence, DNA and protein 3-state, agree to 2e-9 nats where the
-# untilted forward was up to 3000 nats off.  Known limits: DNA tandem
-# repeats of period 23 over 3000 x 2000 (0.5 nats), protein 5-state
-# low-complexity pairs (0.45 nats), and models with an insert state that
-# can only loop or end (its cells off the last column are dead mass that
-# dominates the rows: 225 nats on a 449 x 1123 pair; no tilt helps).
-# ``posterior`` checks that no row of posteriors sums above 1 and returns
-# NaN when one does after a forced tilt.
+# untilted forward was up to 3000 nats off.  Known limit: models with an
+# insert state that can only loop or end (its cells off the last column
+# are dead mass that dominates the rows: 225 nats on a 449 x 1123 pair; no
+# tilt helps).  ``posterior`` checks that no row of posteriors sums above 1
+# (and, striped, that its two passes agree) and returns NaN when one fails
+# after a forced tilt.
 _TILT_NATS = 1.0
 # a pair of M columns with M * c <= _LOSS_FLOOR (c: see _tilt_info) cannot
 # lose the ~708 nats that matter: no tilt, no solve
@@ -1708,6 +1708,14 @@ def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
                 g = math.exp(_interp(tinfo, s, 1))
     if g == 1.0:
         return g, etab, match_odds, ins_odds
+    et, mo, ins = _tilted(kind, etab, match_odds, ins_odds, g)
+    return g, et, mo, ins
+
+
+@numba.njit(cache=True)
+def _tilted(kind, etab, match_odds, ins_odds, g):
+    """(etab, match odds, insert odds) with the column-consuming emissions
+    times g (see :func:`_pair_tilt`)."""
     mo = match_odds * g
     n_i = ins_odds.shape[0]
     ins = np.empty((2 * n_i, ins_odds.shape[1]))
@@ -1719,7 +1727,21 @@ def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
     for s in range(etab.shape[0]):
         if kind[s] == 2:
             et[s] = etab[s] + n_i
-    return g, et, mo, ins
+    return et, mo, ins
+
+
+@numba.njit(cache=True, inline="always")
+def _retilt(attempt, g, kind, etab, match_odds, ins_odds):
+    """The tilt and tables to try after a tilted pair came out -inf (its
+    rows overflowed or underflowed): halfway to untilted (sqrt(g)) after
+    the first attempt, then untilted.  (A protein low-complexity pair under
+    the 5-state preset got g = 0.21, whose rows lost the pair's random
+    flank, while 0.5-0.8 were exact and g = 1 was 0.45 nats low.)"""
+    if attempt == 0:
+        g = math.sqrt(g)
+        et, mo, io = _tilted(kind, etab, match_odds, ins_odds, g)
+        return g, et, mo, io
+    return 1.0, etab, match_odds, ins_odds
 
 
 # Chunk kernels: pairs p0..p1-1 of (xs[x_off[p]:x_off[p+1]], ys[...]).  One
@@ -1748,11 +1770,11 @@ def _fwd_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
             sl, k, mo, t = slots_t, kd_t, match_t, ti_t
             x, y = y, x
         g, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
-        for _ in range(2):
+        for attempt in range(3):
             lz = _fast_score(sl, et, start, trans, end, mt, io, x, y, band)
             if g == 1.0 or math.isfinite(lz):
                 break
-            g, et, mt, io = 1.0, etab, mo, ins_odds  # overflowed: untilted
+            g, et, mt, io = _retilt(attempt, g, k, etab, mo, ins_odds)
         if g != 1.0:
             lz -= y.shape[0] * math.log(g)
         out[p] = lz
@@ -1771,13 +1793,13 @@ def _fwd_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
             k, mo, t = kind_t, match_t, ti_t
             x, y = y, x
         g, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
-        for _ in range(2):
+        for attempt in range(3):
             lz = _gen_forward(k, et, start, trans, end, mt, io, x, y, band,
                               np.full(S, -1, np.int64), np.zeros((0, 1, 1)),
                               np.zeros(0), np.zeros(0), 1, np.zeros((0, S, 1)))
             if g == 1.0 or math.isfinite(lz):
                 break
-            g, et, mt, io = 1.0, etab, mo, ins_odds  # overflowed: untilted
+            g, et, mt, io = _retilt(attempt, g, k, etab, mo, ins_odds)
         if g != 1.0:
             lz -= y.shape[0] * math.log(g)
         out[p] = lz
@@ -1817,14 +1839,14 @@ def _ec_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
             x, y = y, x
             tmp[:] = 0.0
         g, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
-        for _ in range(2):
+        for attempt in range(3):
             ni = n_ins if g == 1.0 else np.zeros(io.shape)
             # nothing is added for a pair that comes out -inf
             lz = _fast_counts(sl, et, start, trans, end, mt, io, x, y, band,
                               n_start, n_trans, n_end, nm, ni, _FULL_STORE)
             if g == 1.0 or math.isfinite(lz):
                 break
-            g, et, mt, io = 1.0, etab, mo, ins_odds  # overflowed: untilted
+            g, et, mt, io = _retilt(attempt, g, k, etab, mo, ins_odds)
         if g != 1.0:
             _fold_ins(n_ins, ni)
             lz -= y.shape[0] * math.log(g)
@@ -1849,14 +1871,14 @@ def _ec_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
             x, y = y, x
             tmp[:] = 0.0
         g, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
-        for _ in range(2):
+        for attempt in range(3):
             ni = n_ins if g == 1.0 else np.zeros(io.shape)
             # nothing is added for a pair that comes out -inf
             lz = _gen_counts(k, et, start, trans, end, mt, io, x, y, n_start,
                              n_trans, n_end, nm, ni, band)
             if g == 1.0 or math.isfinite(lz):
                 break
-            g, et, mt, io = 1.0, etab, mo, ins_odds  # overflowed: untilted
+            g, et, mt, io = _retilt(attempt, g, k, etab, mo, ins_odds)
         if g != 1.0:
             _fold_ins(n_ins, ni)
             lz -= y.shape[0] * math.log(g)
@@ -1983,12 +2005,12 @@ def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     else:
         mt = match_odds
     g, et, mg, io = _pair_tilt(kd, etab, trans, mt, ins_odds, x, y, ti)
-    logz, P, rows = _post_any(path, a, et, start, trans, end, mg, io, x, y,
-                              band)
-    if g != 1.0 and not math.isfinite(logz):  # the tilt overflowed
-        g = 1.0
-        logz, P, rows = _post_any(path, a, etab, start, trans, end, mt,
-                                  ins_odds, x, y, band)
+    for attempt in range(3):
+        logz, P, rows = _post_any(path, a, et, start, trans, end, mg, io, x,
+                                  y, band)
+        if g == 1.0 or math.isfinite(logz):
+            break
+        g, et, mg, io = _retilt(attempt, g, kd, etab, mt, ins_odds)
     if g != 1.0:
         logz -= y.shape[0] * math.log(g)
     if transposed:
