@@ -578,6 +578,13 @@ def _best3(a, b, c, k1, k2):
     return (c if w else a), (k2 if w else k)
 
 
+@numba.njit(cache=True, inline="always")
+def _best2(a, c, k2):
+    """max(a, c) with a winning ties, and the choice's code: 0.0 or k2."""
+    w = c > a
+    return (c if w else a), (k2 if w else 0.0)
+
+
 @numba.njit(cache=True)
 def _vit_pass(em, ey, ex, pM, pX, pY, cM, cX, cY, tb, t00, t10, t20, t01,
               t11, t21, t02, t12, t22, beg, n):
@@ -598,6 +605,21 @@ def _vit_pass(em, ey, ex, pM, pX, pY, cM, cX, cY, tb, t00, t10, t20, t01,
     if beg > _NEG:
         cM[W] = beg
         tb[0] = np.uint8(tb[0] & 0xFC)
+    if t21 == _NEG and t12 == _NEG:
+        # no insert-x <-> insert-y transitions (the presets): each insert
+        # state has two candidates (a third at -inf never wins a strict >)
+        for l in range(n - W):
+            vm, k = _best3(pM[W + l] + t00, pX[W + l] + t10,
+                           pY[W + l] + t20, 1.0, 2.0)
+            vm = vm + em[W + l]
+            vx, kx = _best2(pM[2 * W + l] + t01, pX[2 * W + l] + t11, 4.0)
+            vx = vx + ex
+            base, ky = _best2(cM[W + l] + t02, cY[W + l] + t22, 32.0)
+            cM[2 * W + l] = vm
+            cX[2 * W + l] = vx
+            cY[2 * W + l] = base + ey[W + l]
+            tb[W + l] = np.uint8(k + kx + ky)
+        return
     for l in range(n - W):
         vm, k = _best3(pM[W + l] + t00, pX[W + l] + t10, pY[W + l] + t20,
                        1.0, 2.0)
