@@ -607,13 +607,16 @@ def _vit_pass(em, ey, ex, pM, pX, pY, cM, cX, cY, tb, t00, t10, t20, t01,
         tb[0] = np.uint8(tb[0] & 0xFC)
     if t21 == _NEG and t12 == _NEG:
         # no insert-x <-> insert-y transitions (the presets): each insert
-        # state has two candidates (a third at -inf never wins a strict >)
+        # state has two candidates (a third at -inf never wins a strict >),
+        # and the insert-x emission is added to its two transitions (grid
+        # sums are exact, so the order of the additions does not matter)
+        a1 = t01 + ex
+        b1 = t11 + ex
         for l in range(n - W):
             vm, k = _best3(pM[W + l] + t00, pX[W + l] + t10,
                            pY[W + l] + t20, 1.0, 2.0)
             vm = vm + em[W + l]
-            vx, kx = _best2(pM[2 * W + l] + t01, pX[2 * W + l] + t11, 4.0)
-            vx = vx + ex
+            vx, kx = _best2(pM[2 * W + l] + a1, pX[2 * W + l] + b1, 4.0)
             base, ky = _best2(cM[W + l] + t02, cY[W + l] + t22, 32.0)
             cM[2 * W + l] = vm
             cX[2 * W + l] = vx
