@@ -1,4 +1,4 @@
-"""Array copies as loops, for compiled kernels.
+"""Array copies and sums as loops, for compiled kernels.
 
 numba compiles an array-to-array slice assignment (``out[k] = a``) with a
 shape check whose error message is built by string formatting; compiling
@@ -6,6 +6,16 @@ that costs 3-5 s of cold start per call site.  These loops do the same copy
 without it (the shapes are the caller's to get right).
 """
 import numba
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def vsum(v):
+    """Sum of a 1-D array (reassociated so that it vectorises; inf and NaN
+    keep their meaning)."""
+    t = 0.0
+    for l in range(v.shape[0]):
+        t += v[l]
+    return t
 
 
 @numba.njit(cache=True)

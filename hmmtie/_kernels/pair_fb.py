@@ -104,7 +104,7 @@ import numpy as np
 
 from . import pair_stripe as ps
 from ._arrays import copy2 as _copy2, vcopy as _vcopy
-from ._arrays import transpose_sums as _transpose_sums
+from ._arrays import transpose_sums as _transpose_sums, vsum as _vsum
 from ._threads import run_chunks as _run_chunks
 
 # reassoc/contract let reductions vectorise; they keep inf/NaN semantics.
@@ -224,14 +224,6 @@ def _vpost(P, b, f):
         v = P[l] * b[l] * f
         P[l] = v
         t += v
-    return t
-
-
-@numba.njit(cache=True, fastmath=_FM)
-def _vsum(v):
-    t = 0.0
-    for l in range(v.shape[0]):
-        t += v[l]
     return t
 
 

@@ -42,6 +42,8 @@ import math
 import numba
 import numpy as np
 
+from ._arrays import vsum as _vsum
+
 _FM = {"reassoc", "contract"}
 
 W = 16
@@ -413,14 +415,6 @@ def _post_row(R, Ei, f, P, Rp, M, L):
             j = cnt - 1 - l
             o[j] = o[j] * f * Rp[l * W + k]
     return _vsum(P)
-
-
-@numba.njit(cache=True, fastmath=_FM)
-def _vsum(v):
-    t = 0.0
-    for l in range(v.shape[0]):
-        t += v[l]
-    return t
 
 
 @numba.njit(cache=True)
