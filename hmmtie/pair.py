@@ -1125,8 +1125,10 @@ class PairHMM:
             the probability that a residue is unaligned for a gap column),
             ``.mean_confidence``, their mean, and ``.log_odds`` and
             ``.log_likelihood`` (as :meth:`log_odds` and :meth:`score`, from
-            the posterior's forward pass: equal to theirs up to rounding;
-            the same kernels, compiled apart).  A local model's alignment covers the
+            the posterior's forward pass: equal to theirs up to rounding,
+            the same kernels compiled apart, except on the rare pair whose
+            forward loses precision (README, known limits): the
+            posterior's checks and retries then find the exact value).  A local model's alignment covers the
             columns from its first to its last aligned pair (unaligned ends
             left out, Biopython's convention for local alignments); when no
             pair is worth aligning (local MEA on unrelated sequences), it
@@ -1309,6 +1311,10 @@ class PairHMM:
                     parts, self._kargs(), band, n_threads)
                 if not np.all(np.isfinite(lo)):
                     bad = int(np.flatnonzero(~np.isfinite(lo))[0])
+                    if np.isnan(lo[bad]):
+                        raise ValueError(f"pair {bad + 1} (1-based) lost precision in the E-step: its "
+                                         "expected counts lie beyond the float range of the per-row "
+                                         "scaling; cannot fit (leave the pair out)")
                     raise ValueError(f"pair {bad + 1} (1-based) has probability 0 under the current "
                                      "parameters; cannot fit")
                 objective = float(lo.sum()) + bg + self._log_prior(transition_pseudocount, emission_pseudocount, params)

@@ -216,15 +216,29 @@ def _fixup(Y, P, carry):
             Y[l] += carry * P[l]
 
 
-@numba.njit(cache=True, fastmath=_FM)
-def _vpost(P, b, f):
-    """P *= b * f; returns the sum of the new P."""
-    t = 0.0
+# A posterior or count is a stored forward value times a backward value
+# (each <= 1 after its row's scaling) times exp(e), e = their rows' log
+# scales minus the log-odds; e can exceed the ~709 of one factor when the
+# two lie far below their rows' peaks.  It is applied as two factors,
+# forward value first, and a pair needing e > 1400 is reported as lost.
+_MAX_EXP = 700.0
+
+
+@numba.njit(cache=True, inline="always")
+def _scale(e):
+    """(f1, f2): exp(e) as two factors of at most exp(700) each; f2 is NaN
+    when e exceeds 1400 (the caller reports the pair as lost)."""
+    a = min(e, _MAX_EXP)
+    b = e - a
+    return math.exp(a), (math.exp(b) if b <= _MAX_EXP else np.nan)
+
+
+@numba.njit(cache=True)
+def _vpost(P, b, f1, f2):
+    """P = P * f1 * b * f2 (in that order: no fastmath); returns the sum."""
     for l in range(P.shape[0]):
-        v = P[l] * b[l] * f
-        P[l] = v
-        t += v
-    return t
+        P[l] = P[l] * f1 * b[l] * f2
+    return _vsum(P)
 
 
 # Loops below run over views from index 0: numba then needs no negative-index
@@ -745,11 +759,11 @@ def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
                 cur[s, c] = 0.0
         tot = _fbwd_row(i, N, M, lo, hi, x[i - 1], e1n, e2n, G[(i + 1) & 1],
                         cur, bMr, inv, slots, tr, en, E, aY, bY, tmp)
-        f = math.exp(min(logf[i] + logb - logz, 700.0))
+        f1, f2 = _scale(logf[i] + logb - logz)
         c0 = lo if lo > 1 else 1
         rows[i - 1] = 0.0
         if hi >= c0:
-            rows[i - 1] = _vpost(P[i - 1, c0 - 1:hi], bMr[c0:hi + 1], f)
+            rows[i - 1] = _vpost(P[i - 1, c0 - 1:hi], bMr[c0:hi + 1], f1, f2)
         hi_pp = hi_p
         hi_p = hi
     return logz
@@ -909,7 +923,10 @@ def _fast_counts(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
             tot = _fbwd_row(r, N, M, lo, hi, xr, e1n, e2n, nxt, cur, bMr, inv,
                             slots, tr, en, E, aY, bY, tmp)
             F = ck[r] if K == 1 else blk[r - i0]
-            sb = math.exp(min(logf[r] + logb - logz, 700.0))
+            if max(logf[r] + logb, logf[r] + lb_next) - logz > _MAX_EXP:
+                # the products below could underflow before their scale
+                return np.nan  # lost (nothing added)
+            sb = math.exp(logf[r] + logb - logz)
             c0 = lo if lo > 1 else 1
             if hi >= c0:
                 # within row r: match / insert-y -> insert-y, and the
@@ -934,7 +951,7 @@ def _fast_counts(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
             if r < N:
                 # into row r+1: -> match at (r+1, c) from (r, c-1), and
                 # -> insert-x at (r+1, c) from (r, c)
-                sa = math.exp(min(logf[r] + lb_next - logz, 700.0))
+                sa = math.exp(logf[r] + lb_next - logz)
                 lo1, hi1 = band_limits(r + 1, N, M, band)
                 d1 = lo1 if lo1 > 1 else 1
                 if hi1 >= d1:
@@ -1207,13 +1224,12 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
         cur = R[i & 1]
         tot = _gen_bwd_row(i, kind, etab, end, trans, match_odds, ins_odds, x,
                            y, nxt, cur, 1.0 / tot, band, nsucc, succ)
-        fac = logf[i] + logb - logz
-        f = math.exp(min(fac, 700.0))
+        f1, f2 = _scale(logf[i] + logb - logz)
         for s in range(S):
             ms = mslot[s]
             if ms >= 0:
                 for c in range(1, M + 1):
-                    P[i - 1, c - 1] += Lm[ms, i - 1, c - 1] * cur[s, c] * f
+                    P[i - 1, c - 1] += Lm[ms, i - 1, c - 1] * f1 * cur[s, c] * f2
         t = 0.0
         for c in range(M):
             t += P[i - 1, c]
@@ -1270,8 +1286,10 @@ def _gen_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
             tot = _gen_bwd_row(i, kind, etab, end, trans, match_odds, ins_odds,
                                x, y, nxt, cur, 1.0 / tot, band, nsucc, succ)
             F = blk[i - i0]
-            f_same = math.exp(min(logf[i] + logb - logz, 700.0))
-            f_next = math.exp(min(logf[i] + lb_next - logz, 700.0))
+            if max(logf[i] + logb, logf[i] + lb_next) - logz > _MAX_EXP:
+                return np.nan  # lost (see _fast_counts; nothing added)
+            f_same = math.exp(logf[i] + logb - logz)
+            f_next = math.exp(logf[i] + lb_next - logz)
             lo, hi = band_limits(i, N, M, band)
             for c in range(lo, hi + 1):
                 _gen_next_values(i, c, kind, etab, match_odds, ins_odds, x, y,
@@ -1295,8 +1313,8 @@ def _gen_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
                         c_end[s] += fv * end[s] * f_same
             if i == 0:
                 # Begin (value 1 at (0, 0), row-0 scale 0)
-                f0 = math.exp(min(logb - logz, 700.0))
-                f1 = math.exp(min(lb_next - logz, 700.0))
+                f0 = math.exp(min(logb - logz, _MAX_EXP))
+                f1 = math.exp(min(lb_next - logz, _MAX_EXP))
                 for r in range(S):
                     kr = kind[r]
                     if kr == 0:
@@ -1658,6 +1676,8 @@ def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
     N = x.shape[0]
     M = y.shape[0]
     g = 1.0
+    own = False
+    top = tinfo[3]
     thr = tinfo[tinfo.shape[0] - 1]
     c = tinfo[tinfo.shape[0] - 2]
     if (M > 0 and N > 0 and math.isfinite(tinfo[0]) and thr < np.inf
@@ -1666,11 +1686,9 @@ def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
         rows = kind != 2
         S = trans.shape[0]
         A = np.empty((S, S))
-        top = tinfo[3]
         s = M / N
         q = min(tinfo[1], M / (N - M)) if N > M else tinfo[1]
         w = _mean_odds(kind, etab, match_odds, ins_odds, x, y)
-        own = False
         for k in range(S):
             own = own or abs(w[k] - 1.0) > _COMPOSITION_TOL
         if own:
@@ -1698,6 +1716,15 @@ def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
                                            top, A))
             else:
                 g = math.exp(_interp(tinfo, s, 1))
+    if g != 1.0 and not own and top < 0.0 and math.log(g) > top - 1e-3:
+        # the cap bound a pair of background composition that wanted a
+        # larger tilt.  With the largest insert odds above 1 / t(Y, Y)
+        # (top < 0) even untilted rows pass the cap, and exp(top) lies
+        # further from the pair's tilt than 1 (protein presets on 2000 x
+        # 1000 pairs: g = 0.21 came out -inf, untilted is exact; found by
+        # review).  Low-complexity pairs keep the capped tilt (their
+        # in-phase diagonals want it; the retries below temper it).
+        g = 1.0
     if g == 1.0:
         return g, etab, match_odds, ins_odds
     et, mo, ins = _tilted(kind, etab, match_odds, ins_odds, g)
@@ -1948,11 +1975,54 @@ def _one_pair(x, y):
             np.array([0, y.shape[0]], np.int64), np.empty(1))
 
 
+@functools.lru_cache(maxsize=16)
+def _live_cached(start_bytes, trans_bytes, end_bytes, S):
+    start = np.frombuffer(start_bytes, np.float64)
+    trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
+    end = np.frombuffer(end_bytes, np.float64)
+
+    def closure(seed, step):
+        seen = seed.copy()
+        while True:
+            more = seen | (step[seen].any(axis=0) if seen.any() else seen)
+            if (more == seen).all():
+                return seen
+            seen = more
+
+    reach = closure(start > 0.0, trans > 0.0)    # from Begin
+    coreach = closure(end > 0.0, (trans > 0.0).T)  # to End
+    live = reach & coreach
+    if live.all():
+        return None
+    w = live.astype(np.float64)
+    return start * w, trans * np.outer(w, w), end * w
+
+
+def _live(start, trans, end):
+    """(start, trans, end) with the states that Begin cannot reach or that
+    cannot reach End cut off (their transitions and start/end zeroed).
+    Such a state carries no path, but its cells can hold mass: a 5-state
+    model with its long-gap pair disabled (match -> X2, Y2 and Begin -> X2,
+    Y2 zero, their self loops and End kept) has, in the backward
+    direction, cells that loop in X2 / Y2 for ever, which grow to dominate
+    each backward row of a 3000 x 64 pair and pushed the live cells below
+    the float range (posteriors summing to 32 instead of 64; found by
+    review).  Cutting them changes no probability.  The arrays are
+    returned as given when every state is live."""
+    start = np.ascontiguousarray(start, np.float64)
+    trans = np.ascontiguousarray(trans, np.float64)
+    end = np.ascontiguousarray(end, np.float64)
+    r = _live_cached(start.tobytes(), trans.tobytes(), end.tobytes(),
+                     trans.shape[0])
+    return (start, trans, end) if r is None else r
+
+
 def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
             tilt_nats=_TILT_NATS):
     """Log-odds likelihood of the pair (x, y); O(S * min(N, M)) memory.
     ``tilt_nats``: the estimated within-row gap above which the pair is
     computed with a column tilt (see ``_TILT_NATS``; inf: never)."""
+    start, trans, end = _live(start, trans, end)
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         y.shape[0] > x.shape[0], tilt_nats)
     xo, yo, out = _one_pair(x, y)
@@ -1970,25 +2040,45 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     ``ascontiguousarray(P.T)`` took as long as the posterior itself on a
     fresh 1000 x 1005 pair: a page per element.)
 
-    Each residue is aligned at most once, so no row of P may sum above 1.
-    A pair whose row scaling lost the alignment's cells makes some row sum
-    above 1 whenever the lost mass lowered the likelihood (the tilt's
-    estimate missed it: long repeats embedded in other sequence, say); the
-    striped posterior also fails the check when its forward and reversed
-    passes disagree.  Such a pair is recomputed with the tilt forced, and
-    if it still fails the log-odds returned is NaN (P as computed)."""
-    logz, P, top = _posterior(kind, etab, start, trans, end, match_odds,
-                              ins_odds, x, y, band, tilt_nats)
-    if math.isfinite(logz) and top > 1 + 1e-9:
-        if tilt_nats > 0.0:
-            return posterior(kind, etab, start, trans, end, match_odds,
-                             ins_odds, x, y, band, 0.0)
-        logz = math.nan
-    return logz, P
+    Each residue is aligned at most once, so no row or column of P may sum
+    above 1.  A pair whose row scaling lost the alignment's cells makes
+    some sum exceed 1 whenever the lost mass lowered the likelihood (the
+    tilt's estimate missed it: long repeats embedded in other sequence,
+    say); the striped posterior also fails the check when its forward and
+    reversed passes disagree, and any posterior fails it where its scale
+    leaves the float range (NaN).  (The sums checked are those the kernels
+    produce on the way: the rows of the computed orientation, and for a
+    transposed pair the columns as well.)  A pair that fails is recomputed
+    with the tilt forced, then with that tilt to the powers 2, 4, 8 and 16
+    (further from 1: a DNA tandem repeat of 3000 x 2000 failed at its
+    solved g = 0.815 and was exact at g <= 0.7), then untilted, skipping a
+    tilt already tried; if it still fails the log-odds returned is NaN (P
+    as last computed)."""
+    start, trans, end = _live(start, trans, end)
+    # the rungs after a failed check; one whose tilt was tried is skipped
+    rungs = ((tilt_nats, 1), (0.0, 1), (0.0, 2), (0.0, 4), (0.0, 8),
+             (0.0, 16), (math.inf, 1))
+    tried = []
+    hold = []  # the last matrix computed (released before the next one)
+    logz = math.nan
+    for tn, power in rungs:
+        r = _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x,
+                       y, band, tn, power, tried, hold)
+        if r is None:
+            continue
+        logz, ok, g0 = r
+        if ok or not math.isfinite(logz):
+            return logz, hold[0]
+        tried.append(g0)
+    return math.nan, hold[0]
 
 
 def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
-               band, tilt_nats):
+               band, tilt_nats, power, skip, hold):
+    """(log-odds, whether P passed the checks, the tilt tried) with P put
+    in ``hold`` (emptied first, so that the previous matrix is released
+    before this one is allocated); the tilt solved for the pair is raised
+    to ``power``; None, computing nothing, if that tilt is in ``skip``."""
     transposed = y.shape[0] > x.shape[0]
     path, a, a_t, kd, kd_t, mt, ti, ti_t = _plan(
         kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats)
@@ -1997,20 +2087,34 @@ def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     else:
         mt = match_odds
     g, et, mg, io = _pair_tilt(kd, etab, trans, mt, ins_odds, x, y, ti)
+    if power != 1 and g != 1.0:
+        g = g ** power
+        et, mg, io = _tilted(kd, etab, mt, ins_odds, g)
+    if g in skip:
+        return None
+    g0 = g
+    hold.clear()
+    P = None
     for attempt in range(3):
-        logz, P, rows = _post_any(path, a, et, start, trans, end, mg, io, x,
-                                  y, band)
+        P = None
+        logz, P, rows, agree = _post_any(path, a, et, start, trans, end, mg,
+                                         io, x, y, band)
         if g == 1.0 or math.isfinite(logz):
             break
         g, et, mg, io = _retilt(attempt, g, kd, etab, mt, ins_odds)
     if g != 1.0:
         logz -= y.shape[0] * math.log(g)
+    top = float(np.max(rows, initial=0.0))
     if transposed:
         Pt = np.empty((y.shape[0], x.shape[0]))
-        rows = np.empty(y.shape[0])
-        _transpose_sums(P, Pt, rows)
+        cols = np.empty(y.shape[0])
+        _transpose_sums(P, Pt, cols)
         P = Pt
-    return logz, P, float(np.max(rows, initial=0.0))
+        top = max(top, float(np.max(cols, initial=0.0)))
+    # NaN-safe: a NaN sum fails
+    ok = agree and (top <= 1 + 1e-9 or not math.isfinite(logz))
+    hold.append(P)
+    return logz, ok, g0
 
 
 # the two passes of a striped posterior agree to rounding (1e-13 relative
@@ -2020,8 +2124,9 @@ _PASSES_AGREE = 1e-9
 
 def _post_any(path, a, etab, start, trans, end, match_odds, ins_odds, x, y,
               band):
-    """(log-odds, P, row sums of P) of an oriented pair (N >= M): by
-    :func:`_striped_posterior` where it applies, else the row kernels."""
+    """(log-odds, P, row sums of P, whether the passes agree) of an
+    oriented pair (N >= M): by :func:`_striped_posterior` where it applies,
+    else the row kernels (their passes are not compared)."""
     if path == "fast" and band < 0 and y.shape[0] >= ps.STRIPE_MIN:
         r = _striped_posterior(a, etab, start, trans, end, match_odds,
                                ins_odds, x, y)
@@ -2032,7 +2137,7 @@ def _post_any(path, a, etab, start, trans, end, match_odds, ins_odds, x, y,
     post = _fast_posterior if path == "fast" else _gen_posterior
     logz = post(a, etab, start, trans, end, match_odds, ins_odds, x, y, band,
                 P, rows)
-    return logz, P, rows
+    return logz, P, rows, True
 
 
 def _striped_posterior(slots, etab, start, trans, end, match_odds, ins_odds,
@@ -2045,8 +2150,9 @@ def _striped_posterior(slots, etab, start, trans, end, match_odds, ins_odds,
     pass cannot run striped or the reversed pass comes out without mass
     (the row kernels then compute the pair).  Both passes sum the same
     paths: where their log-odds differ by more than rounding, one of them
-    lost mass to the row scaling, and the row sums come back +inf (the
-    check in :func:`posterior` then fails, as for rows summing above 1)."""
+    lost mass to the row scaling, and the last value returned (whether they
+    agree) is False (the check in :func:`posterior` then fails, as for rows
+    summing above 1)."""
     N = x.shape[0]
     M = y.shape[0]
     B = np.empty((N, M))
@@ -2058,15 +2164,13 @@ def _striped_posterior(slots, etab, start, trans, end, match_odds, ins_odds,
         return None
     if not math.isfinite(logz):
         B[:, :] = 0.0
-        return logz, B, rows
+        return logz, B, rows, True
     z = _fast_striped(slots, etab, end, np.ascontiguousarray(trans.T), start,
                       match_odds, ins_odds, x[::-1].copy(), y[::-1].copy(), 2,
                       B, scl, logz, rows)
     if not math.isfinite(z):
         return None
-    if abs(z - logz) > _PASSES_AGREE * max(1.0, abs(logz)):
-        rows[:] = math.inf
-    return logz, B, rows
+    return logz, B, rows, abs(z - logz) <= _PASSES_AGREE * max(1.0, abs(logz))
 
 
 def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
@@ -2074,7 +2178,11 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
                     tilt_nats=_TILT_NATS):
     """E-step: adds the expected counts given (x, y) into n_start (S,),
     n_trans (S, S), n_end (S,), n_match (n_m, A, A), n_ins (n_i, A); returns
-    the log-odds (nothing is added when it is -inf)."""
+    the log-odds (nothing is added when it is -inf, or NaN: a pair whose
+    counts would need a scale beyond exp(700) between a forward and a
+    backward value, under every tilt tried, is reported lost instead of
+    returning counts that underflowed)."""
+    start, trans, end = _live(start, trans, end)
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         y.shape[0] > x.shape[0], tilt_nats)
     xo, yo, out = _one_pair(x, y)
@@ -2149,6 +2257,7 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                   x_off, ys, y_off, band, tilt_nats=_TILT_NATS):
     """Log-odds (P,) of pairs p = (xs[x_off[p]:x_off[p+1]], ys[...]), on
     ``numba.get_num_threads()`` threads."""
+    start, trans, end = _live(start, trans, end)
     n = x_off.shape[0] - 1
     nch = max(1, min(n, _CHUNKS))
     out = np.full(n, -np.inf)
@@ -2173,6 +2282,7 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     counts summed over pairs with finite log-odds, reduced in a fixed order
     (identical for any thread count).  Runs on ``numba.get_num_threads()``
     threads."""
+    start, trans, end = _live(start, trans, end)
     n = x_off.shape[0] - 1
     S = kind.shape[0]
     nch = max(1, min(n, _CHUNKS))

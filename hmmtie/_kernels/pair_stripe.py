@@ -393,15 +393,15 @@ def _unstripe(row, out, M, L):
 
 
 @numba.njit(cache=True)
-def _post_row(R, Ei, f, P, Rp, M, L):
+def _post_row(R, Ei, f1, f2, P, Rp, M, L):
     """One row of posteriors in place: ``P`` holds the forward's match
     values of the row in column order, ``R`` the reversed pass's (striped;
     its column c' is column M + 1 - c) and ``Ei`` the inverses of its match
-    odds (0 where the odds are 0).  ``P[c - 1] *= f * R(c) * Ei(c)``;
-    returns the row's sum.  Each lane of R is a run of columns that P holds
-    backwards.  No fastmath: ``P * f`` is formed first (P <= 1,
-    f <= e**700) so that no product of two small values underflows before
-    f scales it."""
+    odds (0 where the odds are 0).  ``P[c - 1] = P * f1 * R(c) Ei(c) * f2``
+    (the scale exp(e) as two factors, see ``pair_fb._scale``); returns the
+    row's sum.  Each lane of R is a run of columns that P holds backwards.
+    No fastmath: ``P * f1`` is formed first (P <= 1, f1 <= e**700) so that
+    no product of two small values underflows before the scale."""
     n = L * W
     for q in range(n):
         Rp[q] = R[q] * Ei[q]
@@ -413,7 +413,7 @@ def _post_row(R, Ei, f, P, Rp, M, L):
         o = P[M - c0 - cnt:M - c0]  # columns M - c0 - cnt + 1 .. M - c0
         for l in range(cnt):
             j = cnt - 1 - l
-            o[j] = o[j] * f * Rp[l * W + k]
+            o[j] = o[j] * f1 * Rp[l * W + k] * f2
     return _vsum(P)
 
 
@@ -432,18 +432,24 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M, mode, B, scl,
     N + 1 - i' and column M + 1 - c' of the forward times the match odds
     there; each of its rows turns the stored forward row into that row's
     posteriors in place (``logz``: the forward's log-odds), with their sum
-    in ``rows``."""
+    in ``rows`` (NaN where the scale of a row's posteriors exceeds e**1400).
+    Mode 2 returns NaN for match odds with a value below 1e-300 (their
+    inverses could overflow)."""
     N = x.shape[0]
     L, n = stripe_geometry(M)
     Es, aYs, bYs, eYs, S, Pc, G, SP = striped_setup(slots, E, ey, aY, bY, M)
     if S == 0:
         return np.nan
     Rp = np.empty(n if mode == 2 else 0)
-    # mode 2: inverse match odds (0 for odds 0: the posterior is 0 there)
+    # mode 2: inverse match odds (0 for odds 0: the posterior is 0 there);
+    # odds below 1e-300 (their inverse could overflow) send the pair to the
+    # row kernels, which never divide
     Ei = np.zeros((Es.shape[0], n if mode == 2 else 0))
     for a in range(Ei.shape[0]):
         for q in range(Ei.shape[1]):
             if Es[a, q] > 0.0:
+                if Es[a, q] < 1e-300:
+                    return np.nan
                 Ei[a, q] = 1.0 / Es[a, q]
     five = slots[2] >= 0 or slots[4] >= 0
     ns = G.shape[1]
@@ -504,8 +510,10 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M, mode, B, scl,
             _unstripe(cur[0, W:], B[i - 1], M, L)
         elif mode == 2:
             r = N - i  # the forward's row r + 1
-            f = math.exp(min(scl[r + 1] + logscale - logz, 700.0))
-            rows[r] = _post_row(cur[0, W:], Ei[xi], f, B[r], Rp, M, L)
+            e = scl[r + 1] + logscale - logz
+            f1 = math.exp(min(e, 700.0))
+            f2 = math.exp(e - min(e, 700.0)) if e <= 1400.0 else np.nan
+            rows[r] = _post_row(cur[0, W:], Ei[xi], f1, f2, B[r], Rp, M, L)
         _set_head(cur[0], L, 0.0)
         _set_head(cur[1], L, v1)
         _set_head(cur[2], L, v2)
