@@ -492,16 +492,21 @@ def test_short_against_long_pair(name):
     assert abs(acc[3].sum() - post.sum()) < 1e-6
 
 
-def _mutate(rng, x, sub=0.15, indel=0.04):
+def _mutate_a(rng, x, a, sub, indel):
+    """x with substitutions and indels over an alphabet of ``a`` letters."""
     out = []
     for c in x:
         r = rng.random()
         if r < indel / 2:
             continue
         if r < indel:
-            out.append(rng.integers(0, A))
-        out.append(c if rng.random() > sub else rng.integers(0, A))
+            out.append(rng.integers(0, a))
+        out.append(rng.integers(0, a) if rng.random() < sub else c)
     return np.array(out, np.uint8)
+
+
+def _mutate(rng, x, sub=0.15, indel=0.04):
+    return _mutate_a(rng, x, A, sub, indel)
 
 
 @pytest.mark.parametrize("name", ["3state", "5state"])
@@ -1021,19 +1026,6 @@ def test_tilt_that_underflows_retried_halfway():
     assert abs(lt - ref) < tol
 
 
-def _mutate_a(rng, x, a, sub, indel):
-    """_mutate over an alphabet of ``a`` letters."""
-    out = []
-    for c in x:
-        r = rng.random()
-        if r < indel / 2:
-            continue
-        if r < indel:
-            out.append(rng.integers(0, a))
-        out.append(rng.integers(0, a) if rng.random() < sub else c)
-    return np.array(out, np.uint8)
-
-
 def _rare_letter_model(name, pins, pTT):
     """A DNA preset with one rare letter T (background 0.005) that insert
     states emit with probability ``pins`` (odds 50-100) and matches T:T
@@ -1079,23 +1071,31 @@ def test_posterior_scale_beyond_one_factor(name, pins, pTT, pT, n, k):
         assert abs(acc[0].sum() - 1.0) < 1e-9
 
 
+def _tandem_pair(seed, a, periods):
+    """The review's tandem repeats (its generator, draws kept): for each
+    period in turn a pure repeat of 3000 x ~2000 (y mutated 5%, 2% indels)
+    and, for all but the last, the draws of an embedded variant; returns
+    the last period's pair."""
+    rng = np.random.default_rng(seed)
+    for k, p_ in enumerate(periods):
+        unit = rng.integers(0, a, p_).astype(np.uint8)
+        x = np.resize(unit, 3000).astype(np.uint8)
+        y = _mutate_a(rng, np.resize(unit, 2000), a, 0.05, 0.02)
+        if k == len(periods) - 1:
+            return x, y
+        rng.integers(0, a, 1200)
+        rng.integers(0, a, 400)
+        _mutate_a(rng, np.resize(unit, 1200), a, 0.05, 0.02)
+        rng.integers(0, a, 400)
+
+
 def test_posterior_checks_hold_in_both_orders():
     """Found by review: a protein period-5 repeat (3000 x 1998, 5-state)
     whose untilted passes disagree.  The disagreement flag rode on the row
     sums, which the transposed pair's column sums replaced: posterior(b, a)
     came back 0.7 off where posterior(a, b) was retried and exact."""
     model = _preset_args("5state", "protein")
-    rng = np.random.default_rng(0)
-    for p_ in (23, 5):
-        unit = rng.integers(0, 20, p_).astype(np.uint8)
-        x = np.resize(unit, 3000).astype(np.uint8)
-        y = _mutate_a(rng, np.resize(unit, 2000), 20, 0.05, 0.02)
-        if p_ == 5:
-            break
-        rng.integers(0, 20, 1200)
-        rng.integers(0, 20, 400)
-        _mutate_a(rng, np.resize(unit, 1200), 20, 0.05, 0.02)
-        rng.integers(0, 20, 400)
+    x, y = _tandem_pair(0, 20, (23, 5))
     ref, refP = nv.logspace_posterior(*model, x, y)
     unt = pf._posterior(*model, y, x, -1, math.inf, 1, [], [])
     assert not unt[1]  # untilted, the transposed pair fails its check
@@ -1113,17 +1113,8 @@ def test_posterior_of_dna_tandem_repeats_retries_stronger_tilts(name, seed,
     0.81-0.97), and forcing the tilt recomputed the same one; g <= 0.7 is
     exact.  The retries now raise the tilt to the powers 2, 4, 8, 16."""
     model = _preset_args(name, "dna")
-    rng = np.random.default_rng(seed)
-    for p_ in (23, 5, 11):
-        unit = rng.integers(0, 4, p_).astype(np.uint8)
-        x = np.resize(unit, 3000).astype(np.uint8)
-        y = _mutate_a(rng, np.resize(unit, 2000), 4, 0.05, 0.02)
-        if p_ == per:
-            break
-        rng.integers(0, 4, 1200)
-        rng.integers(0, 4, 400)
-        _mutate_a(rng, np.resize(unit, 1200), 4, 0.05, 0.02)
-        rng.integers(0, 4, 400)
+    periods = (23, 5, 11)
+    x, y = _tandem_pair(seed, 4, periods[:periods.index(per) + 1])
     ref, refP = nv.logspace_posterior(*model, x, y)
     first = pf._posterior(*model, x, y, -1, pf._TILT_NATS, 1, [], [])
     assert not first[1]  # the solved tilt fails
