@@ -234,6 +234,33 @@ def _scale(e):
 
 
 @numba.njit(cache=True)
+def _count_scale(F, e_hi, at_begin):
+    """For expected counts, whose scale is exp(e) for e up to ``e_hi``:
+    the part d of it beyond exp(700) moved into the forward row ``F``
+    (F *= exp(d)), so that no product underflows before its
+    scale; returns d, or NaN when even that cannot hold it (e_hi > 1400,
+    or row 0, whose Begin terms take no F)."""
+    d = e_hi - _MAX_EXP
+    if d <= 0.0:
+        return 0.0
+    top = 0.0
+    for s in range(F.shape[0]):
+        for c in range(F.shape[1]):
+            top = max(top, F[s, c])
+    if top == 0.0:
+        return d  # nothing to count in this row
+    # a row's values can exceed 1 (they are scaled by the previous row's
+    # sum): F exp(d) must stay finite too
+    if d + math.log(top) > _MAX_EXP or at_begin:
+        return np.nan
+    f = math.exp(d)
+    for s in range(F.shape[0]):
+        for c in range(F.shape[1]):
+            F[s, c] *= f
+    return d
+
+
+@numba.njit(cache=True)
 def _vpost(P, b, f1, f2):
     """P = P * f1 * b * f2 (in that order: no fastmath); returns the sum."""
     for l in range(P.shape[0]):
@@ -922,11 +949,12 @@ def _fast_counts(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
             xr = x[r - 1] if r > 0 else 0
             tot = _fbwd_row(r, N, M, lo, hi, xr, e1n, e2n, nxt, cur, bMr, inv,
                             slots, tr, en, E, aY, bY, tmp)
-            F = ck[r] if K == 1 else blk[r - i0]
-            if max(logf[r] + logb, logf[r] + lb_next) - logz > _MAX_EXP:
-                # the products below could underflow before their scale
+            F = ck[r] if K == 1 else blk[r - i0]  # used at this step only
+            d = _count_scale(F, max(logf[r] + logb, logf[r] + lb_next)
+                             - logz, r == 0)
+            if not d == d:
                 return np.nan  # lost (nothing added)
-            sb = math.exp(logf[r] + logb - logz)
+            sb = math.exp(logf[r] + logb - logz - d)
             c0 = lo if lo > 1 else 1
             if hi >= c0:
                 # within row r: match / insert-y -> insert-y, and the
@@ -951,7 +979,7 @@ def _fast_counts(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
             if r < N:
                 # into row r+1: -> match at (r+1, c) from (r, c-1), and
                 # -> insert-x at (r+1, c) from (r, c)
-                sa = math.exp(logf[r] + lb_next - logz)
+                sa = math.exp(logf[r] + lb_next - logz - d)
                 lo1, hi1 = band_limits(r + 1, N, M, band)
                 d1 = lo1 if lo1 > 1 else 1
                 if hi1 >= d1:
@@ -1285,11 +1313,13 @@ def _gen_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
             cur = R[i & 1]
             tot = _gen_bwd_row(i, kind, etab, end, trans, match_odds, ins_odds,
                                x, y, nxt, cur, 1.0 / tot, band, nsucc, succ)
-            F = blk[i - i0]
-            if max(logf[i] + logb, logf[i] + lb_next) - logz > _MAX_EXP:
-                return np.nan  # lost (see _fast_counts; nothing added)
-            f_same = math.exp(logf[i] + logb - logz)
-            f_next = math.exp(logf[i] + lb_next - logz)
+            F = blk[i - i0]  # used at this step only
+            d = _count_scale(F, max(logf[i] + logb, logf[i] + lb_next)
+                             - logz, i == 0)
+            if not d == d:
+                return np.nan  # lost (nothing added)
+            f_same = math.exp(logf[i] + logb - logz - d)
+            f_next = math.exp(logf[i] + lb_next - logz - d)
             lo, hi = band_limits(i, N, M, band)
             for c in range(lo, hi + 1):
                 _gen_next_values(i, c, kind, etab, match_odds, ins_odds, x, y,
@@ -1403,12 +1433,13 @@ def _transpose_model(kind, match_odds):
 # homologous and local pairs up to 5000 x 4000 (gap extension 0.005-0.5),
 # poly-A, A-rich and tandem repeats of periods 1-10, pure or embedded in
 # random sequence, DNA and protein 3-state, agree to 2e-9 nats where the
-# untilted forward was up to 3000 nats off.  Known limit: models with an
-# insert state that can only loop or end (its cells off the last column
-# are dead mass that dominates the rows: 225 nats on a 449 x 1123 pair; no
-# tilt helps).  ``posterior`` checks that no row of posteriors sums above 1
-# (and, striped, that its two passes agree) and returns NaN when one fails
-# after a forced tilt.
+# untilted forward was up to 3000 nats off.  Known limit: the forward has
+# no check (an insert state that leaves its loop for match with
+# probability 1e-9 made the forward 185 nats low on a 449 x 1123 pair; DNA
+# tandem repeats of 3000 x 2000 up to 0.1 nats).  ``posterior`` checks its
+# sums (and, striped, that its two passes agree) and retries stronger
+# tilts (it is exact on both of those at g**8 and g**2-g**4), returning
+# NaN when every retry fails.
 _TILT_NATS = 1.0
 # a pair of M columns with M * c <= _LOSS_FLOOR (c: see _tilt_info) cannot
 # lose the ~708 nats that matter: no tilt, no solve
@@ -1716,15 +1747,6 @@ def _pair_tilt(kind, etab, trans, match_odds, ins_odds, x, y, tinfo):
                                            top, A))
             else:
                 g = math.exp(_interp(tinfo, s, 1))
-    if g != 1.0 and not own and top < 0.0 and math.log(g) > top - 1e-3:
-        # the cap bound a pair of background composition that wanted a
-        # larger tilt.  With the largest insert odds above 1 / t(Y, Y)
-        # (top < 0) even untilted rows pass the cap, and exp(top) lies
-        # further from the pair's tilt than 1 (protein presets on 2000 x
-        # 1000 pairs: g = 0.21 came out -inf, untilted is exact; found by
-        # review).  Low-complexity pairs keep the capped tilt (their
-        # in-phase diagonals want it; the retries below temper it).
-        g = 1.0
     if g == 1.0:
         return g, etab, match_odds, ins_odds
     et, mo, ins = _tilted(kind, etab, match_odds, ins_odds, g)
