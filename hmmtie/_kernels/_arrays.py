@@ -1,11 +1,27 @@
-"""Array copies and sums as loops, for compiled kernels.
+"""Array copies and sums as loops, for compiled kernels (and the split
+scale factor the posterior kernels share).
 
 numba compiles an array-to-array slice assignment (``out[k] = a``) with a
 shape check whose error message is built by string formatting; compiling
 that costs 3-5 s of cold start per call site.  These loops do the same copy
 without it (the shapes are the caller's to get right).
 """
+import math
+
 import numba
+import numpy as np
+
+# the largest exponent one scale factor may carry (exp(709.78) overflows)
+MAX_EXP = 700.0
+
+
+@numba.njit(cache=True, inline="always")
+def split_exp(e):
+    """(f1, f2): exp(e) as two factors of at most exp(MAX_EXP) each; f2 is
+    NaN when e exceeds 2 MAX_EXP (the caller reports the pair as lost)."""
+    a = min(e, MAX_EXP)
+    b = e - a
+    return math.exp(a), (math.exp(b) if b <= MAX_EXP else np.nan)
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})

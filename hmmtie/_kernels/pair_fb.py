@@ -104,6 +104,7 @@ import numpy as np
 
 from . import pair_stripe as ps
 from ._arrays import copy2 as _copy2, vcopy as _vcopy
+from ._arrays import MAX_EXP as _MAX_EXP, split_exp as _scale
 from ._arrays import transpose_sums as _transpose_sums, vsum as _vsum
 from ._threads import run_chunks as _run_chunks
 
@@ -217,20 +218,11 @@ def _fixup(Y, P, carry):
 
 
 # A posterior or count is a stored forward value times a backward value
-# (each <= 1 after its row's scaling) times exp(e), e = their rows' log
-# scales minus the log-odds; e can exceed the ~709 of one factor when the
-# two lie far below their rows' peaks.  It is applied as two factors,
-# forward value first, and a pair needing e > 1400 is reported as lost.
-_MAX_EXP = 700.0
-
-
-@numba.njit(cache=True, inline="always")
-def _scale(e):
-    """(f1, f2): exp(e) as two factors of at most exp(700) each; f2 is NaN
-    when e exceeds 1400 (the caller reports the pair as lost)."""
-    a = min(e, _MAX_EXP)
-    b = e - a
-    return math.exp(a), (math.exp(b) if b <= _MAX_EXP else np.nan)
+# (each scaled by its previous row's sum, so of order 1 at a row's peak)
+# times exp(e), e = their rows' log scales minus the log-odds; e can exceed
+# the ~709 of one factor when the two lie far below their rows' peaks.  It
+# is applied as two factors (:func:`_arrays.split_exp`), forward value
+# first, and a pair needing e > 1400 is reported as lost.
 
 
 @numba.njit(cache=True)
@@ -1258,10 +1250,7 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
             if ms >= 0:
                 for c in range(1, M + 1):
                     P[i - 1, c - 1] += Lm[ms, i - 1, c - 1] * f1 * cur[s, c] * f2
-        t = 0.0
-        for c in range(M):
-            t += P[i - 1, c]
-        rows[i - 1] = t
+        rows[i - 1] = _vsum(P[i - 1])
     return logz
 
 
@@ -2082,7 +2071,6 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
              (0.0, 16), (math.inf, 1))
     tried = []
     hold = []  # the last matrix computed (released before the next one)
-    logz = math.nan
     for tn, power in rungs:
         r = _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x,
                        y, band, tn, power, tried, hold)

@@ -42,7 +42,7 @@ import math
 import numba
 import numpy as np
 
-from ._arrays import vsum as _vsum
+from ._arrays import split_exp as _split_exp, vsum as _vsum
 
 _FM = {"reassoc", "contract"}
 
@@ -398,10 +398,10 @@ def _post_row(R, Ei, f1, f2, P, Rp, M, L):
     values of the row in column order, ``R`` the reversed pass's (striped;
     its column c' is column M + 1 - c) and ``Ei`` the inverses of its match
     odds (0 where the odds are 0).  ``P[c - 1] = P * f1 * R(c) Ei(c) * f2``
-    (the scale exp(e) as two factors, see ``pair_fb._scale``); returns the
-    row's sum.  Each lane of R is a run of columns that P holds backwards.
-    No fastmath: ``P * f1`` is formed first (P <= 1, f1 <= e**700) so that
-    no product of two small values underflows before the scale."""
+    (the scale exp(e) as two factors, see ``_arrays.split_exp``); returns
+    the row's sum.  Each lane of R is a run of columns that P holds
+    backwards.  No fastmath: ``P * f1`` is formed first so that no product
+    of two small values underflows before the scale."""
     n = L * W
     for q in range(n):
         Rp[q] = R[q] * Ei[q]
@@ -510,9 +510,7 @@ def striped_forward(slots, st, tr, en, E, ey, ex, aY, bY, x, M, mode, B, scl,
             _unstripe(cur[0, W:], B[i - 1], M, L)
         elif mode == 2:
             r = N - i  # the forward's row r + 1
-            e = scl[r + 1] + logscale - logz
-            f1 = math.exp(min(e, 700.0))
-            f2 = math.exp(e - min(e, 700.0)) if e <= 1400.0 else np.nan
+            f1, f2 = _split_exp(scl[r + 1] + logscale - logz)
             rows[r] = _post_row(cur[0, W:], Ei[xi], f1, f2, B[r], Rp, M, L)
         _set_head(cur[0], L, 0.0)
         _set_head(cur[1], L, v1)
