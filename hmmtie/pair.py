@@ -216,6 +216,12 @@ def core_span(ops) -> tuple[int, int]:
     return int(pairs[0]), int(pairs[-1]) + 1
 
 
+def _lost_forward(n: int, m: int) -> str:
+    return (f"the forward of this pair (lengths {n} x {m}) lost precision under every tilt "
+            "tried: its forward and reversed passes disagree (a long repetitive pair?); "
+            "the Viterbi alignment (method 'viterbi') does not need it")
+
+
 def _make_alignment(x: str, y: str, ops, ids=("x", "y"), local: bool = False):
     """A ``Bio.Align.Alignment`` of the column ops; with ``local`` only the
     columns of :func:`core_span`, its coordinates starting where they start."""
@@ -1018,16 +1024,28 @@ class PairHMM:
 
     # ------------------------------------------------------------- inference
     def log_odds(self, a, b) -> float:
-        """``log P(a, b) - log P_null(a, b)`` (natural log) by the forward algorithm."""
+        """``log P(a, b) - log P_null(a, b)`` (natural log) by the forward algorithm.
+
+        Pairs long enough to lose precision to the per-row scaling are
+        computed twice (the second time in reverse) and must agree; one
+        that disagrees under every tilt tried is an error (README, numerics).
+        """
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
-        return float(_kf.forward(*self._kargs(), x, y, self._band()))
+        return self._forward(x, y)
 
     def score(self, a, b) -> float:
-        """``log P(a, b)`` summed over all alignments (forward), natural log."""
+        """``log P(a, b)`` summed over all alignments (forward), natural log;
+        checked as :meth:`log_odds` is."""
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
-        return float(_kf.forward(*self._kargs(), x, y, self._band())) + self._bg(x, y)
+        return self._forward(x, y) + self._bg(x, y)
+
+    def _forward(self, x, y) -> float:
+        lo = float(_kf.forward(*self._kargs(), x, y, self._band()))
+        if np.isnan(lo):
+            raise ValueError(_lost_forward(len(x), len(y)))
+        return lo
 
     def score_alignment(self, a, b, alignment) -> float:
         """``log P(a, b, alignment)``: summed over the state paths consistent with it.
@@ -1066,7 +1084,7 @@ class PairHMM:
         a matrix of zeros passed on as an answer."""
         if np.isfinite(lo):
             return
-        if np.isfinite(_kf.forward(*self._kargs(), x, y, self._band())):
+        if np.isnan(lo) or not _kf.forward(*self._kargs(), x, y, self._band()) == -np.inf:
             # the rows run along the longer sequence; this is the rare pair
             # whose paths still leave the float range of one row
             raise ValueError(
@@ -1126,9 +1144,8 @@ class PairHMM:
             ``.mean_confidence``, their mean, and ``.log_odds`` and
             ``.log_likelihood`` (as :meth:`log_odds` and :meth:`score`, from
             the posterior's forward pass: equal to theirs up to rounding,
-            the same kernels compiled apart, except on the rare pair whose
-            forward loses precision (README, known limits): the
-            posterior's checks and retries then find the exact value).  A local model's alignment covers the
+            both checked; NaN on the Viterbi-only path below where the
+            forward loses precision under every tilt).  A local model's alignment covers the
             columns from its first to its last aligned pair (unaligned ends
             left out, Biopython's convention for local alignments); when no
             pair is worth aligning (local MEA on unrelated sequences), it
@@ -1185,6 +1202,8 @@ class PairHMM:
             n_cols = stop - first
         aln.column_confidence = np.full(n_cols, np.nan)
         aln.mean_confidence = float("nan")
+        # NaN where the forward loses precision under every tilt (the
+        # alignment stands without it)
         lo = float(_kf.forward(*self._kargs(), x, y, self._band()))
         aln.log_odds = lo
         aln.log_likelihood = lo + self._bg(x, y)
@@ -1242,6 +1261,10 @@ class PairHMM:
         (xs, xo), (ys, yo) = self._encode_pairs(pairs)
         with numba_threads(self.n_threads, work=int(np.sum(np.diff(xo) * np.diff(yo)))):
             lo = _kf.batch_forward(*self._kargs(), xs, xo, ys, yo, self._band())
+        if np.isnan(lo).any():
+            bad = int(np.flatnonzero(np.isnan(lo))[0])
+            raise ValueError(f"pair {bad + 1} (1-based): "
+                             + _lost_forward(int(xo[bad + 1] - xo[bad]), int(yo[bad + 1] - yo[bad])))
         bg = _segment_sums(self._log_q_codes[xs], xo) + _segment_sums(self._log_q_codes[ys], yo)
         return lo + bg
 
@@ -1313,8 +1336,9 @@ class PairHMM:
                     bad = int(np.flatnonzero(~np.isfinite(lo))[0])
                     if np.isnan(lo[bad]):
                         raise ValueError(f"pair {bad + 1} (1-based) lost precision in the E-step: its "
-                                         "expected counts lie beyond the float range of the per-row "
-                                         "scaling; cannot fit (leave the pair out)")
+                                         "expected counts failed their checks under every tilt tried "
+                                         "(mass lost to the per-row scaling); cannot fit (leave the "
+                                         "pair out)")
                     raise ValueError(f"pair {bad + 1} (1-based) has probability 0 under the current "
                                      "parameters; cannot fit")
                 objective = float(lo.sum()) + bg + self._log_prior(transition_pseudocount, emission_pseudocount, params)

@@ -980,7 +980,7 @@ def test_low_complexity_and_asymmetric_pairs_against_log_space(case):
     acc = _acc(args)
     assert abs(pf.expected_counts(*args, x, y, *acc, -1) - ref) < tol
     if case != "g-cap":
-        untilted = pf.forward(*args, x, y, -1, tilt_nats=math.inf)
+        untilted = pf.forward(*args, x, y, -1, tilt_nats=math.inf, check=False)
         assert abs(untilted - ref) > 1e-3  # the pair needs the tilt
     else:  # tilted up, but no insert-y run may grow: t(Y,Y) g max odds < 1
         ti = pf._tilt_info(*args[:2], args[3], args[5], args[6],
@@ -1009,10 +1009,10 @@ def test_tilt_that_underflows_retried_halfway():
     g, et, mt, io = pf._pair_tilt(kind, etab, trans, match, ins, x, y, ti)
     assert g < 0.3
     tilted = pf.forward(kind, et, start, trans, end, mt, io, x, y, -1,
-                        tilt_nats=math.inf)
+                        tilt_nats=math.inf, check=False)
     assert tilted == -math.inf  # the tilt alone loses the pair
     ref, refP = nv.logspace_posterior(*model, x, y)
-    untilted = pf.forward(*model, x, y, -1, tilt_nats=math.inf)
+    untilted = pf.forward(*model, x, y, -1, tilt_nats=math.inf, check=False)
     assert abs(untilted - ref) > 1.0
     tol = 1e-11 * abs(ref)
     assert abs(pf.forward(*model, x, y, -1) - ref) < tol
@@ -1121,6 +1121,52 @@ def test_posterior_of_dna_tandem_repeats_retries_stronger_tilts(name, seed,
     lz, P = pf.posterior(*model, x, y, -1)
     assert abs(lz - ref) < 1e-9 * abs(ref)
     np.testing.assert_allclose(P, refP, rtol=0, atol=1e-8)
+    # expected counts check their own sums and retry the same way: before,
+    # these came out 0.09 nats low with start counts 11% low (5state) and
+    # NaN match counts beside a finite log-odds (3state)
+    _assert_counts_match(model, x, y, ref, refP)
+    # so does the forward, against its reversed pass (one pass: 0.09 nats
+    # low for the 5state pair)
+    for u, v in ((x, y), (y, x)):
+        mm = model if u is x else list(_transposed(model))
+        assert abs(pf.forward(*mm, u, v, -1) - ref) < 1e-9 * abs(ref)
+
+
+def _assert_counts_match(model, x, y, ref, refP):
+    """Expected counts of (x, y) against the log-space reference: the
+    log-odds, one start, the match count total and each residue emitted
+    once."""
+    acc = _acc(model)
+    lc = pf.expected_counts(*model, x, y, *acc, -1)
+    assert abs(lc - ref) < 1e-9 * abs(ref)
+    assert all(np.isfinite(a).all() for a in acc)
+    assert abs(acc[0].sum() - 1.0) < 1e-9 and abs(acc[2].sum() - 1.0) < 1e-9
+    assert abs(acc[3].sum() - refP.sum()) < 1e-8 * refP.sum()
+    total = 2 * acc[3].sum() + acc[4].sum()
+    assert abs(total - (len(x) + len(y))) < 1e-8 * (len(x) + len(y))
+
+
+def test_failed_count_check_adds_nothing():
+    """A pass whose counts fail their checks (the DNA tandem repeat above at
+    its solved tilt: start counts 3e-4 low) returns NaN and adds nothing;
+    the public kernel then retries and is exact."""
+    model = _preset_args("3state", "dna")
+    x, y = _tandem_pair(0, 4, (23, 5))
+    kind, etab, start, trans, end, mo, io = model
+    ti = pf._tilt_info(kind, etab, trans, mo, io, pf._TILT_NATS)
+    g = pf._pair_tilt(kind, etab, trans, mo, io, x, y, ti)[0]
+    assert g != 1.0
+    et, mt, it = pf._tilted(kind, etab, mo, io, g)
+    acc = [np.zeros(3), np.zeros((3, 3)), np.zeros(3), np.zeros(mo.shape),
+           np.zeros(it.shape)]
+    lz = pf._fast_counts(pf._fast_layout(kind, trans), et, start, trans, end,
+                         mt, it, x, y, -1, *acc, pf._FULL_STORE)
+    assert math.isnan(lz)
+    assert not any(a.any() for a in acc)
+    acc = _acc(model)
+    lc = pf.expected_counts(*model, x, y, *acc, -1)
+    assert abs(lc - nv.logspace_forward(*model, x, y)) < 1e-9 * abs(lc)
+    assert abs(acc[0].sum() - 1.0) < 1e-9
 
 
 def test_subnormal_match_odds_take_the_row_kernels():
@@ -1191,7 +1237,8 @@ def test_posterior_retries_until_its_checks_pass():
     a random 5-state model and a 449 x 1123 pair).  Insert-y state 2 leaves
     its loop only for End or, with probability 1e-9, for match, so its
     cells off the last column are nearly dead mass that dominates the rows:
-    the forward is 185 nats low (a documented limit: it has no check).  The
+    one forward pass is 185 nats low (before the forward was checked, a
+    documented limit).  The
     posterior's rows summed to 1.7e27 at the solved tilt (g = 0.72) and
     still fail the checks at its square and fourth power; g**8 = 0.068 is
     exact, and that is what ``posterior`` returns.  A posterior that fails
@@ -1201,12 +1248,17 @@ def test_posterior_retries_until_its_checks_pass():
                                  "match_odds", "ins_odds"))
     x, y = d["x"], d["y"]
     ref, refP = nv.logspace_posterior(*model, x, y)
-    assert abs(pf.forward(*model, x, y, -1) - ref) > 100.0  # the limit
+    # one forward pass is 185 nats low; checked against the reversed pass
+    # and retried, it is exact
+    assert abs(pf.forward(*model, x, y, -1, check=False) - ref) > 100.0
+    assert abs(pf.forward(*model, x, y, -1) - ref) < 1e-11 * abs(ref)
     first = pf._posterior(*model, x, y, -1, pf._TILT_NATS, 1, [], [])
     assert not first[1]  # fails its checks
     lz, P = pf.posterior(*model, x, y, -1)
     assert abs(lz - ref) < 1e-11 * abs(ref)
     np.testing.assert_allclose(P, refP, rtol=0, atol=1e-10)
+    # its expected counts (before: NaN, the pair reported lost) likewise
+    _assert_counts_match(model, x, y, ref, refP)
     # a plausible model on the same pair passes the checks at once
     m3 = model_3state()
     assert pf._posterior(*m3, x, y, -1, pf._TILT_NATS, 1, [], [])[1]

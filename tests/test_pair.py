@@ -252,6 +252,26 @@ def test_viterbi_alignment_without_the_posterior_matrix():
     assert len(aln.column_confidence) == len(full.column_confidence)
 
 
+def test_forward_that_loses_precision_is_an_error(monkeypatch):
+    """A forward whose two passes disagree under every tilt comes back NaN
+    from the kernels: score, log_odds and score_pairs refuse it with one
+    line naming the pair; the posterior's message says precision, not
+    "probability 0"; Viterbi-only alignments keep a NaN log-odds."""
+    from hmmtie._kernels import pair_fb as kf
+    m = PairHMM.preset("3state", alphabet="dna")
+    monkeypatch.setattr(kf, "forward", lambda *a, **k: math.nan)
+    monkeypatch.setattr(kf, "batch_forward", lambda *a, **k: np.array([0.5, math.nan]))
+    for f in (m.score, m.log_odds):
+        with pytest.raises(ValueError, match=r"^the forward of this pair \(lengths 4 x 3\) lost precision"):
+            f("ACGT", "ACG")
+    with pytest.raises(ValueError, match=r"^pair 2 \(1-based\): the forward of this pair \(lengths 2 x 5\)"):
+        m.score_pairs([("ACG", "AC"), ("AC", "ACGTT")])
+    with pytest.raises(ValueError, match="lost precision"):
+        m._check_posterior(-math.inf, np.zeros(4, np.uint8), np.zeros(3, np.uint8))
+    aln = m._align_viterbi_only(np.zeros(4, np.uint8), "AAAA", "a", np.zeros(3, np.uint8), "AAA", "b")
+    assert np.isnan(aln.log_odds) and len(aln.column_confidence) > 0
+
+
 def test_untied_scores_are_asymmetric():
     m = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False, defaults=False)
     t = m.trans_.copy()
