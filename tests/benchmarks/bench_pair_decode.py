@@ -3,7 +3,9 @@
 Prints MCUPS (million DP cells per second, median of a few runs) for
 hmmtie's 3-state Viterbi with traceback and for the MEA DP, next to
 Biopython's PairwiseAligner (global, affine gaps) score-only and with
-traceback on the same pairs, and the ratios; when the ``parasail`` package
+traceback on the same pairs, and the ratios (Viterbi + traceback against
+Biopython + traceback: the two timed alternately, the median of the
+per-round ratios); when the ``parasail`` package
 is installed (``pip install parasail``; not a dependency of hmmtie), also
 parasail's SIMD Needleman-Wunsch (``nw_scan_16`` score-only,
 ``nw_trace_scan_16`` with traceback) on the same pairs with the integer-rounded
@@ -44,6 +46,26 @@ def median_time(fn, repeats):
         fn()
         ts.append(time.process_time() - t0)
     return statistics.median(ts)
+
+
+def paired_times(fa, fb, repeats):
+    """(median CPU s of fa, of fb, median of the per-round ratios fb / fa)
+    with fa and fb timed alternately, round by round: on a noisy VM the
+    ratio of two medians taken minutes apart moved by up to 1.6x between
+    runs; a ratio within each round cancels the slow drift."""
+    fa()
+    fb()
+    ta, tb, r = [], [], []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fa()
+        t1 = time.process_time()
+        fb()
+        t2 = time.process_time()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+        r.append((t2 - t1) / (t1 - t0))
+    return statistics.median(ta), statistics.median(tb), statistics.median(r)
 
 
 def pair(rng, n, A, identity):
@@ -190,18 +212,20 @@ def main():
         m = logs(three_state(p, q))
         x, y = pair(rng, n, len(q), 0.7 if name == "DNA" else 0.5)
         cells = len(x) * len(y)
-        t_vit = median_time(lambda: viterbi(*m, x, y, -1), args.repeats)
+        al = aligner_for(letters, sub)
+        sx = "".join(letters[c] for c in x)
+        sy = "".join(letters[c] for c in y)
+        # Viterbi + traceback and Biopython + traceback alternately
+        t_vit, t_bt, ratio = paired_times(
+            lambda: viterbi(*m, x, y, -1),
+            lambda: next(iter(al.align(sx, sy))), max(args.repeats, 5))
         # the row kernel (a band as wide as the lattice) for reference
         t_vrow = median_time(lambda: viterbi(*m, x, y, n), args.repeats)
         m5 = logs(five_state(p, q))
         t_vit5 = median_time(lambda: viterbi(*m5, x, y, -1), args.repeats)
         P = rng.random((len(x), len(y))) ** 4
         t_mea = median_time(lambda: mea(P, -1), args.repeats)
-        al = aligner_for(letters, sub)
-        sx = "".join(letters[c] for c in x)
-        sy = "".join(letters[c] for c in y)
         t_bs = median_time(lambda: al.score(sx, sy), args.repeats)
-        t_bt = median_time(lambda: next(iter(al.align(sx, sy))), args.repeats)
         mc = lambda t: cells / t / 1e6
         ps = parasail_for(letters, sub)
         if ps is not None:
@@ -213,7 +237,7 @@ def main():
         print(f"{name + f' {n}x{n}':<16}{mc(t_vit):9.0f}{mc(t_vrow):9.0f}"
               f"{mc(t_vit5):9.0f}"
               f"{mc(t_mea):9.0f}"
-              f"{mc(t_bs):11.0f}{mc(t_bt):9.0f}{t_bt / t_vit:12.1f}"
+              f"{mc(t_bs):11.0f}{mc(t_bt):9.0f}{ratio:12.1f}"
               f"{t_bs / t_vit:15.1f}{ps_cols}")
 
     # end-to-end MEA (posterior + MEA DP) against ProbCons
