@@ -1264,6 +1264,31 @@ def test_posterior_retries_until_its_checks_pass():
     assert pf._posterior(*m3, x, y, -1, pf._TILT_NATS, 1, [], [])[1]
 
 
+def test_ladder_never_takes_minus_inf_after_a_finite_pass():
+    """Found by review (fuzz pair 2977, saved in tests/data/
+    pair_fuzz_2977.npz: a 5-state custom model, 1189 x 944).  At its own
+    tilt (g0 = 0.10) the forward is finite but disagrees with its reversed
+    pass, and the counts fail their checks; a stronger tilt then comes out
+    -inf, and so did the untilted pass it fell back to, which was accepted
+    as "no path" (forward and counts -inf, fit: "probability 0").  A -inf
+    after a finite pass now fails like a check, and sqrt(g0), where both
+    check, comes second on the ladder."""
+    d = np.load(Path(__file__).parent / "data" / "pair_fuzz_2977.npz")
+    model = [d[k] for k in ("kind", "etab", "start", "trans", "end",
+                            "match_odds", "ins_odds")]
+    x, y = d["x"], d["y"]
+    ref = nv.logspace_forward(*model, x, y)
+    one = pf.forward(*model, x, y, -1, check=False)
+    assert 1e-4 < abs(one - ref) < 1.0  # one pass is off
+    assert abs(pf.forward(*model, x, y, -1) - ref) < 1e-9 * abs(ref)
+    acc = _acc(model)
+    lc = pf.expected_counts(*model, x, y, *acc, -1)
+    assert abs(lc - ref) < 1e-9 * abs(ref)
+    assert abs(acc[0].sum() - 1.0) < 1e-9
+    total = 2 * acc[3].sum() + acc[4].sum()
+    assert abs(total - (len(x) + len(y))) < 1e-8 * (len(x) + len(y))
+
+
 def test_posterior_that_fails_every_retry_is_nan(monkeypatch):
     """The retries of :func:`pair_fb.posterior` (checks forced to fail):
     the solved tilt, its powers 2, 4, 8 and 16 (forcing it would repeat
