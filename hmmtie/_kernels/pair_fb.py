@@ -1862,6 +1862,29 @@ def _ladder_next(lz, ok, g, step, fin, M):
 
 
 @numba.njit(cache=True, inline="always")
+def _two_passes(zf, zr, two, g, M, uc):
+    """(log-odds or NaN, whether checked, unchecked fallback) from a
+    forward ``zf`` and, when ``two``, its reversed pass ``zr`` at tilt g
+    (not yet taken back).  Where exactly one of them is finite (the other
+    lost every row), the finite one becomes the fallback ``uc`` (taken
+    back; kept if already set), returned by the forward when no tilt
+    checks."""
+    if not two:
+        return zf, math.isfinite(zf), uc
+    if math.isfinite(zf) and math.isfinite(zr):
+        if abs(zr - zf) <= _PASSES_AGREE * max(1.0, abs(zf)):
+            return zf, True, uc
+        return np.nan, False, uc  # one of the passes lost mass
+    if math.isfinite(zf) or math.isfinite(zr):
+        if uc != uc:
+            uc = zf if math.isfinite(zf) else zr
+            if g != 1.0:
+                uc -= M * math.log(g)
+        return np.nan, False, uc
+    return zf, False, uc  # both -inf
+
+
+@numba.njit(cache=True, inline="always")
 def _seen(g, tried, nt):
     """Whether g is among tried[:nt]."""
     for q in range(nt):
@@ -1939,22 +1962,7 @@ def _fwd_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
                     zf = z
                 else:
                     zr = z
-            lz = zf
-            ok = math.isfinite(zf)
-            if two:
-                ok = ok and math.isfinite(zr)
-                if ok:
-                    if not abs(zr - zf) <= _PASSES_AGREE * max(1.0, abs(zf)):
-                        ok = False  # one of the passes lost mass
-                        lz = np.nan
-                elif math.isfinite(zf) or math.isfinite(zr):
-                    # one pass lost everything (its rows overflowed): the
-                    # other is kept, unchecked, in case no tilt checks
-                    if uc != uc:
-                        uc = zf if math.isfinite(zf) else zr
-                        if g != 1.0:
-                            uc -= M * math.log(g)
-                    lz = np.nan
+            lz, ok, uc = _two_passes(zf, zr, two, g, M, uc)
             done, step, fin, res = _ladder_next(lz, ok, g, step, fin, M)
             if done:
                 break
@@ -2012,22 +2020,7 @@ def _fwd_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
                     zf = z
                 else:
                     zr = z
-            lz = zf
-            ok = math.isfinite(zf)
-            if two:
-                ok = ok and math.isfinite(zr)
-                if ok:
-                    if not abs(zr - zf) <= _PASSES_AGREE * max(1.0, abs(zf)):
-                        ok = False  # one of the passes lost mass
-                        lz = np.nan
-                elif math.isfinite(zf) or math.isfinite(zr):
-                    # one pass lost everything (its rows overflowed): the
-                    # other is kept, unchecked, in case no tilt checks
-                    if uc != uc:
-                        uc = zf if math.isfinite(zf) else zr
-                        if g != 1.0:
-                            uc -= M * math.log(g)
-                    lz = np.nan
+            lz, ok, uc = _two_passes(zf, zr, two, g, M, uc)
             done, step, fin, res = _ladder_next(lz, ok, g, step, fin, M)
             if done:
                 break
