@@ -1885,12 +1885,23 @@ def _two_passes(zf, zr, two, g, M, uc):
 
 
 @numba.njit(cache=True, inline="always")
-def _seen(g, tried, nt):
-    """Whether g is among tried[:nt]."""
-    for q in range(nt):
-        if tried[q] == g:
-            return True
-    return False
+def _ladder_tilt(step, g0, gf, tried, kind, etab, trans, match_odds,
+                 ins_odds, x, y, t):
+    """(next step, tilt, forced tilt): the first tilt of the ladder from
+    ``step`` on that is not in ``tried`` (NaN where untried), recorded
+    there; the tilt is NaN when the ladder is done."""
+    while step < _LADDER:
+        g, gf = _ladder(step, g0, gf, kind, etab, trans, match_odds,
+                        ins_odds, x, y, t)
+        step += 1
+        new = True
+        for q in range(_LADDER):
+            if tried[q] == g:
+                new = False
+        if new:
+            tried[step - 1] = g
+            return step, g, gf
+    return step, np.nan, gf
 
 
 @numba.njit(cache=True, inline="always")
@@ -1933,24 +1944,19 @@ def _fwd_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
         two = check and M * t[t.shape[0] - 2] > _LOSS_FLOOR
         xr = x[::-1].copy() if two else x[:0].copy()
         yr = y[::-1].copy() if two else y[:0].copy()
-        g0, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
-        tried = np.empty(_LADDER)
-        nt = 0
+        g0 = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)[0]
+        tried = np.full(_LADDER, np.nan)
         gf = 1.0
         fin = False
         res = np.nan
         uc = np.nan  # a pass whose other pass came out -inf: unchecked
         step = 0
-        while step < _LADDER:
-            g, gf = _ladder(step, g0, gf, k, etab, trans, mo, ins_odds, x, y,
-                            t)
-            step += 1
-            if _seen(g, tried, nt):
-                continue
-            tried[nt] = g
-            nt += 1
-            if step > 1:
-                et, mt, io = _tilted_or_not(g, k, etab, mo, ins_odds)
+        while True:
+            step, g, gf = _ladder_tilt(step, g0, gf, tried, k, etab, trans,
+                                       mo, ins_odds, x, y, t)
+            if g != g:
+                break  # every tilt tried
+            et, mt, io = _tilted_or_not(g, k, etab, mo, ins_odds)
             zf = np.nan
             zr = np.nan
             for d in range(2 if two else 1):
@@ -1988,24 +1994,19 @@ def _fwd_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
         two = check and M * t[t.shape[0] - 2] > _LOSS_FLOOR
         xr = x[::-1].copy() if two else x[:0].copy()
         yr = y[::-1].copy() if two else y[:0].copy()
-        g0, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
-        tried = np.empty(_LADDER)
-        nt = 0
+        g0 = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)[0]
+        tried = np.full(_LADDER, np.nan)
         gf = 1.0
         fin = False
         res = np.nan
         uc = np.nan  # a pass whose other pass came out -inf: unchecked
         step = 0
-        while step < _LADDER:
-            g, gf = _ladder(step, g0, gf, k, etab, trans, mo, ins_odds, x, y,
-                            t)
-            step += 1
-            if _seen(g, tried, nt):
-                continue
-            tried[nt] = g
-            nt += 1
-            if step > 1:
-                et, mt, io = _tilted_or_not(g, k, etab, mo, ins_odds)
+        while True:
+            step, g, gf = _ladder_tilt(step, g0, gf, tried, k, etab, trans,
+                                       mo, ins_odds, x, y, t)
+            if g != g:
+                break  # every tilt tried
+            et, mt, io = _tilted_or_not(g, k, etab, mo, ins_odds)
             zf = np.nan
             zr = np.nan
             for d in range(2 if two else 1):
@@ -2061,23 +2062,18 @@ def _ec_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
             x, y = y, x
             tmp[:] = 0.0
         M = y.shape[0]
-        g0, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
-        tried = np.empty(_LADDER)
-        nt = 0
+        g0 = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)[0]
+        tried = np.full(_LADDER, np.nan)
         gf = 1.0
         fin = False
         res = np.nan
         step = 0
-        while step < _LADDER:
-            g, gf = _ladder(step, g0, gf, k, etab, trans, mo, ins_odds, x, y,
-                            t)
-            step += 1
-            if _seen(g, tried, nt):
-                continue
-            tried[nt] = g
-            nt += 1
-            if step > 1:
-                et, mt, io = _tilted_or_not(g, k, etab, mo, ins_odds)
+        while True:
+            step, g, gf = _ladder_tilt(step, g0, gf, tried, k, etab, trans,
+                                       mo, ins_odds, x, y, t)
+            if g != g:
+                break  # every tilt tried
+            et, mt, io = _tilted_or_not(g, k, etab, mo, ins_odds)
             # a tilted pass counts its insert-y states in a doubled table
             ni = n_ins if g == 1.0 else np.zeros(io.shape)
             # nothing is added for a pair that comes out -inf or NaN (its
@@ -2111,23 +2107,18 @@ def _ec_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
             x, y = y, x
             tmp[:] = 0.0
         M = y.shape[0]
-        g0, et, mt, io = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)
-        tried = np.empty(_LADDER)
-        nt = 0
+        g0 = _pair_tilt(k, etab, trans, mo, ins_odds, x, y, t)[0]
+        tried = np.full(_LADDER, np.nan)
         gf = 1.0
         fin = False
         res = np.nan
         step = 0
-        while step < _LADDER:
-            g, gf = _ladder(step, g0, gf, k, etab, trans, mo, ins_odds, x, y,
-                            t)
-            step += 1
-            if _seen(g, tried, nt):
-                continue
-            tried[nt] = g
-            nt += 1
-            if step > 1:
-                et, mt, io = _tilted_or_not(g, k, etab, mo, ins_odds)
+        while True:
+            step, g, gf = _ladder_tilt(step, g0, gf, tried, k, etab, trans,
+                                       mo, ins_odds, x, y, t)
+            if g != g:
+                break  # every tilt tried
+            et, mt, io = _tilted_or_not(g, k, etab, mo, ins_odds)
             # a tilted pass counts its insert-y states in a doubled table
             ni = n_ins if g == 1.0 else np.zeros(io.shape)
             # nothing is added for a pair that comes out -inf or NaN (its
