@@ -217,9 +217,9 @@ def core_span(ops) -> tuple[int, int]:
 
 
 def _lost_forward(n: int, m: int) -> str:
+    # unreachable unless the log-space fallback fails too (kept as the last guard)
     return (f"the forward of this pair (lengths {n} x {m}) lost precision under every tilt "
-            "tried: its forward and reversed passes disagree (a long repetitive pair?); "
-            "the Viterbi alignment (method 'viterbi') does not need it")
+            "tried and in log space; the Viterbi alignment (method 'viterbi') does not need it")
 
 
 def _make_alignment(x: str, y: str, ops, ids=("x", "y"), local: bool = False):
@@ -1028,7 +1028,8 @@ class PairHMM:
 
         Pairs long enough to lose precision to the per-row scaling are
         computed twice (the second time in reverse) and must agree; one
-        that disagrees under every tilt tried is an error (README, numerics).
+        that disagrees under every tilt tried is computed in log space
+        (README, numerics).
         """
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
@@ -1144,8 +1145,8 @@ class PairHMM:
             ``.mean_confidence``, their mean, and ``.log_odds`` and
             ``.log_likelihood`` (as :meth:`log_odds` and :meth:`score`, from
             the posterior's forward pass: equal to theirs up to rounding,
-            both checked; NaN on the Viterbi-only path below where the
-            forward loses precision under every tilt).  A local model's alignment covers the
+            both checked; a pair whose scaled passes fail under every tilt
+            is computed in log space).  A local model's alignment covers the
             columns from its first to its last aligned pair (unaligned ends
             left out, Biopython's convention for local alignments); when no
             pair is worth aligning (local MEA on unrelated sequences), it
@@ -1202,8 +1203,8 @@ class PairHMM:
             n_cols = stop - first
         aln.column_confidence = np.full(n_cols, np.nan)
         aln.mean_confidence = float("nan")
-        # NaN where the forward loses precision under every tilt (the
-        # alignment stands without it)
+        # (NaN only if even the log-space fallback failed: the alignment
+        # stands without it)
         lo = float(_kf.forward(*self._kargs(), x, y, self._band()))
         aln.log_odds = lo
         aln.log_likelihood = lo + self._bg(x, y)
@@ -1339,8 +1340,7 @@ class PairHMM:
                     if np.isnan(lo[bad]):
                         raise ValueError(f"pair {bad + 1} (1-based) lost precision in the E-step: its "
                                          "expected counts failed their checks under every tilt tried "
-                                         "(mass lost to the per-row scaling); cannot fit (leave the "
-                                         "pair out)")
+                                         "and in log space; cannot fit (leave the pair out)")
                     raise ValueError(f"pair {bad + 1} (1-based) has probability 0 under the current "
                                      "parameters; cannot fit")
                 objective = float(lo.sum()) + bg + self._log_prior(transition_pseudocount, emission_pseudocount, params)

@@ -253,9 +253,9 @@ def test_viterbi_alignment_without_the_posterior_matrix():
 
 
 def test_forward_that_loses_precision_is_an_error(monkeypatch):
-    """A forward whose two passes disagree under every tilt comes back NaN
-    from the kernels: score, log_odds and score_pairs refuse it with one
-    line naming the pair; the posterior's message says precision, not
+    """A forward that comes back NaN from the kernels (every tilt and the
+    log-space fallback failed: never seen, forced here): score, log_odds
+    and score_pairs refuse it with one line naming the pair; the posterior's message says precision, not
     "probability 0"; Viterbi-only alignments keep a NaN log-odds."""
     from hmmtie._kernels import pair_fb as kf
     m = PairHMM.preset("3state", alphabet="dna")

@@ -64,7 +64,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import pair_stripe as ps
-from .pair_fb import band_limits  # the one definition of the band
+from ._band import band_limits  # the one definition of the band
 
 NEG_INF = -np.inf
 

@@ -11,7 +11,9 @@ every likelihood returned here is the log-odds
 ``log P(x, y) - sum_i log q(x_i) - sum_j log q(y_j)`` (natural log).
 ``start`` (S,), ``trans`` (S, S), ``end`` (S,); exact zeros are allowed
 anywhere.  Sequences are uint8 codes, ``N, M >= 1``.  A pair with no path gets
-``-inf`` (posterior all zeros, no counts added), never NaN.
+``-inf`` (posterior all zeros, no counts added), never NaN; -inf is
+confirmed in log space (:mod:`pair_log`), which also answers for any pair
+whose scaled values fail their checks under every tilt.
 
 Lattice: cell ``(i, j)``, ``0 <= i <= N``, ``0 <= j <= M``, is the point
 reached after ``x_1..x_i`` and ``y_1..y_j`` are emitted; Begin sits at (0, 0)
@@ -105,6 +107,8 @@ import numba
 import numpy as np
 
 from . import pair_stripe as ps
+from . import pair_log as _pl
+from ._band import band_limits
 from ._arrays import copy2 as _copy2, vcopy as _vcopy
 from ._arrays import MAX_EXP as _MAX_EXP, split_exp as _scale
 from ._arrays import transpose_sums as _transpose_sums, vsum as _vsum
@@ -117,22 +121,6 @@ _NF = 5  # fast-path row slots: 0 = match, 1, 2 = insert-x, 3, 4 = insert-y
 # expected counts keep every forward row (no recomputation) when the rows of
 # all five slots take at most this many float64 (4 MiB)
 _FULL_STORE = 1 << 19
-
-
-@numba.njit(cache=True)
-def band_limits(i, N, M, band):
-    """Column range ``(jlo, jhi)`` (inclusive) of row ``i`` of the band."""
-    if band < 0:
-        return 0, M
-    mx = N if N > M else M
-    d = (band + 1) * mx - 1
-    lo = -((d - i * M) // N)  # ceil((i*M - d) / N)
-    hi = (i * M + d) // N
-    if lo < 0:
-        lo = 0
-    if hi > M:
-        hi = M
-    return lo, hi
 
 
 @numba.njit(cache=True)
@@ -1463,11 +1451,11 @@ def _transpose_model(kind, match_odds):
 # alone: ``posterior`` checks its sums (and, striped, that its two passes
 # agree), expected counts check theirs (see _COUNTS_AGREE), and the
 # forward of a pair that could lose mass is checked against its reversed
-# pass; each retries stronger tilts on failure and returns NaN when every
-# retry fails (one forward pass was 185 nats low on a 449 x 1123 pair
-# whose insert state leaves its loop for match with probability 1e-9,
-# exact at g**8; DNA tandem repeats of 3000 x 2000 0.1 nats, exact at
-# g**2-g**4).
+# pass; each retries stronger tilts on failure (one forward pass was 185
+# nats low on a 449 x 1123 pair whose insert state leaves its loop for
+# match with probability 1e-9, exact at g**8; DNA tandem repeats of 3000 x
+# 2000 0.1 nats, exact at g**2-g**4), and a pair that fails every retry is
+# computed in log space by :mod:`pair_log` (exact, 10-100x slower).
 _TILT_NATS = 1.0
 # a pair of M columns with M * c <= _LOSS_FLOOR (c: see _tilt_info) cannot
 # lose the ~708 nats that matter: no tilt, no solve
@@ -1862,26 +1850,20 @@ def _ladder_next(lz, ok, g, step, fin, M):
 
 
 @numba.njit(cache=True, inline="always")
-def _two_passes(zf, zr, two, g, M, uc):
-    """(log-odds or NaN, whether checked, unchecked fallback) from a
-    forward ``zf`` and, when ``two``, its reversed pass ``zr`` at tilt g
-    (not yet taken back).  Where exactly one of them is finite (the other
-    lost every row), the finite one becomes the fallback ``uc`` (taken
-    back; kept if already set), returned by the forward when no tilt
-    checks."""
+def _two_passes(zf, zr, two):
+    """(log-odds or NaN, whether checked) from a forward ``zf`` and, when
+    ``two``, its reversed pass ``zr`` at one tilt (not yet taken back).
+    Where exactly one of them is finite (the other lost every row) the tilt
+    fails: the log-space fallback answers if no other tilt checks."""
     if not two:
-        return zf, math.isfinite(zf), uc
+        return zf, math.isfinite(zf)
     if math.isfinite(zf) and math.isfinite(zr):
         if abs(zr - zf) <= _PASSES_AGREE * max(1.0, abs(zf)):
-            return zf, True, uc
-        return np.nan, False, uc  # one of the passes lost mass
+            return zf, True
+        return np.nan, False  # one of the passes lost mass
     if math.isfinite(zf) or math.isfinite(zr):
-        if uc != uc:
-            uc = zf if math.isfinite(zf) else zr
-            if g != 1.0:
-                uc -= M * math.log(g)
-        return np.nan, False, uc
-    return zf, False, uc  # both -inf
+        return np.nan, False
+    return zf, False  # both -inf
 
 
 @numba.njit(cache=True, inline="always")
@@ -1949,7 +1931,6 @@ def _fwd_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
         gf = 1.0
         fin = False
         res = np.nan
-        uc = np.nan  # a pass whose other pass came out -inf: unchecked
         step = 0
         while True:
             step, g, gf = _ladder_tilt(step, g0, gf, tried, k, etab, trans,
@@ -1968,11 +1949,11 @@ def _fwd_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
                     zf = z
                 else:
                     zr = z
-            lz, ok, uc = _two_passes(zf, zr, two, g, M, uc)
+            lz, ok = _two_passes(zf, zr, two)
             done, step, fin, res = _ladder_next(lz, ok, g, step, fin, M)
             if done:
                 break
-        out[p] = uc if res != res and uc == uc else res
+        out[p] = res
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1999,7 +1980,6 @@ def _fwd_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
         gf = 1.0
         fin = False
         res = np.nan
-        uc = np.nan  # a pass whose other pass came out -inf: unchecked
         step = 0
         while True:
             step, g, gf = _ladder_tilt(step, g0, gf, tried, k, etab, trans,
@@ -2021,11 +2001,11 @@ def _fwd_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
                     zf = z
                 else:
                     zr = z
-            lz, ok, uc = _two_passes(zf, zr, two, g, M, uc)
+            lz, ok = _two_passes(zf, zr, two)
             done, step, fin, res = _ladder_next(lz, ok, g, step, fin, M)
             if done:
                 break
-        out[p] = uc if res != res and uc == uc else res
+        out[p] = res
 
 
 @numba.njit(cache=True, nogil=True)
@@ -2258,12 +2238,14 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     second time as the forward of the reversed model (start and end
     swapped, transitions transposed) over the reversed pair, which sums the
     same paths; where the two differ by more than ``_PASSES_AGREE``, one of
-    them lost mass, and the pair is retried on the ladder of ``_LADDER``;
-    NaN if every tilt fails.  -inf is returned only when no pass of the
-    pair came out finite (no path, or -- on a few fuzzed custom models --
-    every tilt lost every row).  ``check=False``: one pass, as fast as the kernel goes,
+    them lost mass, and the pair is retried on the ladder of ``_LADDER``.
+    A pair that fails every tilt, or that no pass found a path for (-inf:
+    no path, or -- on a few fuzzed custom models -- every tilt lost every
+    row), is computed in log space (:func:`pair_log.log_forward`, exact,
+    10-40x slower than a scaled pass), which has the last word.
+    ``check=False``: one scaled pass, as fast as the kernel goes,
     unchecked (a DNA tandem repeat of 3000 x 2000 came out 0.09 nats low,
-    a protein period-5 repeat 0.8)."""
+    a protein period-5 repeat 0.8), with no fallback."""
     start, trans, end = _live(start, trans, end)
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         y.shape[0] > x.shape[0], tilt_nats)
@@ -2271,7 +2253,11 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     _FWD_CHUNK[path](*_lead(lead, etab, start, trans, end, match_odds),
                      ins_odds, x, xo, y, yo, band, 0, 1, out, *lead[-2:],
                      bool(check))
-    return float(out[0])
+    lz = float(out[0])
+    if check and not math.isfinite(lz):
+        lz = float(_pl.log_forward(kind, etab, start, trans, end, match_odds,
+                                   ins_odds, x, y, band))
+    return lz
 
 
 def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
@@ -2295,8 +2281,10 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     with the tilt forced, then with that tilt to the powers 2, 4, 8 and 16
     (further from 1: a DNA tandem repeat of 3000 x 2000 failed at its
     solved g = 0.815 and was exact at g <= 0.7), then untilted, skipping a
-    tilt already tried; if it still fails the log-odds returned is NaN (P
-    as last computed)."""
+    tilt already tried.  A pair that still fails, or whose forward found no
+    path (-inf) or left the float range (NaN), is computed in log space
+    (:func:`pair_log.log_posterior_counts`: exact, 10-40x slower; -inf
+    with P all zeros when there is no path)."""
     start, trans, end = _live(start, trans, end)
     # the rungs after a failed check; one whose tilt was tried is skipped
     rungs = ((tilt_nats, 1), (0.0, 1), (0.0, 2), (0.0, 4), (0.0, 8),
@@ -2309,10 +2297,18 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
         if r is None:
             continue
         logz, ok, g0 = r
-        if ok or not math.isfinite(logz):
+        if ok and math.isfinite(logz):
             return logz, hold[0]
+        if not math.isfinite(logz):
+            break  # -inf or NaN: no tilt will do better than log space
         tried.append(g0)
-    return math.nan, hold[0]
+    hold.clear()
+    P = np.zeros((x.shape[0], y.shape[0]))
+    logz = _pl.log_posterior_counts(kind, etab, start, trans, end, match_odds,
+                                    ins_odds, x, y, band, P, np.zeros(0),
+                                    np.zeros((0, 0)), np.zeros(0),
+                                    np.zeros((0, 0, 0)), np.zeros((0, 0)))
+    return float(logz), P
 
 
 def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
@@ -2420,11 +2416,13 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
                     tilt_nats=_TILT_NATS):
     """E-step: adds the expected counts given (x, y) into n_start (S,),
     n_trans (S, S), n_end (S,), n_match (n_m, A, A), n_ins (n_i, A); returns
-    the log-odds (nothing is added when it is -inf, or NaN: a pair whose
-    counts fail their checks (see ``_COUNTS_AGREE``: the start counts sum
-    to 1, each residue is emitted once) or would need a scale beyond
-    exp(1400) between a forward and a backward value, under every tilt
-    tried, is reported lost instead of returning counts that lost mass)."""
+    the log-odds (nothing is added when it is -inf).  A pair whose counts
+    fail their checks (see ``_COUNTS_AGREE``: the start counts sum to 1,
+    each residue is emitted once) or would need a scale beyond exp(1400)
+    between a forward and a backward value under every tilt tried, or
+    that no pass found a path for, is computed in log space
+    (:func:`pair_log.log_posterior_counts`; NaN, nothing added, only if
+    even those counts broke their identities)."""
     start, trans, end = _live(start, trans, end)
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         y.shape[0] > x.shape[0], tilt_nats)
@@ -2432,7 +2430,20 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     _EC_CHUNK[path](*_lead(lead, etab, start, trans, end, match_odds),
                     ins_odds, x, xo, y, yo, band, 0, 1, out, n_start, n_trans,
                     n_end, n_match, n_ins, *lead[-2:])
-    return float(out[0])
+    lz = float(out[0])
+    if not math.isfinite(lz):
+        lz = float(_log_counts(kind, etab, start, trans, end, match_odds,
+                               ins_odds, x, y, band, n_start, n_trans, n_end,
+                               n_match, n_ins))
+    return lz
+
+
+def _log_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                band, n_start, n_trans, n_end, n_match, n_ins):
+    """The log-space fallback of the expected counts (no posterior)."""
+    return _pl.log_posterior_counts(kind, etab, start, trans, end, match_odds,
+                                    ins_odds, x, y, band, np.zeros((0, 0)),
+                                    n_start, n_trans, n_end, n_match, n_ins)
 
 
 @numba.njit(cache=True)
@@ -2500,7 +2511,8 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                   x_off, ys, y_off, band, tilt_nats=_TILT_NATS, check=True):
     """Log-odds (P,) of pairs p = (xs[x_off[p]:x_off[p+1]], ys[...]), on
     ``numba.get_num_threads()`` threads; ``check`` as for :func:`forward`
-    (NaN for a pair that fails every retry)."""
+    (a pair that fails every tilt, or comes out -inf, is computed in log
+    space after the others, one at a time)."""
     start, trans, end = _live(start, trans, end)
     n = x_off.shape[0] - 1
     nch = max(1, min(n, _CHUNKS))
@@ -2517,6 +2529,12 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                          *lead[-2:], bool(check))
 
     _run_chunks(work, nch)
+    if check:
+        for p in np.flatnonzero(~np.isfinite(out)):
+            out[p] = _pl.log_forward(kind, etab, start, trans, end,
+                                     match_odds, ins_odds,
+                                     xs[x_off[p]:x_off[p + 1]],
+                                     ys[y_off[p]:y_off[p + 1]], band)
     return out
 
 
@@ -2559,4 +2577,11 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
         n_end += pe[ch]
         n_match += pm[ch]
         n_ins += pi[ch]
+    # pairs every tilt lost (or no pass found a path for): log space, after
+    # the others, in pair order (the same sums on any thread count)
+    for p in np.flatnonzero(~np.isfinite(out)):
+        out[p] = _log_counts(kind, etab, start, trans, end, match_odds,
+                             ins_odds, xs[x_off[p]:x_off[p + 1]],
+                             ys[y_off[p]:y_off[p + 1]], band, n_start,
+                             n_trans, n_end, n_match, n_ins)
     return out, n_start, n_trans, n_end, n_match, n_ins

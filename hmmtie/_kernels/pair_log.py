@@ -1,0 +1,374 @@
+"""Log-space forward, posterior and expected counts of a pair HMM: the
+fallback for the pairs that the scaled kernels of :mod:`pair_fb` cannot
+compute.
+
+The scaled kernels carry one exponent per lattice row.  A pair whose
+probable paths need more than the float range within one row, under every
+column tilt of the ladder (``pair_fb._LADDER``), fails their checks: a local
+DNA pair whose second sequence is the two ends of the first (6000 x 3011,
+a 3000-residue insertion), or a few fuzzed custom models with a strong
+insert state.  Here every (cell, state) value is a log, so nothing leaves
+the float range and nothing needs a check: the results are exact to
+rounding, for any model the scaled kernels take (any state graph, zeros,
+a band), at 10-40 million cells per second instead of hundreds.
+
+Each value is ``e + log sum_s exp(v_s + log t(s, r) - m) + m`` with ``m``
+the largest term, so every exponent is <= 0 and the largest term is 1.
+Posteriors and counts keep the forward rows at checkpoints every
+``ceil(sqrt(N + 1))`` rows and recompute each block of rows from its
+checkpoint while the backward pass walks back through it (as the scaled
+general kernel does): O(sqrt(N) M S) memory.  No tilt, no transposition.
+"""
+import math
+
+import numba
+import numpy as np
+
+from ._arrays import copy2 as _copy2, vcopy as _vcopy
+from ._band import band_limits
+
+_NEG = -np.inf
+# a linear-form sum at least this large lost nothing that matters to terms
+# that underflowed (each below S * 2.2e-308): below it, term by term
+_SAFE = 1e-280
+# the identities of the expected counts hold to this (as pair_fb's)
+_COUNTS_AGREE = 1e-9
+
+
+@numba.njit(cache=True)
+def _log_tables(start, trans, end, match_odds, ins_odds):
+    """Natural logs of the five tables (-inf for exact zeros)."""
+    return (np.log(start), np.log(trans), np.log(end), np.log(match_odds),
+            np.log(ins_odds))
+
+
+@numba.njit(cache=True)
+def _fwd_row(i, kind, etab, ls, lt, T, lmo, lio, x, y, band, F, Wl, Mx, p,
+             q):
+    """Log forward row i into ``F[q]``, with each cell's linear form
+    (``Mx[q]`` its largest value, ``Wl[q]`` exp(value - largest)), from row
+    i - 1 in ``F[p]`` (unused for i = 0).  A state's value is read from
+    its source cell's linear form, ``Mx + log(sum_s Wl[s] t(s, r))``, with
+    one log and no exp; a sum below ``_SAFE`` (the source's largest state
+    cannot reach r, and the others lie far below it) is recomputed term by
+    term.  (Rows are picked by index, not bound to array variables: numba
+    counts references on every such binding, which cost more than the
+    arithmetic here.)"""
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    for s in range(S):
+        for c in range(M + 1):
+            F[q, s, c] = _NEG
+            Wl[q, s, c] = 0.0
+    for c in range(M + 1):
+        Mx[q, c] = _NEG
+    lo, hi = band_limits(i, N, M, band)
+    for c in range(lo, hi + 1):
+        for r in range(S):
+            k = kind[r]
+            if k == 0:
+                if i < 1 or c < 1:
+                    continue
+                w = p
+                sc = c - 1
+                e = lmo[etab[r], x[i - 1], y[c - 1]]
+                first = i == 1 and c == 1
+            elif k == 1:
+                if i < 1:
+                    continue
+                w = p
+                sc = c
+                e = lio[etab[r], x[i - 1]]
+                first = i == 1 and c == 0
+            else:
+                if c < 1:
+                    continue
+                w = q
+                sc = c - 1
+                e = lio[etab[r], y[c - 1]]
+                first = i == 0 and c == 1
+            if e == _NEG:
+                continue
+            if first:
+                v = ls[r]  # from Begin: the source cell (0, 0) holds nothing
+            else:
+                m = Mx[w, sc]
+                if m == _NEG:
+                    continue
+                acc = 0.0
+                for s in range(S):
+                    acc += Wl[w, s, sc] * T[s, r]
+                if acc >= _SAFE:
+                    v = m + math.log(acc)
+                else:
+                    m = _NEG
+                    for s in range(S):
+                        m = max(m, F[w, s, sc] + lt[s, r])
+                    if m == _NEG:
+                        continue
+                    acc = 0.0
+                    for s in range(S):
+                        acc += math.exp(F[w, s, sc] + lt[s, r] - m)
+                    v = m + math.log(acc)
+            F[q, r, c] = e + v
+        m = _NEG
+        for s in range(S):
+            m = max(m, F[q, s, c])
+        Mx[q, c] = m
+        if m > _NEG:
+            for s in range(S):
+                Wl[q, s, c] = math.exp(F[q, s, c] - m)
+
+
+@numba.njit(cache=True)
+def _next_values(i, c, kind, etab, lmo, lio, x, y, nxt, cur, g):
+    """g[r] = log emission odds of state r at its cell after (i, c) plus its
+    log backward value there (match and insert-x: row i + 1 in ``nxt``;
+    insert-y: row i in ``cur``); -inf outside the lattice.  Returns the
+    largest."""
+    N = x.shape[0]
+    M = y.shape[0]
+    mg = _NEG
+    for r in range(kind.shape[0]):
+        k = kind[r]
+        v = _NEG
+        if k == 0:
+            if i < N and c < M:
+                v = lmo[etab[r], x[i], y[c]] + nxt[r, c + 1]
+        elif k == 1:
+            if i < N:
+                v = lio[etab[r], x[i]] + nxt[r, c]
+        else:
+            if c < M:
+                v = lio[etab[r], y[c]] + cur[r, c + 1]
+        g[r] = v
+        if v > mg:
+            mg = v
+    return mg
+
+
+@numba.njit(cache=True, inline="always")
+def _linear(g, mg, wg):
+    """wg = exp(g - mg)."""
+    for r in range(g.shape[0]):
+        wg[r] = math.exp(g[r] - mg)
+
+
+@numba.njit(cache=True)
+def _bwd_row(i, kind, etab, le, lt, T, lmo, lio, x, y, band, nxt, cur, g,
+             wg):
+    """Log backward row i from row i + 1 (``nxt``; unused for i = N): the
+    successors' values in linear form against their largest, as in
+    :func:`_fwd_row`."""
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    cur[:, :] = _NEG
+    lo, hi = band_limits(i, N, M, band)
+    for c in range(hi, lo - 1, -1):
+        if i == N and c == M:
+            for s in range(S):
+                cur[s, c] = le[s]  # to End; (N, M) has no successor
+            continue
+        mg = _next_values(i, c, kind, etab, lmo, lio, x, y, nxt, cur, g)
+        if mg == _NEG:
+            continue
+        _linear(g, mg, wg)
+        for s in range(S):
+            acc = 0.0
+            for r in range(S):
+                acc += T[s, r] * wg[r]
+            if acc >= _SAFE:
+                cur[s, c] = mg + math.log(acc)
+            else:
+                m = _NEG
+                for r in range(S):
+                    v = lt[s, r] + g[r]
+                    if v > m:
+                        m = v
+                if m > _NEG:
+                    acc = 0.0
+                    for r in range(S):
+                        acc += math.exp(lt[s, r] + g[r] - m)
+                    cur[s, c] = m + math.log(acc)
+
+
+@numba.njit(cache=True)
+def _end_value(kind, le, F, M):
+    """log sum_s F[s, M] t(s, End)."""
+    S = kind.shape[0]
+    m = _NEG
+    for s in range(S):
+        v = F[s, M] + le[s]
+        if v > m:
+            m = v
+    if m == _NEG:
+        return _NEG
+    acc = 0.0
+    for s in range(S):
+        acc += math.exp(F[s, M] + le[s] - m)
+    return m + math.log(acc)
+
+
+@numba.njit(cache=True)
+def log_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                band):
+    """Log-odds likelihood of the pair (x, y) (as ``pair_fb.forward``);
+    O(S M) memory."""
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    if N + M == 0:
+        return _NEG
+    if N == 0 or M == 0:
+        band = -1  # the path is forced (band_limits needs N, M >= 1)
+    ls, lt, le, lmo, lio = _log_tables(start, trans, end, match_odds,
+                                       ins_odds)
+    F = np.empty((2, S, M + 1))
+    Wl = np.empty((2, S, M + 1))
+    Mx = np.empty((2, M + 1))
+    for i in range(N + 1):
+        _fwd_row(i, kind, etab, ls, lt, trans, lmo, lio, x, y, band, F, Wl,
+                 Mx, (i + 1) & 1, i & 1)
+    return _end_value(kind, le, F[N & 1], M)
+
+
+@numba.njit(cache=True)
+def log_posterior_counts(kind, etab, start, trans, end, match_odds, ins_odds,
+                         x, y, band, P, n_start, n_trans, n_end, n_match,
+                         n_ins):
+    """Forward-backward in log space.  Fills ``P`` (N, M) with the posterior
+    match probabilities when ``P`` has N rows (pass a (0, 0) array to skip
+    them) and adds the expected counts into ``n_*`` (shapes as
+    ``pair_fb.expected_counts``) when ``n_start`` has S entries (pass an
+    empty one to skip them).  Returns the log-odds; nothing is added when
+    it is -inf, or NaN if the counts break their identities (the start
+    counts sum to 1, each residue is emitted once; they hold to rounding
+    here, the check is the same as the scaled kernels')."""
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    want_post = P.shape[0] == N and N > 0
+    want_counts = n_start.shape[0] == S
+    if N + M == 0:
+        return _NEG
+    if N == 0 or M == 0:
+        band = -1
+    ls, lt, le, lmo, lio = _log_tables(start, trans, end, match_odds,
+                                       ins_odds)
+    K = int(math.ceil(math.sqrt(N + 1.0)))
+    nb = N // K + 1
+    # checkpoint rows i = b K and a block of K rows, each with its linear form
+    ckF = np.empty((nb, S, M + 1))
+    ckW = np.empty((nb, S, M + 1))
+    ckM = np.empty((nb, M + 1))
+    # (the first pass uses two of the block's rows as a ring: N = 0 has K = 1)
+    nr = max(K, 2)
+    F = np.empty((nr, S, M + 1))
+    Wl = np.empty((nr, S, M + 1))
+    Mx = np.empty((nr, M + 1))
+    for i in range(N + 1):
+        q = i & 1
+        _fwd_row(i, kind, etab, ls, lt, trans, lmo, lio, x, y, band, F, Wl,
+                 Mx, (i + 1) & 1, q)
+        if i % K == 0:
+            _copy2(F[q], ckF[i // K])
+            _copy2(Wl[q], ckW[i // K])
+            _vcopy(Mx[q], ckM[i // K])
+    logz = _end_value(kind, le, F[N & 1], M)
+    if not math.isfinite(logz):
+        return logz
+    c_start = np.zeros(S)
+    c_trans = np.zeros((S, S))
+    c_end = np.zeros(S)
+    c_match = np.zeros(n_match.shape)
+    c_ins = np.zeros(n_ins.shape)
+    R = np.empty((2, S, M + 1))  # backward rows i + 1 and i
+    g = np.empty(S)
+    wg = np.empty(S)
+    for b in range(nb - 1, -1, -1):
+        i0 = b * K
+        i1 = min(i0 + K - 1, N)
+        _copy2(ckF[b], F[0])
+        _copy2(ckW[b], Wl[0])
+        _vcopy(ckM[b], Mx[0])
+        for i in range(i0 + 1, i1 + 1):
+            _fwd_row(i, kind, etab, ls, lt, trans, lmo, lio, x, y, band, F,
+                     Wl, Mx, i - 1 - i0, i - i0)
+        for i in range(i1, i0 - 1, -1):
+            nxt = R[(i + 1) & 1]
+            cur = R[i & 1]
+            _bwd_row(i, kind, etab, le, lt, trans, lmo, lio, x, y, band, nxt,
+                     cur, g, wg)
+            Fi = F[i - i0]
+            lo, hi = band_limits(i, N, M, band)
+            if want_post and i >= 1:
+                for c in range(max(lo, 1), hi + 1):
+                    v = 0.0
+                    for s in range(S):
+                        if kind[s] == 0:
+                            v += math.exp(Fi[s, c] + cur[s, c] - logz)
+                    P[i - 1, c - 1] = v
+            if not want_counts:
+                continue
+            for c in range(lo, hi + 1):
+                mg = _next_values(i, c, kind, etab, lmo, lio, x, y, nxt, cur,
+                                  g)
+                if mg > _NEG:
+                    _linear(g, mg, wg)
+                for s in range(S):
+                    fv = Fi[s, c]
+                    if fv == _NEG:
+                        continue
+                    k = kind[s]
+                    gs = math.exp(fv + cur[s, c] - logz)
+                    if k == 0:
+                        c_match[etab[s], x[i - 1], y[c - 1]] += gs
+                    elif k == 1:
+                        c_ins[etab[s], x[i - 1]] += gs
+                    else:
+                        c_ins[etab[s], y[c - 1]] += gs
+                    if i == N and c == M:
+                        c_end[s] += math.exp(fv + le[s] - logz)
+                    if mg == _NEG:
+                        continue
+                    # transitions: t(s, r) wg[r] exp(fv + mg - logz), or term
+                    # by term where that factor would leave the float range
+                    e = fv + mg - logz
+                    if -700.0 < e < 700.0:
+                        f = math.exp(e)
+                        for r in range(S):
+                            c_trans[s, r] += trans[s, r] * wg[r] * f
+                    else:
+                        for r in range(S):
+                            v = fv + lt[s, r] + g[r]
+                            if v > _NEG:
+                                c_trans[s, r] += math.exp(v - logz)
+            if i == 0:
+                # Begin: to each state's first cell
+                for r in range(S):
+                    k = kind[r]
+                    v = _NEG
+                    if k == 0:
+                        if N >= 1 and M >= 1:
+                            v = lmo[etab[r], x[0], y[0]] + nxt[r, 1]
+                    elif k == 1:
+                        if N >= 1:
+                            v = lio[etab[r], x[0]] + nxt[r, 0]
+                    elif M >= 1:
+                        v = lio[etab[r], y[0]] + cur[r, 1]
+                    v += ls[r]
+                    if v > _NEG:
+                        c_start[r] += math.exp(v - logz)
+    if want_counts:
+        em = 2.0 * c_match.sum() + c_ins.sum()
+        if not (abs(c_start.sum() - 1.0) <= _COUNTS_AGREE
+                and abs(em - (N + M)) <= _COUNTS_AGREE * (N + M)):
+            return np.nan
+        n_start += c_start
+        n_trans += c_trans
+        n_end += c_end
+        n_match += c_match
+        n_ins += c_ins
+    return logz
