@@ -2116,58 +2116,80 @@ def _ec_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
         out[p] = res
 
 
+def _column_bound(trans, match_odds, ins_odds):
+    """The bound ``c`` on how much one column can change a cell's log value:
+    the largest log self-loop probability in magnitude plus the largest
+    log odds (a pair of M columns with M c <= _LOSS_FLOOR is not tilted)."""
+    loops = np.diag(trans)
+    loops = loops[loops > 0.0]
+    top = max(float(np.max(match_odds, initial=1.0)),
+              float(np.max(ins_odds, initial=1.0)))
+    return (float(np.max(-np.log(loops))) if loops.size else 0.0) + math.log(top)
+
+
 @functools.lru_cache(maxsize=16)
 def _tilt_info_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
-                      ins_bytes, S, A, tilt_nats):
+                      ins_bytes, S, A, tilt_nats, table):
     kind = np.frombuffer(kind_bytes, np.int64)
     etab = np.frombuffer(etab_bytes, np.int64)
     trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
     match_odds = np.frombuffer(match_bytes, np.float64)
     ins = np.frombuffer(ins_bytes, np.float64).reshape(-1, A)
-    t = tilt_model(kind, etab, trans, ins)
-    loops = np.diag(trans)
-    loops = loops[loops > 0.0]
-    top = max(float(np.max(match_odds, initial=1.0)),
-              float(np.max(ins, initial=1.0)))
-    c = (float(np.max(-np.log(loops))) if loops.size else 0.0) + math.log(top)
+    if table:
+        t = tilt_model(kind, etab, trans, ins)
+    else:
+        t = np.full(4 + 3 * _N_GRID, np.nan)  # read by no pair: never tilted
+    c = _column_bound(trans, match_odds, ins)
     return np.concatenate([t, [c, tilt_nats]])
 
 
-def _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats):
-    """:func:`tilt_model` of the model oriented by ``kind``, then a bound
-    ``c`` on how much one column can change a cell's log value (the largest
-    log self-loop probability in magnitude plus the largest log odds: a
-    pair of M columns with M c <= _LOSS_FLOOR is not tilted), then the
-    threshold; cached by model (a few milliseconds to build)."""
+def _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats,
+               m_max=None):
+    """:func:`tilt_model` of the model oriented by ``kind``, then the bound
+    ``c`` of :func:`_column_bound`, then the threshold; cached by model (a
+    few milliseconds to build).  ``m_max``: the longest shorter side of the
+    pairs it serves (None: unknown); when even that many columns cannot
+    lose enough to tilt (``m_max c <= _LOSS_FLOOR``, threshold above 0),
+    no pair reads the table and it is left NaN, not computed (an EM
+    iteration over short pairs spent half its time building it)."""
     kind = np.ascontiguousarray(kind, np.int64)
     etab = np.ascontiguousarray(etab, np.int64)
     trans = np.ascontiguousarray(trans, np.float64)
     match_odds = np.ascontiguousarray(match_odds, np.float64)
     ins = np.ascontiguousarray(ins_odds, np.float64)
+    table = (m_max is None or tilt_nats <= 0.0
+             or m_max * _column_bound(trans, match_odds, ins) > _LOSS_FLOOR)
     return _tilt_info_cached(kind.tobytes(), etab.tobytes(), trans.tobytes(),
                              match_odds.tobytes(), ins.tobytes(),
                              trans.shape[0], ins.shape[1],
-                             float(tilt_nats)).copy()
+                             float(tilt_nats), bool(table)).copy()
 
 
-def _plan(kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats):
+def _plan(kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats,
+          m_max=None):
     """The arguments that lead every chunk kernel: (path, its two model
     arguments, the kinds of both orientations, transposed match odds, tilt
     information of both orientations) with path "fast" or "gen"; the
-    transposed model is built only if some pair needs it."""
+    transposed model is built only if some pair needs it.  ``m_max``: the
+    longest shorter side of the pairs (see :func:`_tilt_info`)."""
     kind = np.ascontiguousarray(kind, np.int64)
     slots = _fast_layout(kind, trans)
     if transposed:
         kt, mt = _transpose_model(kind, match_odds)
     else:
         kt, mt = kind, match_odds
-    ti = _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats)
-    ti_t = (_tilt_info(kt, etab, trans, mt, ins_odds, tilt_nats)
+    ti = _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats, m_max)
+    ti_t = (_tilt_info(kt, etab, trans, mt, ins_odds, tilt_nats, m_max)
             if transposed else ti)
     if slots[0] >= 0:
         st = _fast_layout(kt, trans) if transposed else slots
         return "fast", slots, st, kind, kt, mt, ti, ti_t
     return "gen", kind, kt, kind, kt, mt, ti, ti_t
+
+
+def _longest_short_side(x_off, y_off):
+    """The largest min(N, M) over the pairs of a batch (0 if none)."""
+    return int(np.minimum(np.diff(x_off), np.diff(y_off)).max(initial=0))
 
 
 _FWD_CHUNK = {"fast": _fwd_chunk_fast, "gen": _fwd_chunk_gen}
@@ -2248,7 +2270,8 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     a protein period-5 repeat 0.8), with no fallback."""
     start, trans, end = _live(start, trans, end)
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
-                        y.shape[0] > x.shape[0], tilt_nats)
+                        y.shape[0] > x.shape[0], tilt_nats,
+                        min(x.shape[0], y.shape[0]))
     xo, yo, out = _one_pair(x, y)
     _FWD_CHUNK[path](*_lead(lead, etab, start, trans, end, match_odds),
                      ins_odds, x, xo, y, yo, band, 0, 1, out, *lead[-2:],
@@ -2319,7 +2342,8 @@ def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     to ``power``; None, computing nothing, if that tilt is in ``skip``."""
     transposed = y.shape[0] > x.shape[0]
     path, a, a_t, kd, kd_t, mt, ti, ti_t = _plan(
-        kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats)
+        kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats,
+        min(x.shape[0], y.shape[0]))
     if transposed:
         a, kd, x, y, ti = a_t, kd_t, y, x, ti_t
     else:
@@ -2425,7 +2449,8 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     even those counts broke their identities)."""
     start, trans, end = _live(start, trans, end)
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
-                        y.shape[0] > x.shape[0], tilt_nats)
+                        y.shape[0] > x.shape[0], tilt_nats,
+                        min(x.shape[0], y.shape[0]))
     xo, yo, out = _one_pair(x, y)
     _EC_CHUNK[path](*_lead(lead, etab, start, trans, end, match_odds),
                     ins_odds, x, xo, y, yo, band, 0, 1, out, n_start, n_trans,
@@ -2520,7 +2545,7 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
 
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         bool(np.any(np.diff(y_off) > np.diff(x_off))),
-                        tilt_nats)
+                        tilt_nats, _longest_short_side(x_off, y_off))
     args = _lead(lead, etab, start, trans, end, match_odds)
 
     def work(ch):
@@ -2557,7 +2582,7 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
 
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         bool(np.any(np.diff(y_off) > np.diff(x_off))),
-                        tilt_nats)
+                        tilt_nats, _longest_short_side(x_off, y_off))
     args = _lead(lead, etab, start, trans, end, match_odds)
 
     def work(ch):
