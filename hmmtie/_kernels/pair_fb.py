@@ -2530,6 +2530,18 @@ def forward_constrained(kind, etab, start, trans, end, match_odds, ins_odds,
 
 
 _CHUNKS = 64  # fixed chunks of pairs: results do not depend on threads
+# ... of at least about this many cells each: a chunk is one call into
+# compiled code, whose ~26 arguments cost 50-90 us to pass (an E-step of
+# 20 short pairs in 20 chunks spent ~90% of its time there)
+_CHUNK_CELLS = 200_000
+
+
+def _n_chunks(x_off, y_off):
+    """The number of chunks of a batch: fixed by the pairs alone, never by
+    the thread count, so that results do not depend on it."""
+    n = x_off.shape[0] - 1
+    cells = float(np.dot(np.diff(x_off) + 1.0, np.diff(y_off) + 1.0))
+    return max(1, min(n, _CHUNKS, int(cells // _CHUNK_CELLS)))
 
 
 def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
@@ -2540,7 +2552,7 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
     space after the others, one at a time)."""
     start, trans, end = _live(start, trans, end)
     n = x_off.shape[0] - 1
-    nch = max(1, min(n, _CHUNKS))
+    nch = _n_chunks(x_off, y_off)
     out = np.full(n, -np.inf)
 
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
@@ -2572,7 +2584,7 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     start, trans, end = _live(start, trans, end)
     n = x_off.shape[0] - 1
     S = kind.shape[0]
-    nch = max(1, min(n, _CHUNKS))
+    nch = _n_chunks(x_off, y_off)
     out = np.full(n, -np.inf)
     ps = np.zeros((nch, S))
     pt = np.zeros((nch, S, S))
