@@ -2116,10 +2116,16 @@ def _ec_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
         out[p] = res
 
 
-def _column_bound(trans, match_odds, ins_odds):
+@functools.lru_cache(maxsize=16)
+def _column_bound(trans_bytes, match_bytes, ins_bytes, S):
     """The bound ``c`` on how much one column can change a cell's log value:
     the largest log self-loop probability in magnitude plus the largest
-    log odds (a pair of M columns with M c <= _LOSS_FLOOR is not tilted)."""
+    log odds (a pair of M columns with M c <= _LOSS_FLOOR is not tilted);
+    cached by model (numpy's reductions on small arrays took 60 us a
+    call)."""
+    trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
+    match_odds = np.frombuffer(match_bytes, np.float64)
+    ins_odds = np.frombuffer(ins_bytes, np.float64)
     loops = np.diag(trans)
     loops = loops[loops > 0.0]
     top = max(float(np.max(match_odds, initial=1.0)),
@@ -2139,7 +2145,7 @@ def _tilt_info_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
         t = tilt_model(kind, etab, trans, ins)
     else:
         t = np.full(4 + 3 * _N_GRID, np.nan)  # read by no pair: never tilted
-    c = _column_bound(trans, match_odds, ins)
+    c = _column_bound(trans_bytes, match_bytes, ins_bytes, S)
     return np.concatenate([t, [c, tilt_nats]])
 
 
@@ -2157,12 +2163,13 @@ def _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats,
     trans = np.ascontiguousarray(trans, np.float64)
     match_odds = np.ascontiguousarray(match_odds, np.float64)
     ins = np.ascontiguousarray(ins_odds, np.float64)
+    tb, mb, ib = trans.tobytes(), match_odds.tobytes(), ins.tobytes()
+    S = trans.shape[0]
     table = (m_max is None or tilt_nats <= 0.0
-             or m_max * _column_bound(trans, match_odds, ins) > _LOSS_FLOOR)
-    return _tilt_info_cached(kind.tobytes(), etab.tobytes(), trans.tobytes(),
-                             match_odds.tobytes(), ins.tobytes(),
-                             trans.shape[0], ins.shape[1],
-                             float(tilt_nats), bool(table)).copy()
+             or m_max * _column_bound(tb, mb, ib, S) > _LOSS_FLOOR)
+    return _tilt_info_cached(kind.tobytes(), etab.tobytes(), tb, mb, ib, S,
+                             ins.shape[1], float(tilt_nats),
+                             bool(table)).copy()
 
 
 def _plan(kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats,
