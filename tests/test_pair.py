@@ -435,6 +435,40 @@ def test_lrt_calibration_under_symmetric_null():
     assert 0.02 <= rate <= 0.09, rate
 
 
+@pytest.mark.parametrize("preset, alphabet, local", [("3state", "dna", False), ("5state", "protein", True)])
+def test_sample_draws_what_rng_choice_draws(preset, alphabet, local):
+    """sample() draws each step as ``rng.choice(n, p=p)`` would (one
+    ``rng.random()`` against the cumulative table), so a seed gives the
+    pairs earlier versions gave: checked against a walk through the model
+    made with ``rng.choice`` itself."""
+    m = PairHMM.preset(preset, alphabet=alphabet, local=local)
+    got = m.sample(25, random_state=11)
+    rng = np.random.default_rng(11)
+    letters, S, A = m._alph.letters, m.n_states, len(m._alph.letters)
+    want = []
+    while len(want) < 25:
+        xs, ys, ops = [], [], []
+        state = rng.choice(S + 1, p=m.trans_[0])
+        while state != S:
+            k, t = m._kind[state], m._etab[state]
+            if k == 0:
+                ab = rng.choice(A * A, p=m.match_emissionprob_[t].ravel())
+                xs.append(letters[ab // A])
+                ys.append(letters[ab % A])
+            else:
+                p = m.insert_emissionprob_[t] if t < len(m._ins_names) else m.background_
+                (xs if k == 1 else ys).append(letters[rng.choice(A, p=p)])
+            ops.append(k)
+            state = rng.choice(S + 1, p=m.trans_[state + 1])
+        if xs and ys:
+            want.append(("".join(xs), "".join(ys), ops))
+    for (a, b, aln), (wa, wb, ops) in zip(got, want):
+        assert (a, b) == (wa, wb)
+        full = alignment_to_ops(aln, len(a), len(b), local=local)
+        if not local:
+            assert list(full) == ops
+
+
 def test_sample_returns_true_alignments():
     m = PairHMM.preset("5state", alphabet="protein")
     for a, b, aln in m.sample(3, random_state=2):
