@@ -192,3 +192,27 @@ def test_no_path_is_confirmed_in_log_space():
     assert not any(a.any() for a in acc)
     lz, P = pf.posterior(*model, x, y, -1)
     assert lz == -math.inf and P.shape == (4, 3) and not P.any()
+
+
+def test_has_path_agrees_with_enumeration():
+    """The boolean forward says whether any path has non-zero probability:
+    against the enumeration of all paths, on models with zeros, with and
+    without a band."""
+    rng = np.random.default_rng(21)
+    seen = set()
+    for name in ("3state", "custom", "5state_noLong"):
+        model = list(MODELS[name]())
+        for trial in range(12):
+            m = [a.copy() for a in model]
+            # knock out a few emissions and transitions at random
+            m[5][rng.random(m[5].shape) < 0.3] = 0.0
+            m[6][rng.random(m[6].shape) < 0.3] = 0.0
+            m[3][rng.random(m[3].shape) < 0.2] = 0.0
+            n, k = rng.integers(0, 5, 2)
+            x, y = _seqs(rng, max(n, 1), k)
+            for band in (-1, 0):
+                paths = nv.enumerate_paths(*m, x, y, band if len(x) and len(y) else -1)
+                want = len(paths) > 0
+                assert pl.has_path(*m, x, y, band) == want
+                seen.add(want)
+    assert seen == {True, False}

@@ -2284,10 +2284,23 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
                      ins_odds, x, xo, y, yo, band, 0, 1, out, *lead[-2:],
                      bool(check))
     lz = float(out[0])
-    if check and not math.isfinite(lz):
+    if check and _needs_log(lz, kind, etab, start, trans, end, match_odds,
+                            ins_odds, x, y, band):
         lz = float(_pl.log_forward(kind, etab, start, trans, end, match_odds,
                                    ins_odds, x, y, band))
     return lz
+
+
+def _needs_log(lz, kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+               band):
+    """Whether a scaled result goes to log space: NaN (every tilt failed),
+    or -inf for a pair that has a path after all (-inf without one is
+    final: :func:`pair_log.has_path` decides, at a fraction of a log-space
+    pass)."""
+    if lz == -math.inf:
+        return bool(_pl.has_path(kind, etab, start, trans, end, match_odds,
+                                 ins_odds, x, y, band))
+    return not math.isfinite(lz)
 
 
 def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
@@ -2334,6 +2347,9 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
         tried.append(g0)
     hold.clear()
     P = np.zeros((x.shape[0], y.shape[0]))
+    if logz == -math.inf and not _pl.has_path(
+            kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
+        return logz, P  # no path
     logz = _pl.log_posterior_counts(kind, etab, start, trans, end, match_odds,
                                     ins_odds, x, y, band, P, np.zeros(0),
                                     np.zeros((0, 0)), np.zeros(0),
@@ -2463,7 +2479,8 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
                     ins_odds, x, xo, y, yo, band, 0, 1, out, n_start, n_trans,
                     n_end, n_match, n_ins, *lead[-2:])
     lz = float(out[0])
-    if not math.isfinite(lz):
+    if _needs_log(lz, kind, etab, start, trans, end, match_odds, ins_odds, x,
+                  y, band):
         lz = float(_log_counts(kind, etab, start, trans, end, match_odds,
                                ins_odds, x, y, band, n_start, n_trans, n_end,
                                n_match, n_ins))
@@ -2575,10 +2592,12 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
     _run_chunks(work, nch)
     if check:
         for p in np.flatnonzero(~np.isfinite(out)):
-            out[p] = _pl.log_forward(kind, etab, start, trans, end,
-                                     match_odds, ins_odds,
-                                     xs[x_off[p]:x_off[p + 1]],
-                                     ys[y_off[p]:y_off[p + 1]], band)
+            x = xs[x_off[p]:x_off[p + 1]]
+            y = ys[y_off[p]:y_off[p + 1]]
+            if _needs_log(out[p], kind, etab, start, trans, end, match_odds,
+                          ins_odds, x, y, band):
+                out[p] = _pl.log_forward(kind, etab, start, trans, end,
+                                         match_odds, ins_odds, x, y, band)
     return out
 
 
@@ -2624,8 +2643,11 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     # pairs every tilt lost (or no pass found a path for): log space, after
     # the others, in pair order (the same sums on any thread count)
     for p in np.flatnonzero(~np.isfinite(out)):
-        out[p] = _log_counts(kind, etab, start, trans, end, match_odds,
-                             ins_odds, xs[x_off[p]:x_off[p + 1]],
-                             ys[y_off[p]:y_off[p + 1]], band, n_start,
-                             n_trans, n_end, n_match, n_ins)
+        x = xs[x_off[p]:x_off[p + 1]]
+        y = ys[y_off[p]:y_off[p + 1]]
+        if _needs_log(out[p], kind, etab, start, trans, end, match_odds,
+                      ins_odds, x, y, band):
+            out[p] = _log_counts(kind, etab, start, trans, end, match_odds,
+                                 ins_odds, x, y, band, n_start, n_trans, n_end,
+                                 n_match, n_ins)
     return out, n_start, n_trans, n_end, n_match, n_ins

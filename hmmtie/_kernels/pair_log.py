@@ -212,6 +212,68 @@ def _end_value(kind, le, F, M):
 
 
 @numba.njit(cache=True)
+def has_path(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+             band):
+    """Whether the pair has a state path of non-zero probability: the
+    forward on booleans (a cell's state is reachable when its emission is
+    non-zero and some reachable source state moves to it), exact and about
+    20x faster than :func:`log_forward`, so that a pair the scaled passes
+    found no path for costs a log-space pass only when it has one."""
+    N = x.shape[0]
+    M = y.shape[0]
+    S = kind.shape[0]
+    if N + M == 0:
+        return False
+    if N == 0 or M == 0:
+        band = -1
+    R = np.zeros((2, S, M + 1), np.uint8)
+    for i in range(N + 1):
+        q = i & 1
+        p = q ^ 1
+        for s in range(S):
+            for c in range(M + 1):
+                R[q, s, c] = 0
+        lo, hi = band_limits(i, N, M, band)
+        for c in range(lo, hi + 1):
+            for r in range(S):
+                k = kind[r]
+                if k == 0:
+                    if i < 1 or c < 1:
+                        continue
+                    w = p
+                    sc = c - 1
+                    e = match_odds[etab[r], x[i - 1], y[c - 1]]
+                    first = i == 1 and c == 1
+                elif k == 1:
+                    if i < 1:
+                        continue
+                    w = p
+                    sc = c
+                    e = ins_odds[etab[r], x[i - 1]]
+                    first = i == 1 and c == 0
+                else:
+                    if c < 1:
+                        continue
+                    w = q
+                    sc = c - 1
+                    e = ins_odds[etab[r], y[c - 1]]
+                    first = i == 0 and c == 1
+                if not e > 0.0:
+                    continue
+                v = first and start[r] > 0.0
+                if not first:
+                    for s in range(S):
+                        if R[w, s, sc] and trans[s, r] > 0.0:
+                            v = True
+                            break
+                R[q, r, c] = v
+    for s in range(S):
+        if R[N & 1, s, M] and end[s] > 0.0:
+            return True
+    return False
+
+
+@numba.njit(cache=True)
 def log_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
                 band):
     """Log-odds likelihood of the pair (x, y) (as ``pair_fb.forward``);
