@@ -1082,17 +1082,17 @@ class PairHMM:
         return P
 
     def _check_posterior(self, lo, x, y):
-        """A posterior whose forward pass gave probability 0: an error, never
-        a matrix of zeros passed on as an answer."""
+        """A posterior whose forward pass gave probability 0 (confirmed by
+        the kernels: see ``pair_fb.posterior``): an error, never a matrix of
+        zeros passed on as an answer; NaN only if the log-space fallback
+        failed as well (never seen)."""
         if np.isfinite(lo):
             return
-        if np.isnan(lo) or not _kf.forward(*self._kargs(), x, y, self._band()) == -np.inf:
-            # the rows run along the longer sequence; this is the rare pair
-            # whose paths still leave the float range of one row
+        if np.isnan(lo):
             raise ValueError(
-                f"the posterior of this pair (lengths {len(x)} x {len(y)}) lost precision: its "
-                "probable paths lie beyond the float range of the per-row scaling (a long "
-                "repetitive pair?); the Viterbi alignment (method 'viterbi') does not need it")
+                f"the posterior of this pair (lengths {len(x)} x {len(y)}) lost precision under "
+                "every tilt tried and in log space; the Viterbi alignment (method 'viterbi') "
+                "does not need it")
         raise ValueError(_NO_PATH)
 
     def _viterbi_ops(self, x, y):

@@ -216,3 +216,59 @@ def test_has_path_agrees_with_enumeration():
                 assert pl.has_path(*m, x, y, band) == want
                 seen.add(want)
     assert seen == {True, False}
+
+
+def test_counts_keep_terms_far_below_the_largest_successor():
+    """Found by review: the counts' transition shortcut t(s, r) w[r] exp(.)
+    dropped a term whose successor lies > 745 nats below the largest one
+    (its weight underflowed to 0) although the term itself is
+    representable: n(Y -> X1) came out 0 instead of 2e-40.  Such terms are
+    now taken one by one."""
+    kind = np.array([0, 2, 1, 1])
+    etab = np.array([0, 0, 0, 1])
+    start = np.array([0.0, 1.0, 0.0, 0.0])
+    trans = np.zeros((4, 4))
+    trans[1, 1:] = 0.25  # Y -> Y, X1, X2 (never to M)
+    trans[2, 1] = 1e-40  # X1 -> Y only
+    end = np.array([1.0, 0.5, 0.0, 1.0])
+    match = np.ones((1, 4, 4))
+    match[0, 0, 2] = 1e300  # M's successor value is huge
+    ins = np.ones((2, 4))
+    model = [kind, etab, start, trans, end, match, ins]
+    x = np.array([0], np.uint8)
+    y = np.array([1, 2], np.uint8)
+    paths = nv.enumerate_paths(*model, x, y)
+    want = nv.expected_counts(paths, kind, etab, x, y, 4, match.shape, ins.shape)
+    acc = _acc(model)
+    assert pl.log_posterior_counts(*model, x, y, -1, NO_P, *acc) == pytest.approx(nv.total(paths), abs=1e-12)
+    assert want[1][1, 2] > 1e-41
+    for a, w in zip(acc, want):
+        np.testing.assert_allclose(a, w, rtol=1e-12, atol=0)
+
+
+def test_fallback_of_a_pair_whose_second_sequence_is_longer(monkeypatch):
+    """The fallback runs with the longer sequence along the rows (as the
+    scaled kernels do: its memory is that of the shorter side) and turns
+    the posterior and the match counts back."""
+    model = MODELS["custom"]()
+    rng = np.random.default_rng(4)
+    x, y = _seqs(rng, 30, 170)
+    ref, refP = nv.logspace_posterior(*model, x, y)
+    seen = []
+    real = pl.log_posterior_counts
+
+    def spy(kind, etab, start, trans, end, mo, io, u, v, *rest):
+        seen.append((len(u), len(v)))
+        return real(kind, etab, start, trans, end, mo, io, u, v, *rest)
+
+    monkeypatch.setattr(pl, "log_posterior_counts", spy)
+    lz, P = pf._log_posterior(*model, x, y, -1)
+    assert seen[-1] == (170, 30)
+    assert abs(lz - ref) < 1e-12 * abs(ref)
+    np.testing.assert_allclose(P, refP, atol=1e-12)
+    acc = _acc(model)
+    assert abs(pf._log_counts(*model, x, y, -1, *acc) - ref) < 1e-12 * abs(ref)
+    want = _acc(model)
+    pf.expected_counts(*model, x, y, *want, -1)
+    for a, w in zip(acc, want):
+        np.testing.assert_allclose(a, w, rtol=1e-9, atol=1e-12)

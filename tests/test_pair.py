@@ -267,6 +267,8 @@ def test_forward_that_loses_precision_is_an_error(monkeypatch):
     with pytest.raises(ValueError, match=r"^pair 2 \(1-based\): the forward of this pair \(lengths 2 x 5\)"):
         m.score_pairs([("ACG", "AC"), ("AC", "ACGTT")])
     with pytest.raises(ValueError, match="lost precision"):
+        m._check_posterior(math.nan, np.zeros(4, np.uint8), np.zeros(3, np.uint8))
+    with pytest.raises(ValueError, match="no alignment of these sequences has non-zero probability"):
         m._check_posterior(-math.inf, np.zeros(4, np.uint8), np.zeros(3, np.uint8))
     aln = m._align_viterbi_only(np.zeros(4, np.uint8), "AAAA", "a", np.zeros(3, np.uint8), "AAA", "b")
     assert np.isnan(aln.log_odds) and len(aln.column_confidence) > 0

@@ -1455,7 +1455,8 @@ def _transpose_model(kind, match_odds):
 # nats low on a 449 x 1123 pair whose insert state leaves its loop for
 # match with probability 1e-9, exact at g**8; DNA tandem repeats of 3000 x
 # 2000 0.1 nats, exact at g**2-g**4), and a pair that fails every retry is
-# computed in log space by :mod:`pair_log` (exact, 10-100x slower).
+# computed in log space by :mod:`pair_log` (exact, 60-100x slower than one
+# scaled pass).
 _TILT_NATS = 1.0
 # a pair of M columns with M * c <= _LOSS_FLOOR (c: see _tilt_info) cannot
 # lose the ~708 nats that matter: no tilt, no solve
@@ -2271,7 +2272,7 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     A pair that fails every tilt, or that no pass found a path for (-inf:
     no path, or -- on a few fuzzed custom models -- every tilt lost every
     row), is computed in log space (:func:`pair_log.log_forward`, exact,
-    10-40x slower than a scaled pass), which has the last word.
+    60-100x slower than one scaled pass), which has the last word.
     ``check=False``: one scaled pass, as fast as the kernel goes,
     unchecked (a DNA tandem repeat of 3000 x 2000 came out 0.09 nats low,
     a protein period-5 repeat 0.8), with no fallback."""
@@ -2286,9 +2287,59 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     lz = float(out[0])
     if check and _needs_log(lz, kind, etab, start, trans, end, match_odds,
                             ins_odds, x, y, band):
-        lz = float(_pl.log_forward(kind, etab, start, trans, end, match_odds,
-                                   ins_odds, x, y, band))
+        lz = _log_forward(kind, etab, start, trans, end, match_odds, ins_odds,
+                          x, y, band)
     return lz
+
+
+# The log-space fallback (see pair_log): pairs oriented as the scaled
+# kernels orient them (the longer sequence along the rows), so that its
+# O(sqrt(N) M) memory is that of the shorter side; the lost pairs of a
+# batch run on threads, their counts added in pair order.
+
+def _oriented(kind, match_odds, x, y):
+    """(kind, match odds, x, y, transposed) with x the longer sequence."""
+    if y.shape[0] > x.shape[0]:
+        kt, mt = _transpose_model(np.ascontiguousarray(kind, np.int64),
+                                  match_odds)
+        return kt, mt, y, x, True
+    return kind, match_odds, x, y, False
+
+
+def _log_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                 band):
+    k, mo, u, v, _ = _oriented(kind, match_odds, x, y)
+    return float(_pl.log_forward(k, etab, start, trans, end, mo, ins_odds, u,
+                                 v, band))
+
+
+def _log_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                band, n_start, n_trans, n_end, n_match, n_ins):
+    """The log-space expected counts, added into ``n_*``; the log-odds."""
+    k, mo, u, v, flip = _oriented(kind, match_odds, x, y)
+    nm = np.zeros(n_match.shape) if flip else n_match
+    lz = _pl.log_posterior_counts(k, etab, start, trans, end, mo, ins_odds, u,
+                                  v, band, np.zeros((0, 0)), n_start, n_trans,
+                                  n_end, nm, n_ins)
+    if flip and math.isfinite(lz):
+        _add_transposed(n_match, nm)
+    return float(lz)
+
+
+def _log_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
+                   band):
+    """(log-odds, P) in log space."""
+    k, mo, u, v, flip = _oriented(kind, match_odds, x, y)
+    P = np.zeros((u.shape[0], v.shape[0]))
+    lz = _pl.log_posterior_counts(k, etab, start, trans, end, mo, ins_odds, u,
+                                  v, band, P, np.zeros(0), np.zeros((0, 0)),
+                                  np.zeros(0), np.zeros((0, 0, 0)),
+                                  np.zeros((0, 0)))
+    if flip:
+        Pt = np.empty((x.shape[0], y.shape[0]))
+        _transpose_sums(P, Pt, np.empty(y.shape[0]))
+        P = Pt
+    return float(lz), P
 
 
 def _needs_log(lz, kind, etab, start, trans, end, match_odds, ins_odds, x, y,
@@ -2326,7 +2377,7 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     solved g = 0.815 and was exact at g <= 0.7), then untilted, skipping a
     tilt already tried.  A pair that still fails, or whose forward found no
     path (-inf) or left the float range (NaN), is computed in log space
-    (:func:`pair_log.log_posterior_counts`: exact, 10-40x slower; -inf
+    (:func:`pair_log.log_posterior_counts`: exact, far slower; -inf
     with P all zeros when there is no path)."""
     start, trans, end = _live(start, trans, end)
     # the rungs after a failed check; one whose tilt was tried is skipped
@@ -2346,15 +2397,11 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
             break  # -inf or NaN: no tilt will do better than log space
         tried.append(g0)
     hold.clear()
-    P = np.zeros((x.shape[0], y.shape[0]))
     if logz == -math.inf and not _pl.has_path(
             kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
-        return logz, P  # no path
-    logz = _pl.log_posterior_counts(kind, etab, start, trans, end, match_odds,
-                                    ins_odds, x, y, band, P, np.zeros(0),
-                                    np.zeros((0, 0)), np.zeros(0),
-                                    np.zeros((0, 0, 0)), np.zeros((0, 0)))
-    return float(logz), P
+        return logz, np.zeros((x.shape[0], y.shape[0]))  # no path
+    return _log_posterior(kind, etab, start, trans, end, match_odds, ins_odds,
+                          x, y, band)
 
 
 def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
@@ -2487,13 +2534,6 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     return lz
 
 
-def _log_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
-                band, n_start, n_trans, n_end, n_match, n_ins):
-    """The log-space fallback of the expected counts (no posterior)."""
-    return _pl.log_posterior_counts(kind, etab, start, trans, end, match_odds,
-                                    ins_odds, x, y, band, np.zeros((0, 0)),
-                                    n_start, n_trans, n_end, n_match, n_ins)
-
 
 @numba.njit(cache=True)
 def forward_constrained(kind, etab, start, trans, end, match_odds, ins_odds,
@@ -2591,13 +2631,18 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
 
     _run_chunks(work, nch)
     if check:
-        for p in np.flatnonzero(~np.isfinite(out)):
+        bad = np.flatnonzero(~np.isfinite(out))
+
+        def redo(k):
+            p = bad[k]
             x = xs[x_off[p]:x_off[p + 1]]
             y = ys[y_off[p]:y_off[p + 1]]
             if _needs_log(out[p], kind, etab, start, trans, end, match_odds,
                           ins_odds, x, y, band):
-                out[p] = _pl.log_forward(kind, etab, start, trans, end,
-                                         match_odds, ins_odds, x, y, band)
+                out[p] = _log_forward(kind, etab, start, trans, end,
+                                      match_odds, ins_odds, x, y, band)
+
+        _run_chunks(redo, len(bad))
     return out
 
 
@@ -2642,12 +2687,25 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
         n_ins += pi[ch]
     # pairs every tilt lost (or no pass found a path for): log space, after
     # the others, in pair order (the same sums on any thread count)
-    for p in np.flatnonzero(~np.isfinite(out)):
+    bad = np.flatnonzero(~np.isfinite(out))
+    parts = [None] * len(bad)
+
+    def redo(k):
+        p = bad[k]
         x = xs[x_off[p]:x_off[p + 1]]
         y = ys[y_off[p]:y_off[p + 1]]
         if _needs_log(out[p], kind, etab, start, trans, end, match_odds,
                       ins_odds, x, y, band):
+            acc = (np.zeros(S), np.zeros((S, S)), np.zeros(S),
+                   np.zeros(match_odds.shape), np.zeros(ins_odds.shape))
             out[p] = _log_counts(kind, etab, start, trans, end, match_odds,
-                                 ins_odds, x, y, band, n_start, n_trans, n_end,
-                                 n_match, n_ins)
+                                 ins_odds, x, y, band, *acc)
+            parts[k] = acc
+
+    _run_chunks(redo, len(bad))
+    for acc in parts:
+        if acc is not None:
+            for total, part in zip((n_start, n_trans, n_end, n_match, n_ins),
+                                   acc):
+                total += part
     return out, n_start, n_trans, n_end, n_match, n_ins
