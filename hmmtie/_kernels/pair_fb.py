@@ -2157,8 +2157,10 @@ def _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats,
     few milliseconds to build).  ``m_max``: the longest shorter side of the
     pairs it serves (None: unknown); when even that many columns cannot
     lose enough to tilt (``m_max c <= _LOSS_FLOOR``, threshold above 0),
-    no pair reads the table and it is left NaN, not computed (an EM
-    iteration over short pairs spent half its time building it)."""
+    the table is left NaN, not computed (an EM iteration over short pairs
+    spent half its time building it): no pair's first pass reads it, and
+    the ladder's forced tilt then comes out 1, so a short pair whose
+    untilted pass fails (never seen) goes straight to log space."""
     kind = np.ascontiguousarray(kind, np.int64)
     etab = np.ascontiguousarray(etab, np.int64)
     trans = np.ascontiguousarray(trans, np.float64)
@@ -2594,17 +2596,20 @@ def forward_constrained(kind, etab, start, trans, end, match_odds, ins_odds,
 
 
 _CHUNKS = 64  # fixed chunks of pairs: results do not depend on threads
-# ... of at least about this many cells each: a chunk is one call into
-# compiled code and one task for the thread pool (the E-step of 20 pairs of
-# 37 x 37 on two threads: 7.4 ms in 20 chunks, 1.3 ms in one)
+# ... of at least about this many forward cells each (a counts cell costs
+# about 5x one): a chunk is one call into compiled code and one task for
+# the thread pool (the E-step of 20 pairs of 37 x 37 on two threads: 7.4
+# ms in 20 chunks, 1.3 ms in one), but too few chunks lose the threads (a
+# review: two 420 x 420 pairs' counts in one chunk, 1.7x slower)
 _CHUNK_CELLS = 200_000
 
 
-def _n_chunks(x_off, y_off):
-    """The number of chunks of a batch: fixed by the pairs alone, never by
-    the thread count, so that results do not depend on it."""
+def _n_chunks(x_off, y_off, cost=1):
+    """The number of chunks of a batch whose cells cost ``cost`` forward
+    cells each: fixed by the pairs alone, never by the thread count, so
+    that results do not depend on it."""
     n = x_off.shape[0] - 1
-    cells = float(np.dot(np.diff(x_off) + 1.0, np.diff(y_off) + 1.0))
+    cells = cost * float(np.dot(np.diff(x_off) + 1.0, np.diff(y_off) + 1.0))
     return max(1, min(n, _CHUNKS, int(cells // _CHUNK_CELLS)))
 
 
@@ -2612,8 +2617,9 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                   x_off, ys, y_off, band, tilt_nats=_TILT_NATS, check=True):
     """Log-odds (P,) of pairs p = (xs[x_off[p]:x_off[p+1]], ys[...]), on
     ``numba.get_num_threads()`` threads; ``check`` as for :func:`forward`
-    (a pair that fails every tilt, or comes out -inf, is computed in log
-    space after the others, one at a time)."""
+    (a pair that fails every tilt, or comes out -inf while
+    :func:`pair_log.has_path` finds a path, is computed in log space after
+    the others, those pairs again on the threads)."""
     start, trans, end = _live(start, trans, end)
     n = x_off.shape[0] - 1
     nch = _n_chunks(x_off, y_off)
@@ -2655,7 +2661,7 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     start, trans, end = _live(start, trans, end)
     n = x_off.shape[0] - 1
     S = kind.shape[0]
-    nch = _n_chunks(x_off, y_off)
+    nch = _n_chunks(x_off, y_off, cost=5)
     out = np.full(n, -np.inf)
     ps = np.zeros((nch, S))
     pt = np.zeros((nch, S, S))
