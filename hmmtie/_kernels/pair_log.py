@@ -11,7 +11,7 @@ insert state.  Here every (cell, state) value is a log, so nothing leaves
 the float range and nothing needs a check: the results are exact to
 rounding, for any model the scaled kernels take (any state graph, zeros,
 a band), at 3-10 million cells per second for the forward (posteriors
-about 3x and counts 3.5-5x slower) instead of hundreds.
+2-3x and counts 3-5x slower) instead of hundreds.
 
 Each value is ``e + log sum_s exp(v_s + log t(s, r) - m) + m`` with ``m``
 the largest term, so every exponent is <= 0 and the largest term is 1.
