@@ -2637,19 +2637,28 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
 
     _run_chunks(work, nch)
     if check:
-        bad = np.flatnonzero(~np.isfinite(out))
+        model = (kind, etab, start, trans, end, match_odds, ins_odds)
 
-        def redo(k):
-            p = bad[k]
-            x = xs[x_off[p]:x_off[p + 1]]
-            y = ys[y_off[p]:y_off[p + 1]]
-            if _needs_log(out[p], kind, etab, start, trans, end, match_odds,
-                          ins_odds, x, y, band):
-                out[p] = _log_forward(kind, etab, start, trans, end,
-                                      match_odds, ins_odds, x, y, band)
+        def redo(p, x, y):
+            out[p] = _log_forward(*model, x, y, band)
 
-        _run_chunks(redo, len(bad))
+        _relog(out, xs, x_off, ys, y_off, band, model, redo)
     return out
+
+
+def _relog(out, xs, x_off, ys, y_off, band, model, fn):
+    """Runs ``fn(p, x, y)`` on the threads for each pair p of a batch whose
+    scaled result ``out[p]`` goes to log space (see :func:`_needs_log`)."""
+    bad = np.flatnonzero(~np.isfinite(out))
+
+    def one(k):
+        p = bad[k]
+        x = xs[x_off[p]:x_off[p + 1]]
+        y = ys[y_off[p]:y_off[p + 1]]
+        if _needs_log(out[p], *model, x, y, band):
+            fn(p, x, y)
+
+    _run_chunks(one, len(bad))
 
 
 def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
@@ -2693,25 +2702,18 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
         n_ins += pi[ch]
     # pairs every tilt lost (or no pass found a path for): log space, after
     # the others, in pair order (the same sums on any thread count)
-    bad = np.flatnonzero(~np.isfinite(out))
-    parts = [None] * len(bad)
+    model = (kind, etab, start, trans, end, match_odds, ins_odds)
+    parts = {}
 
-    def redo(k):
-        p = bad[k]
-        x = xs[x_off[p]:x_off[p + 1]]
-        y = ys[y_off[p]:y_off[p + 1]]
-        if _needs_log(out[p], kind, etab, start, trans, end, match_odds,
-                      ins_odds, x, y, band):
-            acc = (np.zeros(S), np.zeros((S, S)), np.zeros(S),
-                   np.zeros(match_odds.shape), np.zeros(ins_odds.shape))
-            out[p] = _log_counts(kind, etab, start, trans, end, match_odds,
-                                 ins_odds, x, y, band, *acc)
-            parts[k] = acc
+    def redo(p, x, y):
+        acc = (np.zeros(S), np.zeros((S, S)), np.zeros(S),
+               np.zeros(match_odds.shape), np.zeros(ins_odds.shape))
+        out[p] = _log_counts(*model, x, y, band, *acc)
+        parts[p] = acc
 
-    _run_chunks(redo, len(bad))
-    for acc in parts:
-        if acc is not None:
-            for total, part in zip((n_start, n_trans, n_end, n_match, n_ins),
-                                   acc):
-                total += part
+    _relog(out, xs, x_off, ys, y_off, band, model, redo)
+    for p in sorted(parts):
+        for total, part in zip((n_start, n_trans, n_end, n_match, n_ins),
+                               parts[p]):
+            total += part
     return out, n_start, n_trans, n_end, n_match, n_ins

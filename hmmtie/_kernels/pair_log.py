@@ -43,6 +43,26 @@ def _log_tables(start, trans, end, match_odds, ins_odds):
             np.log(ins_odds))
 
 
+@numba.njit(cache=True, inline="always")
+def _source(i, c, r, kind, etab, mo, io, x, y, p, q):
+    """Where state r at cell (i, c) comes from: (whether the cell can hold
+    it, the source row's slot (``p``: row i - 1, ``q``: row i), the source
+    column, r's emission there from the tables ``mo``, ``io`` (odds or
+    logs), whether it is r's first cell, entered from Begin)."""
+    k = kind[r]
+    if k == 0:
+        if i < 1 or c < 1:
+            return False, p, 0, 0.0, False
+        return True, p, c - 1, mo[etab[r], x[i - 1], y[c - 1]], i == 1 and c == 1
+    if k == 1:
+        if i < 1:
+            return False, p, 0, 0.0, False
+        return True, p, c, io[etab[r], x[i - 1]], i == 1 and c == 0
+    if c < 1:
+        return False, q, 0, 0.0, False
+    return True, q, c - 1, io[etab[r], y[c - 1]], i == 0 and c == 1
+
+
 @numba.njit(cache=True)
 def _fwd_row(i, kind, etab, ls, lt, T, lmo, lio, x, y, band, F, Wl, Mx, p,
              q):
@@ -67,29 +87,9 @@ def _fwd_row(i, kind, etab, ls, lt, T, lmo, lio, x, y, band, F, Wl, Mx, p,
     lo, hi = band_limits(i, N, M, band)
     for c in range(lo, hi + 1):
         for r in range(S):
-            k = kind[r]
-            if k == 0:
-                if i < 1 or c < 1:
-                    continue
-                w = p
-                sc = c - 1
-                e = lmo[etab[r], x[i - 1], y[c - 1]]
-                first = i == 1 and c == 1
-            elif k == 1:
-                if i < 1:
-                    continue
-                w = p
-                sc = c
-                e = lio[etab[r], x[i - 1]]
-                first = i == 1 and c == 0
-            else:
-                if c < 1:
-                    continue
-                w = q
-                sc = c - 1
-                e = lio[etab[r], y[c - 1]]
-                first = i == 0 and c == 1
-            if e == _NEG:
+            here, w, sc, e, first = _source(i, c, r, kind, etab, lmo, lio, x,
+                                            y, p, q)
+            if not here or e == _NEG:
                 continue
             if first:
                 v = ls[r]  # from Begin: the source cell (0, 0) holds nothing
@@ -250,29 +250,10 @@ def has_path(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
         lo, hi = band_limits(i, N, M, band)
         for c in range(lo, hi + 1):
             for r in range(S):
-                k = kind[r]
-                if k == 0:
-                    if i < 1 or c < 1:
-                        continue
-                    w = p
-                    sc = c - 1
-                    e = match_odds[etab[r], x[i - 1], y[c - 1]]
-                    first = i == 1 and c == 1
-                elif k == 1:
-                    if i < 1:
-                        continue
-                    w = p
-                    sc = c
-                    e = ins_odds[etab[r], x[i - 1]]
-                    first = i == 1 and c == 0
-                else:
-                    if c < 1:
-                        continue
-                    w = q
-                    sc = c - 1
-                    e = ins_odds[etab[r], y[c - 1]]
-                    first = i == 0 and c == 1
-                if not e > 0.0:
+                here, w, sc, e, first = _source(i, c, r, kind, etab,
+                                                match_odds, ins_odds, x, y,
+                                                p, q)
+                if not here or not e > 0.0:
                     continue
                 v = first and start[r] > 0.0
                 if not first:
