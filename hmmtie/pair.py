@@ -1260,8 +1260,8 @@ class PairHMM:
 
     def score_pairs(self, pairs) -> NDArray:
         """``log P(a, b)`` for every pair, array of shape (n_pairs,), in parallel;
-        checked as :meth:`score` is (a pair that loses precision under every
-        tilt is an error naming it)."""
+        checked as :meth:`score` is (a pair that fails every tilt is computed
+        in log space)."""
         (xs, xo), (ys, yo) = self._encode_pairs(pairs)
         with numba_threads(self.n_threads, work=int(np.sum(np.diff(xo) * np.diff(yo)))):
             lo = _kf.batch_forward(*self._kargs(), xs, xo, ys, yo, self._band())

@@ -2399,8 +2399,9 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
             break  # -inf or NaN: no tilt will do better than log space
         tried.append(g0)
     hold.clear()
-    if logz == -math.inf and not _pl.has_path(
-            kind, etab, start, trans, end, match_odds, ins_odds, x, y, band):
+    if logz == -math.inf and not _needs_log(logz, kind, etab, start, trans,
+                                            end, match_odds, ins_odds, x, y,
+                                            band):
         return logz, np.zeros((x.shape[0], y.shape[0]))  # no path
     return _log_posterior(kind, etab, start, trans, end, match_odds, ins_odds,
                           x, y, band)

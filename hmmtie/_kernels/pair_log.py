@@ -8,17 +8,20 @@ column tilt of the ladder (``pair_fb._LADDER``), fails their checks: a local
 DNA pair whose second sequence is the two ends of the first (6000 x 3011,
 a 3000-residue insertion), or a few fuzzed custom models with a strong
 insert state.  Here every (cell, state) value is a log, so nothing leaves
-the float range and nothing needs a check: the results are exact to
-rounding, for any model the scaled kernels take (any state graph, zeros,
-a band), at 3-10 million cells per second for the forward (posteriors
-2-3x and counts 3-5x slower) instead of hundreds.
+the float range: the results are exact to rounding (the counts still
+check their identities), for any model the scaled kernels take (any state
+graph, zeros, a band), at 3-10 million cells per second for the forward
+(posteriors 2-3x and counts 3-5x slower) instead of hundreds.
 
-Each value is ``e + log sum_s exp(v_s + log t(s, r) - m) + m`` with ``m``
-the largest term, so every exponent is <= 0 and the largest term is 1.
-Posteriors and counts keep the forward rows at checkpoints every
+Each value is read from its source cell's linear form (the cell's largest
+value m and exp(v_s - m) per state): ``e + m + log sum_s w_s t(s, r)``,
+one log per state and S exps per cell; see :func:`_fwd_row`.  Posteriors
+and counts keep the forward rows' log values at checkpoints every
 ``ceil(sqrt(N + 1))`` rows and recompute each block of rows from its
 checkpoint while the backward pass walks back through it (as the scaled
-general kernel does): O(sqrt(N) M S) memory.  No tilt, no transposition.
+general kernel does): O(sqrt(N) M S) memory, M the second sequence's
+length (the callers in :mod:`pair_fb` put the shorter one there).  No
+tilt.
 """
 import math
 
