@@ -8,6 +8,11 @@ expected_counts on DNA and protein pairs with the 3-state and 5-state
 models, the CPU model, first-call compile times (all six public kernels),
 the peak memory of a 5k x 5k posterior and the time of one EM E-step
 (batch_expected_counts) over 200 related protein pairs of ~300 residues.
+Beside them, Biopython's PairwiseAligner score-only (global, affine gaps)
+on the same pairs, timed alternately with one pass and the posterior, and
+the medians of the rounds' MCUPS ratios: the pair-HMM issue's targets
+(forward 1,000 and posterior 450 MCUPS where Biopython scored 285) are
+3.5x and 1.6x Biopython score-only on the same machine.
 Run: ``python tests/benchmarks/bench_pair_fb.py [--quick]``; for cold compile
 times point NUMBA_CACHE_DIR at an empty directory.
 """
@@ -68,6 +73,46 @@ def median_time(fn, reps):
         fn()
         ts.append(time.perf_counter() - t)
     return float(np.median(ts))
+
+
+def bio_aligner(match_odds):
+    """Biopython's global affine aligner with the model's log match odds as
+    substitution scores (its speed does not depend on the values)."""
+    from Bio.Align import PairwiseAligner, substitution_matrices
+
+    A = match_odds.shape[0]
+    letters = "ACGT" if A == 4 else "ACDEFGHIKLMNPQRSTVWY"
+    al = PairwiseAligner(mode="global")
+    al.substitution_matrix = substitution_matrices.Array(
+        alphabet=letters, dims=2, data=np.ascontiguousarray(np.log(match_odds)))
+    al.open_gap_score = -11.0 if A == 20 else -10.0
+    al.extend_gap_score = -1.0
+    return al
+
+
+def bio_strings(x, y, A):
+    letters = "ACGT" if A == 4 else "ACDEFGHIKLMNPQRSTVWY"
+    return ("".join(letters[c] for c in x), "".join(letters[c] for c in y))
+
+
+def bio_rounds(one, bio, post, reps):
+    """Median times of ``one``, ``bio`` and ``post`` timed in that order
+    round by round, and the medians of the rounds' ratios bio / one and
+    bio / post (MCUPS ratios): this VM's speed drifts by up to 1.7x within
+    minutes, which a ratio within a round cancels."""
+    one()
+    bio()
+    post()
+    t = {0: [], 1: [], 2: []}
+    for _ in range(reps):
+        for k, fn in enumerate((one, bio, post)):
+            t0 = time.perf_counter()
+            fn()
+            t[k].append(time.perf_counter() - t0)
+    r1 = float(np.median(np.array(t[1]) / np.array(t[0])))
+    rp = float(np.median(np.array(t[1]) / np.array(t[2])))
+    return (float(np.median(t[0])), float(np.median(t[1])),
+            float(np.median(t[2])), r1, rp)
 
 
 PEAK_SNIPPET = """
@@ -145,11 +190,16 @@ def main():
     reps = 3 if args.quick else 5
     print()
     print(f"{'alphabet':8} {'size':>11} {'model':>6} {'forward':>9} "
-          f"{'1 pass':>9} {'fwd rows':>9} {'posterior':>9} {'exp_counts':>10}   "
+          f"{'1 pass':>9} {'fwd rows':>9} {'posterior':>9} {'exp_counts':>10}"
+          f" {'bio score':>9} {'1pass/bio':>9} {'post/bio':>9}   "
           "(MCUPS, 1 thread; 'forward': checked against its reversed pass, "
           "as score() runs it; '1 pass': unchecked (check=False); "
           "'fwd rows': one pass of the row kernels, forced by a band "
-          "as wide as the lattice, where forward runs striped)")
+          "as wide as the lattice, where forward runs striped; 'bio score': "
+          "Biopython's PairwiseAligner score-only (global, affine gaps) on "
+          "the same pair, timed alternately with '1 pass' and 'posterior', "
+          "round by round; the ratios are MCUPS ratios, medians of the "
+          "rounds' ratios)")
     for alpha, a, n in sizes:
         for ns in (3, 5):
             model, q = make_model(ns, a, rng)
@@ -162,11 +212,14 @@ def main():
                 # on the 2-core VM); later ones reuse the freed memory
                 pf.posterior(*model, x, y, -1)
             tf = median_time(lambda: pf.forward(*model, x, y, -1), r)
-            t1 = median_time(lambda: pf.forward(*model, x, y, -1, check=False),
-                             r)
             tr = median_time(lambda: pf.forward(*model, x, y, n, check=False),
                              r)
-            tp = median_time(lambda: pf.posterior(*model, x, y, -1), r)
+            al = bio_aligner(model[5][0])
+            sx, sy = bio_strings(x, y, a)
+            t1, tb, tp, r1, rp = bio_rounds(
+                lambda: pf.forward(*model, x, y, -1, check=False),
+                lambda: al.score(sx, sy),
+                lambda: pf.posterior(*model, x, y, -1), max(r, 5))
             if n <= 1000:
                 acc = [np.zeros(ns), np.zeros((ns, ns)), np.zeros(ns),
                        np.zeros(model[5].shape), np.zeros(model[6].shape)]
@@ -178,7 +231,8 @@ def main():
             print(f"{alpha:8} {f'{n}x{n}':>11} {f'{ns}st':>6} "
                   f"{cells / tf / 1e6:9.0f} {cells / t1 / 1e6:9.0f} "
                   f"{cells / tr / 1e6:9.0f} "
-                  f"{cells / tp / 1e6:9.0f} {ec}")
+                  f"{cells / tp / 1e6:9.0f} {ec} {cells / tb / 1e6:9.0f} "
+                  f"{r1:9.2f} {rp:9.2f}")
 
     # one EM E-step over a batch of protein pairs
     n_pairs = 200
