@@ -348,6 +348,31 @@ def test_mea_long_equals_numpy_dp():
         assert expected_accuracy(P, ops) == pytest.approx(ea, rel=1e-12)
 
 
+def test_mea_running_max_in_quarters_equals_the_serial_maxima():
+    """The MEA row's (-, y_j) running maximum runs as four chains side by
+    side, then a pass that raises each quarter: the same values as one
+    serial chain, for rows of every length mod 4, with -inf entries and a
+    -inf start."""
+    from hmmtie._kernels.pair_decode import NEG_INF, _running_max
+    rng = np.random.default_rng(12)
+    for _ in range(2000):
+        n = int(rng.integers(0, 40))
+        j0 = int(rng.integers(1, 5))
+        A = rng.random(j0 + n + 3)
+        if rng.random() < 0.3:
+            A[rng.random(A.size) < 0.3] = NEG_INF
+        D = rng.random(j0 + n + 3)
+        if rng.random() < 0.2:
+            D[j0 - 1] = NEG_INF
+        ref = D.copy()
+        c = ref[j0 - 1]
+        for j in range(j0, j0 + n):
+            c = max(c, A[j])
+            ref[j] = c
+        _running_max(A, D, j0, n)
+        assert np.array_equal(D, ref)
+
+
 # ---------------------------------------------------------------------------
 # batch and threads
 

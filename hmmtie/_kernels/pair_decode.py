@@ -885,6 +885,49 @@ def batch_viterbi(kind, etab, log_start, log_trans, log_end, log_match_odds,
 # MEA
 
 @njit(cache=True)
+def _running_max(A, D, j0, n):
+    """D[j] = max(D[j0 - 1], A[j0..j]) for j in j0 .. j0 + n - 1.  One
+    serial chain of maxima waits on each step's latency; this runs four
+    quarters of the row as independent chains, side by side, then raises
+    each quarter to the maximum of those before it (a vectorised pass), and
+    finishes the remainder serially: the same maxima."""
+    h = n // 4
+    a0 = A[j0:j0 + h]
+    a1 = A[j0 + h:j0 + 2 * h]
+    a2 = A[j0 + 2 * h:j0 + 3 * h]
+    a3 = A[j0 + 3 * h:j0 + 4 * h]
+    d0 = D[j0:j0 + h]
+    d1 = D[j0 + h:j0 + 2 * h]
+    d2 = D[j0 + 2 * h:j0 + 3 * h]
+    d3 = D[j0 + 3 * h:j0 + 4 * h]
+    c0 = D[j0 - 1]
+    c1 = NEG_INF
+    c2 = NEG_INF
+    c3 = NEG_INF
+    for q in range(h):
+        c0 = max(c0, a0[q])
+        c1 = max(c1, a1[q])
+        c2 = max(c2, a2[q])
+        c3 = max(c3, a3[q])
+        d0[q] = c0
+        d1[q] = c1
+        d2[q] = c2
+        d3[q] = c3
+    # the maxima before quarters 1, 2 and 3
+    c1 = max(c0, c1)
+    c2 = max(c1, c2)
+    c3 = max(c2, c3)
+    for q in range(h):
+        d1[q] = max(d1[q], c0)
+        d2[q] = max(d2[q], c1)
+        d3[q] = max(d3[q], c2)
+    c = D[j0 - 1] if h == 0 else c3
+    for j in range(j0 + 4 * h, j0 + n):
+        c = max(c, A[j])
+        D[j] = c
+
+
+@njit(cache=True)
 def mea(P, band):
     """Maximum expected accuracy alignment (ProbCons style).
 
@@ -945,10 +988,7 @@ def mea(P, band):
         if jlo == 0:
             Dc[0] = Arow[0]
             code[0] = 1
-        c = Dc[j0 - 1]
-        for j in range(j0, jhi + 1):
-            c = max(c, Arow[j])
-            Dc[j] = c
+        _running_max(Arow, Dc, j0, n)
         pv = Dc[j0 - 1:jhi]
         tr = tb[row_off[i] + j0 - jlo:row_off[i + 1]]
         for q in range(n):
