@@ -3,36 +3,42 @@
 In scaled probability space the cells far from the alignment path decay
 below the smallest normal double (2.2e-308 of their row's scale) on their
 way to 0.  Many x86 processors take a microcode assist for each arithmetic
-result that is subnormal: 60x the cost of a normal multiply on the Intel
-Xeon (Cascade Lake) of our CI machines, where it made the striped forward
-3-5x slower on ordinary pairs; 15-20% on AMD EPYC.  Setting the FTZ
-(flush-to-zero) bit of MXCSR for the span of a kernel call makes such
-results 0 instead.
+result that is subnormal: 60-80x the cost of a normal multiply on the
+Intel Xeon (Cascade Lake) of the eleventh session's machine, where it made
+the striped forward 3-5x slower on ordinary pairs; 15-20% on AMD EPYC.
+Setting the FTZ (flush-to-zero) bit of MXCSR for the span of a kernel call
+makes such results 0 instead.
 
 What that drops lies more than ~708 nats below its row's scale (instead of
-~745): the scaled kernels are built to that bound (``_LOSS_FLOOR`` in
-:mod:`pair_fb`: a pair short enough to run unchecked cannot lose 708 nats),
-and every other result is checked (the forward against its reversed pass,
-posteriors and counts by their sums) and recomputed with a tilt, or in log
-space, when it lost mass.  DAZ (subnormal *inputs* read as 0) is left off,
-so a model parameter below 2.2e-308 keeps its value; the kernels' own
-intermediate values are never subnormal under FTZ, so inputs are the only
-subnormals they can meet.  The log-space kernels (:mod:`pair_log`) run
-without it.
+~745): the scaled kernels are built to that bound (``_LOSS_FLOOR`` and
+``_column_bound`` in :mod:`pair_fb`: a pair short enough to run unchecked
+cannot lose 708 nats), and the other results are checked (the forward
+against its reversed pass, posteriors and counts by their sums) and
+recomputed with a tilt, or in log space, when they lost mass.  DAZ
+(subnormal *inputs* read as 0) is not set: it stays as the thread had it
+(off unless the caller set it).  A model parameter below 2.2e-308 is read
+as itself, but its products with factors below 1 are flushed, so within
+the scaled kernels it acts as 0 (a pair that then has no path goes to log
+space).  The kernels' own intermediate values are never subnormal under
+FTZ.  The log-space kernels (:mod:`pair_log`) run outside the block.
 
 MXCSR is per thread: :func:`flush_subnormals` sets FTZ on the calling
 thread and restores the previous MXCSR on exit, also when the block
 raises (the batch kernels' workers enter it on their own threads).  inf
-and NaN are unaffected.  On other processors it does nothing.
+and NaN are unaffected.  On other processors, and with numba's JIT
+disabled (``NUMBA_DISABLE_JIT=1``: the intrinsics cannot run as Python),
+it does nothing.
 """
 import contextlib
 import platform
 
+import numba
+
 _FTZ = 0x8000
-ENABLED = platform.machine().lower() in ("x86_64", "amd64")
+ENABLED = (platform.machine().lower() in ("x86_64", "amd64")
+           and not numba.config.DISABLE_JIT)
 
 if ENABLED:
-    import numba
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils
@@ -69,6 +75,14 @@ if ENABLED:
         """Sets the calling thread's MXCSR."""
         _ldmxcsr(numba.uint32(value))
 
+    @numba.njit(cache=True)
+    def _flush_on():
+        """Sets FTZ on the calling thread; returns the MXCSR it replaced
+        (one call into compiled code instead of two)."""
+        old = _stmxcsr()
+        _ldmxcsr(old | numba.uint32(_FTZ))
+        return old
+
 
 @contextlib.contextmanager
 def flush_subnormals():
@@ -77,8 +91,7 @@ def flush_subnormals():
     if not ENABLED:
         yield
         return
-    old = get_csr()
-    set_csr(old | _FTZ)
+    old = _flush_on()
     try:
         yield
     finally:
