@@ -1,6 +1,7 @@
 """Pair-HMM forward/backward kernels against brute-force enumeration."""
 
 import contextlib
+import functools
 import math
 from pathlib import Path
 
@@ -1007,6 +1008,21 @@ def _subnormals(monkeypatch, flush):
     return flush and _fpenv.ENABLED
 
 
+@functools.lru_cache(maxsize=1)
+def _embedded_repeat_case():
+    """The pair of the next test with its log-space reference (computed
+    once for both of its variants: 15 s)."""
+    model = _preset_args("5state", "protein")
+    rng = np.random.default_rng(5)
+    unit = rng.integers(0, 20, 5).astype(np.uint8)
+    x = np.concatenate([rng.integers(0, 20, 1200), np.resize(unit, 1800)])
+    y = np.concatenate([rng.integers(0, 20, 400), np.resize(unit, 1200),
+                        rng.integers(0, 20, 400)])
+    x, y = x.astype(np.uint8), y.astype(np.uint8)
+    ref, refP = nv.logspace_posterior(*model, x, y)
+    return model, x, y, ref, refP
+
+
 @pytest.mark.parametrize("flush", [False, True])
 def test_tilt_that_underflows_retried_halfway(monkeypatch, flush):
     """Found by review (a known limit until then): a protein repeat of
@@ -1018,21 +1034,14 @@ def test_tilt_that_underflows_retried_halfway(monkeypatch, flush):
     (Found without flush-to-zero; with it, the untilted pass is off by
     3e-5 nats, still more than the checks allow.)"""
     flushed = _subnormals(monkeypatch, flush)
-    model = _preset_args("5state", "protein")
+    model, x, y, ref, refP = _embedded_repeat_case()
     kind, etab, start, trans, end, match, ins = model
-    rng = np.random.default_rng(5)
-    unit = rng.integers(0, 20, 5).astype(np.uint8)
-    x = np.concatenate([rng.integers(0, 20, 1200), np.resize(unit, 1800)])
-    y = np.concatenate([rng.integers(0, 20, 400), np.resize(unit, 1200),
-                        rng.integers(0, 20, 400)])
-    x, y = x.astype(np.uint8), y.astype(np.uint8)
     ti = pf._tilt_info(kind, etab, trans, match, ins, pf._TILT_NATS)
     g, et, mt, io = pf._pair_tilt(kind, etab, trans, match, ins, x, y, ti)
     assert g < 0.3
     tilted = pf.forward(kind, et, start, trans, end, mt, io, x, y, -1,
                         tilt_nats=math.inf, check=False)
     assert tilted == -math.inf  # the tilt alone loses the pair
-    ref, refP = nv.logspace_posterior(*model, x, y)
     untilted = pf.forward(*model, x, y, -1, tilt_nats=math.inf, check=False)
     tol = 1e-11 * abs(ref)
     if flushed:
