@@ -27,11 +27,11 @@ import tempfile
 import time
 
 import numpy as np
-from Bio.Align import PairwiseAligner, substitution_matrices
+from Bio.Align import substitution_matrices
 
 from hmmtie._kernels.pair_decode import mea, viterbi
 from hmmtie._kernels.pair_fb import posterior
-from _common import cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
+from _common import aligner_for, cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
 
 PROBCONS = "/usr/bin/probcons"
 AMINO = "ARNDCQEGHILKMFPSTWYV"
@@ -138,15 +138,6 @@ def five_state(p, q, tau=0.001):
 def logs(m):
     with np.errstate(divide="ignore"):
         return tuple(m[:2]) + tuple(np.log(a) for a in m[2:])
-
-
-def aligner_for(letters, sub):
-    al = PairwiseAligner(mode="global")
-    al.substitution_matrix = substitution_matrices.Array(
-        alphabet=letters, dims=2, data=np.ascontiguousarray(sub))
-    al.open_gap_score = -11.0 if len(letters) == 20 else -10.0
-    al.extend_gap_score = -1.0
-    return al
 
 
 def parasail_for(letters, sub):

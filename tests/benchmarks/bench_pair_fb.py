@@ -22,7 +22,7 @@ import sys
 import time
 
 import numpy as np
-from _common import cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
+from _common import aligner_for, cpu_model  # noqa: E402  (tests/benchmarks/_common.py)
 
 
 def make_model(n_states, a, rng):
@@ -75,23 +75,12 @@ def median_time(fn, reps):
     return float(np.median(ts))
 
 
-def bio_aligner(match_odds):
-    """Biopython's global affine aligner with the model's log match odds as
-    substitution scores (its speed does not depend on the values)."""
-    from Bio.Align import PairwiseAligner, substitution_matrices
-
-    A = match_odds.shape[0]
-    letters = "ACGT" if A == 4 else "ACDEFGHIKLMNPQRSTVWY"
-    al = PairwiseAligner(mode="global")
-    al.substitution_matrix = substitution_matrices.Array(
-        alphabet=letters, dims=2, data=np.ascontiguousarray(np.log(match_odds)))
-    al.open_gap_score = -11.0 if A == 20 else -10.0
-    al.extend_gap_score = -1.0
-    return al
+def letters_of(A):
+    return "ACGT" if A == 4 else "ACDEFGHIKLMNPQRSTVWY"
 
 
 def bio_strings(x, y, A):
-    letters = "ACGT" if A == 4 else "ACDEFGHIKLMNPQRSTVWY"
+    letters = letters_of(A)
     return ("".join(letters[c] for c in x), "".join(letters[c] for c in y))
 
 
@@ -214,7 +203,7 @@ def main():
             tf = median_time(lambda: pf.forward(*model, x, y, -1), r)
             tr = median_time(lambda: pf.forward(*model, x, y, n, check=False),
                              r)
-            al = bio_aligner(model[5][0])
+            al = aligner_for(letters_of(a), np.log(model[5][0]))
             sx, sy = bio_strings(x, y, a)
             t1, tb, tp, r1, rp = bio_rounds(
                 lambda: pf.forward(*model, x, y, -1, check=False),
