@@ -1487,6 +1487,69 @@ def test_short_pairs_with_insert_odds_below_one_are_exact(M):
     np.testing.assert_allclose(P, refP, rtol=0, atol=1e-9)
 
 
+def _one_way_model(x1_to_match):
+    """Review20's DNA 5-state model: match opens each of two insert-x and
+    two insert-y states at 1e-3, the inserts loop at 0.99 and return to
+    match, except insert-x 1, which returns with probability
+    ``x1_to_match`` (0: it only loops, at 0.999, or ends); insert-x 1
+    emits A at odds 3.88, the other inserts C."""
+    tau, d = 1e-3, 1e-3
+    kind = np.array([0, 1, 2, 1, 2])
+    etab = np.array([0, 0, 0, 1, 1])
+    trans = np.zeros((5, 5))
+    trans[0] = [1 - 4 * d - tau, d, d, d, d]
+    for s in (1, 2, 3, 4):
+        trans[s, s] = 0.99
+        trans[s, 0] = 1 - 0.99 - tau
+    trans[1, 0] = x1_to_match
+    trans[1, 1] = 1 - x1_to_match - tau
+    end = np.full(5, tau)
+    start = trans[0] / trans[0].sum()
+    p = np.full((4, 4), 0.05 / 12)
+    p[np.diag_indices(4)] = 0.95 / 4
+    match_odds = (p / 0.0625)[None]
+    ins_odds = np.array([[0.97, 0.01, 0.01, 0.01],
+                         [0.01, 0.97, 0.01, 0.01]]) / 0.25
+    return kind, etab, start, trans, end, match_odds, ins_odds
+
+
+@pytest.mark.parametrize("x1_to_match", [0.0, 1e-9])
+def test_an_insert_that_cannot_return_to_match_is_checked(x1_to_match):
+    """Review20: a 460 x 20 pair (200 A then 260 C against 20 random G/T)
+    has M c = 92, far inside the unchecked range; but where insert-x 1
+    cannot return to match its cells outgrow every other cell by 4.6 nats
+    a row through the A block, so one pass flushed the match cells near
+    row 155 and came out 356 nats low.  Such a model is now always checked
+    (c infinite); returning with probability 1e-9 bounds the gap, and that
+    pair was exact unchecked."""
+    model = _one_way_model(x1_to_match)
+    rng = np.random.default_rng(1)
+    x = np.array([0] * 200 + [1] * 260, np.uint8)
+    y = rng.integers(2, 4, 20).astype(np.uint8)
+    ref, refP = nv.logspace_posterior(*model, x, y)
+    assert abs(pf.forward(*model, x, y, -1) - ref) < 1e-10 * abs(ref)
+    ti = pf._tilt_info(model[0], model[1], model[3], model[5], model[6], 1.0)
+    assert (ti[-2] == np.inf) == (x1_to_match == 0.0)
+    lz, P = pf.posterior(*model, x, y, -1)
+    assert abs(lz - ref) < 1e-10 * abs(ref)
+    np.testing.assert_allclose(P, refP, rtol=0, atol=1e-9)
+
+
+def test_presets_keep_their_column_bound():
+    """The one-way rule leaves the presets alone, local ones included:
+    their flank states cannot return to match but emit at odds 1."""
+    from hmmtie import PairHMM
+    want = {("dna", "3state"): 1.392, ("dna", "5state"): 1.615,
+            ("protein", "3state"): 4.114, ("protein", "5state"): 4.484}
+    for (alphabet, name), c in want.items():
+        for local in (False, True):
+            m = PairHMM.preset(name, alphabet=alphabet, local=local)
+            kind, etab, start, trans, end, mo, io = m._kargs()[:7]
+            start, trans, end = pf._live(start, trans, end)
+            got = pf._tilt_info(kind, etab, trans, mo, io, 1.0)[-2]
+            assert got == pytest.approx(c, abs=0.01), (alphabet, name, local)
+
+
 def test_scores_run_with_numba_jit_disabled():
     """Review19: under NUMBA_DISABLE_JIT=1 (numba's debugging mode) the
     MXCSR intrinsics cannot run as Python; flush-to-zero is then off

@@ -2123,8 +2123,35 @@ def _ec_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
         out[p] = res
 
 
+def _one_way_growth(kind, etab, trans, ins_odds):
+    """Whether some insert state that cannot reach a match state (through
+    positive transitions) can grow along its own run: its self-loop times
+    its largest emission odds above 1.  Such a state's cells can outgrow
+    every cell that leads back to match by a fixed amount per row (per
+    residue of the sequence it consumes), which no column count bounds, and
+    nothing feeds the others back: a review's constructed DNA model whose
+    insert-x state leaves only to End (loop 0.999, an A-rich emission at
+    odds 3.9) ran a 460 x 20 pair of 200 A then 260 C, M c = 92, in one
+    unchecked pass, 362 nats low (the match cells were flushed near row
+    155, their true values 708 nats below the insert's).  Background
+    emissions (odds 1, as in the local presets' flanks) cannot grow."""
+    live = kind == 0
+    while True:
+        more = live | ((trans[:, live] > 0.0).any(axis=1) if live.any()
+                       else live)
+        if (more == live).all():
+            break
+        live = more
+    for s in range(kind.shape[0]):
+        if kind[s] != 0 and not live[s] and trans[s, s] > 0.0:
+            if trans[s, s] * float(np.max(ins_odds[etab[s]])) > 1.0:
+                return True
+    return False
+
+
 @functools.lru_cache(maxsize=16)
-def _column_bound(trans_bytes, match_bytes, ins_bytes, S):
+def _column_bound(kind_bytes, etab_bytes, trans_bytes, match_bytes,
+                  ins_bytes, S, A):
     """The bound ``c`` on how much one column can change a cell's log value
     relative to another's: the largest log self-loop probability in
     magnitude, plus the largest log odds, plus the smallest insert log odds
@@ -2132,11 +2159,16 @@ def _column_bound(trans_bytes, match_bytes, ins_bytes, S):
     0.2 left out of c let a 580 x 290 poly-A pair run unchecked and lose
     mass, up to 8 nats at 860 x 430) -- a pair of M columns with M c <=
     _LOSS_FLOOR is not tilted and its forward is one unchecked pass;
-    cached by model (numpy's reductions on small arrays took 60 us a
-    call)."""
+    infinite (every pair checked) for a model with an insert state that
+    cannot return to match and can grow (:func:`_one_way_growth`); cached
+    by model (numpy's reductions on small arrays took 60 us a call)."""
+    kind = np.frombuffer(kind_bytes, np.int64)
+    etab = np.frombuffer(etab_bytes, np.int64)
     trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
     match_odds = np.frombuffer(match_bytes, np.float64)
     ins_odds = np.frombuffer(ins_bytes, np.float64)
+    if _one_way_growth(kind, etab, trans, ins_odds.reshape(-1, A)):
+        return math.inf
     loops = np.diag(trans)
     loops = loops[loops > 0.0]
     top = max(float(np.max(match_odds, initial=1.0)),
@@ -2158,7 +2190,8 @@ def _tilt_info_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
         t = tilt_model(kind, etab, trans, ins)
     else:
         t = np.full(4 + 3 * _N_GRID, np.nan)  # read by no pair: never tilted
-    c = _column_bound(trans_bytes, match_bytes, ins_bytes, S)
+    c = _column_bound(kind_bytes, etab_bytes, trans_bytes, match_bytes,
+                      ins_bytes, S, A)
     return np.concatenate([t, [c, tilt_nats]])
 
 
@@ -2181,7 +2214,9 @@ def _tilt_info(kind, etab, trans, match_odds, ins_odds, tilt_nats,
     tb, mb, ib = trans.tobytes(), match_odds.tobytes(), ins.tobytes()
     S = trans.shape[0]
     table = (m_max is None or tilt_nats <= 0.0
-             or m_max * _column_bound(tb, mb, ib, S) > _LOSS_FLOOR)
+             or m_max * _column_bound(kind.tobytes(), etab.tobytes(), tb,
+                                      mb, ib, S, ins.shape[1])
+             > _LOSS_FLOOR)
     return _tilt_info_cached(kind.tobytes(), etab.tobytes(), tb, mb, ib, S,
                              ins.shape[1], float(tilt_nats),
                              bool(table)).copy()
