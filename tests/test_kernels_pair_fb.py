@@ -1513,23 +1513,34 @@ def _one_way_model(x1_to_match):
     return kind, etab, start, trans, end, match_odds, ins_odds
 
 
-@pytest.mark.parametrize("x1_to_match", [0.0, 1e-9])
-def test_an_insert_that_cannot_return_to_match_is_checked(x1_to_match):
-    """Review20: a 460 x 20 pair (200 A then 260 C against 20 random G/T)
-    has M c = 92, far inside the unchecked range; but where insert-x 1
-    cannot return to match its cells outgrow every other cell by 4.6 nats
-    a row through the A block, so one pass flushed the match cells near
-    row 155 and came out 356 nats low.  Such a model is now always checked
-    (c infinite); returning with probability 1e-9 bounds the gap, and that
-    pair was exact unchecked."""
-    model = _one_way_model(x1_to_match)
+@pytest.mark.parametrize("case", ["grows", "holds no path", "returns"])
+def test_an_insert_that_cannot_return_to_match_is_checked(case):
+    """Review20: pairs of 460 - 600 x 20 (A then C against 20 random G/T)
+    have M c under 100, far inside the unchecked range, but when insert-x 1
+    cannot return to match one pass flushed the match cells and came out
+    hundreds of nats low.  "grows": it only loops (0.999, A at odds 3.88)
+    or ends, gaining 4.6 nats a row on the others through the A block (356
+    nats low); "holds no path": it loops at 0.5 (A at odds 1.9: it cannot
+    grow) and ends otherwise, but cannot reach a state that consumes y, so
+    its cells hold no path off the last column, and the others lose 3 nats
+    a row to them (641 nats low).  Such models are now always checked (c
+    infinite).  "returns": returning with probability 1e-9 bounds the gap;
+    that pair is exact unchecked."""
+    model = [np.array(a, copy=True)
+             for a in _one_way_model(1e-9 if case == "returns" else 0.0)]
+    n_a = 200
+    if case == "holds no path":
+        model[3][1, 1] = 0.5
+        model[4][1] = 0.5
+        model[6][0] = [1.9, 0.04, 1.03, 1.03]
+        n_a = 300
     rng = np.random.default_rng(1)
-    x = np.array([0] * 200 + [1] * 260, np.uint8)
+    x = np.array([0] * n_a + [1] * (260 if n_a == 200 else 300), np.uint8)
     y = rng.integers(2, 4, 20).astype(np.uint8)
     ref, refP = nv.logspace_posterior(*model, x, y)
     assert abs(pf.forward(*model, x, y, -1) - ref) < 1e-10 * abs(ref)
     ti = pf._tilt_info(model[0], model[1], model[3], model[5], model[6], 1.0)
-    assert (ti[-2] == np.inf) == (x1_to_match == 0.0)
+    assert (ti[-2] == np.inf) == (case != "returns")
     lz, P = pf.posterior(*model, x, y, -1)
     assert abs(lz - ref) < 1e-10 * abs(ref)
     np.testing.assert_allclose(P, refP, rtol=0, atol=1e-9)

@@ -2123,27 +2123,45 @@ def _ec_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
         out[p] = res
 
 
-def _one_way_growth(kind, etab, trans, ins_odds):
-    """Whether some insert state that cannot reach a match state (through
-    positive transitions) can grow along its own run: its self-loop times
-    its largest emission odds above 1.  Such a state's cells can outgrow
-    every cell that leads back to match by a fixed amount per row (per
-    residue of the sequence it consumes), which no column count bounds, and
-    nothing feeds the others back: a review's constructed DNA model whose
-    insert-x state leaves only to End (loop 0.999, an A-rich emission at
-    odds 3.9) ran a 460 x 20 pair of 200 A then 260 C, M c = 92, in one
-    unchecked pass, 362 nats low (the match cells were flushed near row
-    155, their true values 708 nats below the insert's).  Background
-    emissions (odds 1, as in the local presets' flanks) cannot grow."""
-    live = kind == 0
+def _reaching(trans, seed):
+    """The states that can reach a state of ``seed`` (bool mask, seed
+    included) through positive transitions."""
+    seen = seed.copy()
     while True:
-        more = live | ((trans[:, live] > 0.0).any(axis=1) if live.any()
-                       else live)
-        if (more == live).all():
-            break
-        live = more
+        more = seen | ((trans[:, seen] > 0.0).any(axis=1) if seen.any()
+                       else seen)
+        if (more == seen).all():
+            return seen
+        seen = more
+
+
+def _one_way(kind, etab, trans, ins_odds):
+    """Whether the model has an insert state whose run no column count
+    bounds (then every pair is checked, see :func:`_column_bound`):
+
+    - an insert state that cannot reach a state consuming the other
+      sequence (insert-x: match or insert-y; and the reverse, for a pair
+      computed transposed): its cells hold no path except on the last
+      column (row), yet they sit in every row's sum and can outgrow the
+      live cells by a fixed amount per row.  A review's constructed DNA
+      model whose insert-x state could only loop (0.999, an A-rich
+      emission at odds 3.9) or end ran a 460 x 20 pair of 200 A then 260
+      C, M c = 92, in one unchecked pass 362 nats low: through the A block
+      those cells gained 4.6 nats a row on the live ones, which were
+      flushed near row 155;
+    - an insert state that cannot return to match and can grow along its
+      run (its self-loop times its largest emission odds above 1): its
+      paths can outgrow the others per row, and nothing feeds them back.
+      Background emissions (odds 1, as in the local presets' flanks)
+      cannot."""
+    live_x = _reaching(trans, kind != 1)  # consume a column eventually
+    live_y = _reaching(trans, kind != 2)
+    back = _reaching(trans, kind == 0)
     for s in range(kind.shape[0]):
-        if kind[s] != 0 and not live[s] and trans[s, s] > 0.0:
+        if (kind[s] == 1 and not live_x[s]) or (kind[s] == 2
+                                                 and not live_y[s]):
+            return True
+        if kind[s] != 0 and not back[s] and trans[s, s] > 0.0:
             if trans[s, s] * float(np.max(ins_odds[etab[s]])) > 1.0:
                 return True
     return False
@@ -2160,14 +2178,15 @@ def _column_bound(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     mass, up to 8 nats at 860 x 430) -- a pair of M columns with M c <=
     _LOSS_FLOOR is not tilted and its forward is one unchecked pass;
     infinite (every pair checked) for a model with an insert state that
-    cannot return to match and can grow (:func:`_one_way_growth`); cached
+    cannot return to match and can grow, or whose cells hold no path
+    (:func:`_one_way`); cached
     by model (numpy's reductions on small arrays took 60 us a call)."""
     kind = np.frombuffer(kind_bytes, np.int64)
     etab = np.frombuffer(etab_bytes, np.int64)
     trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
     match_odds = np.frombuffer(match_bytes, np.float64)
     ins_odds = np.frombuffer(ins_bytes, np.float64)
-    if _one_way_growth(kind, etab, trans, ins_odds.reshape(-1, A)):
+    if _one_way(kind, etab, trans, ins_odds.reshape(-1, A)):
         return math.inf
     loops = np.diag(trans)
     loops = loops[loops > 0.0]
@@ -2270,16 +2289,8 @@ def _live_cached(start_bytes, trans_bytes, end_bytes, S):
     trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
     end = np.frombuffer(end_bytes, np.float64)
 
-    def closure(seed, step):
-        seen = seed.copy()
-        while True:
-            more = seen | (step[seen].any(axis=0) if seen.any() else seen)
-            if (more == seen).all():
-                return seen
-            seen = more
-
-    reach = closure(start > 0.0, trans > 0.0)    # from Begin
-    coreach = closure(end > 0.0, (trans > 0.0).T)  # to End
+    reach = _reaching(trans.T, start > 0.0)  # from Begin
+    coreach = _reaching(trans, end > 0.0)  # to End
     live = reach & coreach
     if live.all():
         return None
