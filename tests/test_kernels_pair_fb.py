@@ -1546,19 +1546,72 @@ def test_an_insert_that_cannot_return_to_match_is_checked(case):
     np.testing.assert_allclose(P, refP, rtol=0, atol=1e-9)
 
 
-def test_presets_keep_their_column_bound():
-    """The one-way rule leaves the presets alone, local ones included:
-    their flank states cannot return to match but emit at odds 1."""
+_REVIEW21 = {
+    "repro_6_0": "the protein local 3-state preset (core insert-x loop 0.86, "
+                 "odds up to 4.9); 3000 x 100, C then A/L/G then C: 205 nats "
+                 "low",
+    "repro_5_30": "a DNA local 3-state model fitted on A/T-rich inserts (core "
+                  "insert-x loop 0.67, odds 1.95); 5700 x 30: 246 nats low",
+    "repro_3": "a leading flank and a core whose insert-x emits C at odds "
+               "3.9, no one-way insert; 1800 x 20: 2134 nats low",
+    "repro_4": "two insert-x states alternating at 0.999 without a "
+               "self-loop, A at odds 3.9; 900 x 20: 1380 nats low",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_REVIEW21))
+def test_groups_that_drift_apart_per_row_are_checked(name):
+    """Review21: models of several strongly connected groups (a local
+    model's flanks and core) with an insert-x cycle that can grow let one
+    group outgrow another per row, which no column count bounds; these
+    pairs ran one unchecked pass (M c under 600) far off.  Now every pair
+    of such a model is checked (c infinite), here ending in log space."""
+    from hmmtie._kernels import pair_log as pl
+    d = np.load(Path(__file__).parent / "data" / f"review21_{name}.npz")
+    model = [d[k] for k in ("kind", "etab", "start", "trans", "end",
+                            "match_odds", "ins_odds")]
+    x, y = d["x"], d["y"]
+    ref = float(pl.log_forward(*model, x, y, -1))
+    assert abs(pf.forward(*model, x, y, -1) - ref) < 1e-9 * abs(ref), \
+        _REVIEW21[name]
+    start, trans, end = pf._live(*model[2:5])
+    assert pf._tilt_info(model[0], model[1], trans, model[5], model[6],
+                         1.0)[-2] == np.inf
+
+
+def test_presets_column_bound():
+    """The drift rules leave the global presets and the DNA local presets
+    (insert odds 1) their c; the protein local presets (core insert-x loop
+    times odds above 1 beside flanks) are always checked.  A state cut by
+    ``_live`` does not count: the DNA 5-state preset with its long-gap pair
+    disabled keeps its c (review21)."""
     from hmmtie import PairHMM
     want = {("dna", "3state"): 1.392, ("dna", "5state"): 1.615,
             ("protein", "3state"): 4.114, ("protein", "5state"): 4.484}
+
+    def c_of(kind, etab, start, trans, end, mo, io):
+        start, trans, end = pf._live(start, trans, end)
+        return pf._tilt_info(kind, etab, trans, mo, io, 1.0)[-2]
+
     for (alphabet, name), c in want.items():
         for local in (False, True):
             m = PairHMM.preset(name, alphabet=alphabet, local=local)
-            kind, etab, start, trans, end, mo, io = m._kargs()[:7]
-            start, trans, end = pf._live(start, trans, end)
-            got = pf._tilt_info(kind, etab, trans, mo, io, 1.0)[-2]
-            assert got == pytest.approx(c, abs=0.01), (alphabet, name, local)
+            got = c_of(*m._kargs()[:7])
+            if local and alphabet == "protein":
+                assert got == np.inf, name
+            else:
+                assert got == pytest.approx(c, abs=0.01), (alphabet, name,
+                                                           local)
+    kind, etab, start, trans, end, mo, io = [
+        np.array(a, copy=True)
+        for a in PairHMM.preset("5state", alphabet="dna")._kargs()[:7]]
+    long_gap = [s for s in range(1, 5) if trans[s, s] == trans[1:, 1:].diagonal().max()]
+    for s in long_gap:
+        trans[0, s] = 0.0
+        start[s] = 0.0
+    assert len(long_gap) == 2
+    got = c_of(kind, etab, start, trans, end, mo, io)
+    assert math.isfinite(got)
 
 
 def test_scores_run_with_numba_jit_disabled():

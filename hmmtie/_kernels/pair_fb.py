@@ -2135,36 +2135,56 @@ def _reaching(trans, seed):
         seen = more
 
 
-def _one_way(kind, etab, trans, ins_odds):
-    """Whether the model has an insert state whose run no column count
-    bounds (then every pair is checked, see :func:`_column_bound`):
+def _cyclic_groups(trans, used):
+    """The number of strongly connected groups of ``used`` states (through
+    positive transitions) that hold a cycle."""
+    S = trans.shape[0]
+    R = trans > 0.0  # R[r, s]: s reachable from r in one step or more
+    for k in range(S):
+        R = R | (R[:, k:k + 1] & R[k:k + 1, :])
+    both = R & R.T
+    return len({tuple(both[s]) for s in range(S) if used[s] and R[s, s]})
 
-    - an insert state that cannot reach a state consuming the other
-      sequence (insert-x: match or insert-y; and the reverse, for a pair
-      computed transposed): its cells hold no path except on the last
-      column (row), yet they sit in every row's sum and can outgrow the
-      live cells by a fixed amount per row.  A review's constructed DNA
-      model whose insert-x state could only loop (0.999, an A-rich
-      emission at odds 3.9) or end ran a 460 x 20 pair of 200 A then 260
-      C, M c = 92, in one unchecked pass 362 nats low: through the A block
-      those cells gained 4.6 nats a row on the live ones, which were
-      flushed near row 155;
-    - an insert state that cannot return to match and can grow along its
-      run (its self-loop times its largest emission odds above 1): its
-      paths can outgrow the others per row, and nothing feeds them back.
-      Background emissions (odds 1, as in the local presets' flanks)
-      cannot."""
-    live_x = _reaching(trans, kind != 1)  # consume a column eventually
-    live_y = _reaching(trans, kind != 2)
-    back = _reaching(trans, kind == 0)
-    for s in range(kind.shape[0]):
-        if (kind[s] == 1 and not live_x[s]) or (kind[s] == 2
-                                                 and not live_y[s]):
-            return True
-        if kind[s] != 0 and not back[s] and trans[s, s] > 0.0:
-            if trans[s, s] * float(np.max(ins_odds[etab[s]])) > 1.0:
-                return True
-    return False
+
+def _one_way(kind, etab, trans, ins_odds):
+    """Whether rows of this model can drift apart by an amount per row that
+    no column count bounds (then every pair is checked, see
+    :func:`_column_bound`); ``kind`` as oriented (insert-x, kind 1,
+    consumes rows), states without an incoming transition (cut by
+    :func:`_live`) left out:
+
+    - an insert-x state that cannot reach a state consuming a column
+      (match or insert-y): its cells hold no path except on the last
+      column, yet they sit in every row's sum and can outgrow the live
+      cells by a fixed amount per row.  A review's constructed DNA model
+      whose insert-x state could only loop (0.999, an A-rich emission at
+      odds 3.9) or end ran a 460 x 20 pair of 200 A then 260 C, M c = 92,
+      in one unchecked pass 362 nats low: through the A block those cells
+      gained 4.6 nats a row on the live ones, which were flushed near row
+      155;
+    - states in more than one strongly connected group with a cycle (a
+      local model's flanks and core), and an insert-x cycle that can grow
+      along its run (the spectral radius of the insert-x transitions, each
+      weighted by its target's largest emission odds, above 1): one group
+      can outgrow another per row and nothing feeds the other back.  The
+      protein local preset (core insert-x loop 0.86, odds up to 4.9) ran a
+      3000 x 100 pair of C, then A/L/G, then C residues 205 nats low;
+      a local DNA model fitted on A/T-rich inserts (loop 0.67, odds 1.95)
+      246 nats low (review21).  A model of one group (the global presets)
+      feeds every state from every other: the drift is bounded by the
+      transitions between them."""
+    used = (trans > 0.0).any(axis=0)
+    cols = _reaching(trans, kind != 1)
+    if np.any((kind == 1) & used & ~cols):
+        return True
+    xs = np.flatnonzero((kind == 1) & used)
+    if xs.size == 0:
+        return False
+    top = np.array([float(np.max(ins_odds[etab[s]])) for s in xs])
+    K = trans[np.ix_(xs, xs)] * top[None, :]
+    if float(np.max(np.abs(np.linalg.eigvals(K)))) <= 1.0:
+        return False
+    return _cyclic_groups(trans, used) > 1
 
 
 @functools.lru_cache(maxsize=16)
@@ -2177,9 +2197,8 @@ def _column_bound(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     0.2 left out of c let a 580 x 290 poly-A pair run unchecked and lose
     mass, up to 8 nats at 860 x 430) -- a pair of M columns with M c <=
     _LOSS_FLOOR is not tilted and its forward is one unchecked pass;
-    infinite (every pair checked) for a model with an insert state that
-    cannot return to match and can grow, or whose cells hold no path
-    (:func:`_one_way`); cached
+    infinite (every pair checked) for a model whose rows can drift apart
+    per row (:func:`_one_way`); cached
     by model (numpy's reductions on small arrays took 60 us a call)."""
     kind = np.frombuffer(kind_bytes, np.int64)
     etab = np.frombuffer(etab_bytes, np.int64)
