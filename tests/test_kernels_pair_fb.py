@@ -1556,18 +1556,24 @@ _REVIEW21 = {
                "3.9, no one-way insert; 1800 x 20: 2134 nats low",
     "repro_4": "two insert-x states alternating at 0.999 without a "
                "self-loop, A at odds 3.9; 900 x 20: 1380 nats low",
+    # review22: neither group can grow, but their order reverses by letter
+    "review22": "a leading flank whose insert-x emits A and a core whose "
+                "insert-x emits C, each at loop times odds 0.97; 700 x 20, "
+                "A then C then A: 845 nats low",
 }
 
 
 @pytest.mark.parametrize("name", sorted(_REVIEW21))
 def test_groups_that_drift_apart_per_row_are_checked(name):
-    """Review21: models of several strongly connected groups (a local
-    model's flanks and core) with an insert-x cycle that can grow let one
-    group outgrow another per row, which no column count bounds; these
-    pairs ran one unchecked pass (M c under 600) far off.  Now every pair
-    of such a model is checked (c infinite), here ending in log space."""
+    """Reviews 21 and 22: models of several strongly connected groups (a
+    local model's flanks and core) with an insert-x cycle that can grow, or
+    with insert-x emissions that differ between groups, let one group
+    outgrow another per row, which no column count bounds; these pairs ran
+    one unchecked pass (M c under 600) far off.  Now every pair of such a
+    model is checked (c infinite), here ending in log space."""
     from hmmtie._kernels import pair_log as pl
-    d = np.load(Path(__file__).parent / "data" / f"review21_{name}.npz")
+    f = "review22_repro" if name == "review22" else f"review21_{name}"
+    d = np.load(Path(__file__).parent / "data" / f"{f}.npz")
     model = [d[k] for k in ("kind", "etab", "start", "trans", "end",
                             "match_odds", "ins_odds")]
     x, y = d["x"], d["y"]
@@ -1577,6 +1583,26 @@ def test_groups_that_drift_apart_per_row_are_checked(name):
     start, trans, end = pf._live(*model[2:5])
     assert pf._tilt_info(model[0], model[1], trans, model[5], model[6],
                          1.0)[-2] == np.inf
+
+
+def test_drift_rules_on_edge_models():
+    """Review22: the drift rules on models without insert-x states, without
+    transitions, or with NaN / infinite parameters (the kernels' callers
+    validate those; here they mean 'check every pair', not an error from
+    the eigenvalue solver)."""
+    odds = np.ones((1, 4))
+    match_only = (np.array([0]), np.array([0]), np.array([[0.9]]))
+    assert not pf._one_way(*match_only, odds)
+    assert not pf._one_way(np.array([0, 2]), np.array([0, 0]),
+                           np.zeros((2, 2)), odds)
+    trans = np.array([[0.9, 0.1], [0.5, 0.5]])
+    kind, etab = np.array([0, 1]), np.array([0, 0])
+    assert not pf._one_way(kind, etab, trans, odds)
+    assert pf._one_way(kind, etab, np.where(trans == 0.1, np.nan, trans), odds)
+    assert pf._one_way(kind, etab, trans, np.full((1, 4), np.inf))
+    # an insert-x state alone (no match or insert-y to reach): its cells
+    # hold no path
+    assert pf._one_way(np.array([1]), np.array([0]), np.array([[0.5]]), odds)
 
 
 def test_presets_column_bound():

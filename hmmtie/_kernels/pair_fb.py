@@ -2163,28 +2163,38 @@ def _one_way(kind, etab, trans, ins_odds):
       gained 4.6 nats a row on the live ones, which were flushed near row
       155;
     - states in more than one strongly connected group with a cycle (a
-      local model's flanks and core), and an insert-x cycle that can grow
-      along its run (the spectral radius of the insert-x transitions, each
-      weighted by its target's largest emission odds, above 1): one group
-      can outgrow another per row and nothing feeds the other back.  The
-      protein local preset (core insert-x loop 0.86, odds up to 4.9) ran a
-      3000 x 100 pair of C, then A/L/G, then C residues 205 nats low;
-      a local DNA model fitted on A/T-rich inserts (loop 0.67, odds 1.95)
-      246 nats low (review21).  A model of one group (the global presets)
+      local model's flanks and core) and insert-x states whose emission
+      odds differ (then the order of two groups' rates per row can reverse
+      from letter to letter: a flank that falls behind on one block of x
+      is flushed and nothing feeds it back before the block where it
+      wins; review22: two groups each at loop times odds 0.97, a 700 x 20
+      pair of A, C, then A blocks, 845 nats low), or an insert-x cycle
+      that can grow along its run (the spectral radius of the insert-x
+      transitions, each weighted by its target's largest emission odds,
+      above 1).  The protein local preset (core insert-x loop 0.86, odds up
+      to 4.9) ran a 3000 x 100 pair of C, then A/L/G, then C residues 205
+      nats low; a local DNA model fitted on A/T-rich inserts (loop 0.67,
+      odds 1.95) 246 nats low (review21).  With the same odds everywhere
+      (the DNA local presets: odds 1) two groups' rates per row keep their
+      order, so the one behind never catches up but by matches, which a
+      column count bounds.  A model of one group (the global presets)
       feeds every state from every other: the drift is bounded by the
-      transitions between them."""
+      transitions between them.  NaN or infinite parameters: True."""
+    if not (np.isfinite(trans).all() and np.isfinite(ins_odds).all()):
+        return True
     used = (trans > 0.0).any(axis=0)
     cols = _reaching(trans, kind != 1)
     if np.any((kind == 1) & used & ~cols):
         return True
     xs = np.flatnonzero((kind == 1) & used)
-    if xs.size == 0:
+    if xs.size == 0 or _cyclic_groups(trans, used) < 2:
         return False
-    top = np.array([float(np.max(ins_odds[etab[s]])) for s in xs])
+    rows = ins_odds[etab[xs]]
+    if (rows != rows[0]).any():
+        return True  # their order can reverse from letter to letter
+    top = np.array([float(np.max(r)) for r in rows])
     K = trans[np.ix_(xs, xs)] * top[None, :]
-    if float(np.max(np.abs(np.linalg.eigvals(K)))) <= 1.0:
-        return False
-    return _cyclic_groups(trans, used) > 1
+    return float(np.max(np.abs(np.linalg.eigvals(K)))) > 1.0
 
 
 @functools.lru_cache(maxsize=16)
