@@ -122,8 +122,10 @@ def test_forward_posterior_counts_match_brute_force(name, tilt):
         got = pf.forward(*model, x, y, -1, tilt_nats=tilt)
         oriented = model[0] if n >= m else pf._transpose_model(kind, model[5])[0]
         xo, yo = (x, y) if n >= m else (y, x)
-        g = pf._pair_tilt(oriented, model[1], model[3], model[5], model[6],
-                          xo, yo, pf._tilt_info(oriented, model[1], model[3],
+        # the states forward() computes with (_live cuts the rest)
+        tr = pf._live(model[2], model[3], model[4])[1]
+        g = pf._pair_tilt(oriented, model[1], tr, model[5], model[6],
+                          xo, yo, pf._tilt_info(oriented, model[1], tr,
                                                 model[5], model[6], tilt))[0]
         n_tilted += g != 1.0
         if ref == -math.inf:
