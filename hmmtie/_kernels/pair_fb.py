@@ -2146,6 +2146,48 @@ def _cyclic_groups(trans, used):
     return len({tuple(both[s]) for s in range(S) if used[s] and R[s, s]})
 
 
+# the most one state may pay to feed another (its cheapest path, in nats)
+# before _one_way counts them as cut off from each other: review23 built a
+# single group whose insert states switch only through links of 1e-140
+# (a switch of ~640 nats) that lost 1298 nats in one unchecked pass; links
+# of 1e-14 and up were exact over 16,000 fuzzed pairs
+_FEED_NATS = 100.0
+
+
+def _feed_cost(trans, used):
+    """The largest cost (sum of -log transitions, in nats) of the cheapest
+    path from one ``used`` state to another it can reach (0 if none)."""
+    S = trans.shape[0]
+    with np.errstate(divide="ignore"):
+        D = np.where(trans > 0.0, -np.log(np.where(trans > 0.0, trans, 1.0)),
+                     np.inf)
+    for k in range(S):
+        D = np.minimum(D, D[:, k:k + 1] + D[k:k + 1, :])
+    sub = D[np.ix_(used, used)]
+    return float(np.max(sub[np.isfinite(sub)], initial=0.0))
+
+
+# beyond this feeding cost (see _feed_cost) even the checked passes can
+# lose the same lineage and agree: review23's links of 1e-140 to 1e-250
+# left forward 435-1180 nats low with every pair checked; such a model's
+# forward runs in log space (at links of 1e-135, 620 nats a switch, one
+# unchecked pass was still exact)
+_LOG_FEED_NATS = 300.0
+
+
+@functools.lru_cache(maxsize=16)
+def _log_only_cached(trans_bytes, S):
+    trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
+    return _feed_cost(trans, (trans > 0.0).any(axis=0)) > _LOG_FEED_NATS
+
+
+def _log_only(trans):
+    """Whether the model's forward runs in log space for every pair: some
+    state feeds another only at a cost above ``_LOG_FEED_NATS``."""
+    trans = np.ascontiguousarray(trans, np.float64)
+    return _log_only_cached(trans.tobytes(), trans.shape[0])
+
+
 def _one_way(kind, etab, trans, ins_odds):
     """Whether rows of this model can drift apart by an amount per row that
     no column count bounds (then every pair is checked, see
@@ -2179,10 +2221,14 @@ def _one_way(kind, etab, trans, ins_odds):
       order, so the one behind never catches up but by matches, which a
       column count bounds.  A model of one group (the global presets)
       feeds every state from every other: the drift is bounded by the
-      transitions between them.  NaN or infinite parameters: True."""
+      transitions between them, unless feeding costs more than
+      ``_FEED_NATS`` (:func:`_feed_cost`: a state reaches another only
+      through tiny transitions).  NaN or infinite parameters: True."""
     if not (np.isfinite(trans).all() and np.isfinite(ins_odds).all()):
         return True
     used = (trans > 0.0).any(axis=0)
+    if _feed_cost(trans, used) > _FEED_NATS:
+        return True
     cols = _reaching(trans, kind != 1)
     if np.any((kind == 1) & used & ~cols):
         return True
@@ -2361,11 +2407,16 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     A pair that fails every tilt, or that no pass found a path for (-inf:
     no path, or -- on a few fuzzed custom models -- every tilt lost every
     row), is computed in log space (:func:`pair_log.log_forward`, exact,
-    60-100x slower than one scaled pass), which has the last word.
+    60-100x slower than one scaled pass), which has the last word; so is
+    every pair of a model whose states feed each other only through tiny
+    transitions (:func:`_log_only`).
     ``check=False``: one scaled pass, as fast as the kernel goes,
     unchecked (a DNA tandem repeat of 3000 x 2000 came out 0.09 nats low,
     a protein period-5 repeat 0.8), with no fallback."""
     start, trans, end = _live(start, trans, end)
+    if check and _log_only(trans):
+        return _log_forward(kind, etab, start, trans, end, match_odds,
+                            ins_odds, x, y, band)
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         y.shape[0] > x.shape[0], tilt_nats,
                         min(x.shape[0], y.shape[0]))
@@ -2727,7 +2778,10 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                          (n * ch) // nch, (n * (ch + 1)) // nch, out,
                          *lead[-2:], bool(check))
 
-    _run_chunks(work, nch)
+    if check and _log_only(trans):
+        out[:] = np.nan  # every pair in log space (see _log_only)
+    else:
+        _run_chunks(work, nch)
     if check:
         model = (kind, etab, start, trans, end, match_odds, ins_odds)
 
