@@ -1592,6 +1592,22 @@ def test_groups_that_drift_apart_per_row_are_checked(name):
     yo = np.array([0, len(y)], np.int64)
     got = pf.batch_forward(*model, x, xo, y, yo, -1)[0]
     assert abs(got - ref) < 1e-9 * abs(ref), _REVIEW21[name]
+    if name == "review23":
+        # posterior and counts lost the lineage too (their sums held)
+        lz, P = pf.posterior(*model, x, y, -1)
+        assert abs(lz - ref) < 1e-9 * abs(ref)
+        np.testing.assert_allclose(P, nv.logspace_posterior(*model, x, y)[1],
+                                   rtol=0, atol=1e-9)
+        S = model[0].shape[0]
+        acc = [np.zeros(S), np.zeros((S, S)), np.zeros(S),
+               np.zeros(model[5].shape), np.zeros(model[6].shape)]
+        lz = pf.expected_counts(*model, x, y, *acc, -1)
+        assert abs(lz - ref) < 1e-9 * abs(ref)
+        assert abs(acc[0].sum() - 1.0) < 1e-9
+        out = pf.batch_expected_counts(*model, x, xo, y, yo, -1)
+        assert abs(out[0][0] - ref) < 1e-9 * abs(ref)
+        for a, b in zip(acc, out[1:]):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     start, trans, end = pf._live(*model[2:5])
     assert pf._tilt_info(model[0], model[1], trans, model[5], model[6],
                          1.0)[-2] == np.inf

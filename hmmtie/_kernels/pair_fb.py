@@ -2182,8 +2182,10 @@ def _log_only_cached(trans_bytes, S):
 
 
 def _log_only(trans):
-    """Whether the model's forward runs in log space for every pair: some
-    state feeds another only at a cost above ``_LOG_FEED_NATS``."""
+    """Whether the model's forward, posteriors and expected counts run in
+    log space for every pair: some state feeds another only at a cost
+    above ``_LOG_FEED_NATS`` (review23: there the posterior and counts
+    lost the lineage too, their sums intact)."""
     trans = np.ascontiguousarray(trans, np.float64)
     return _log_only_cached(trans.tobytes(), trans.shape[0])
 
@@ -2521,6 +2523,9 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     (:func:`pair_log.log_posterior_counts`: exact, far slower; -inf
     with P all zeros when there is no path)."""
     start, trans, end = _live(start, trans, end)
+    if _log_only(trans):
+        return _log_posterior(kind, etab, start, trans, end, match_odds,
+                              ins_odds, x, y, band)
     # the rungs after a failed check; one whose tilt was tried is skipped
     rungs = ((tilt_nats, 1), (0.0, 1), (0.0, 2), (0.0, 4), (0.0, 8),
              (0.0, 16), (math.inf, 1))
@@ -2661,6 +2666,10 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     (:func:`pair_log.log_posterior_counts`; NaN, nothing added, only if
     even those counts broke their identities)."""
     start, trans, end = _live(start, trans, end)
+    if _log_only(trans):
+        return float(_log_counts(kind, etab, start, trans, end, match_odds,
+                                 ins_odds, x, y, band, n_start, n_trans,
+                                 n_end, n_match, n_ins))
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
                         y.shape[0] > x.shape[0], tilt_nats,
                         min(x.shape[0], y.shape[0]))
@@ -2835,7 +2844,10 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
                         (n * ch) // nch, (n * (ch + 1)) // nch, out, ps[ch],
                         pt[ch], pe[ch], pm[ch], pi[ch], *lead[-2:])
 
-    _run_chunks(work, nch)
+    if _log_only(trans):
+        out[:] = np.nan  # every pair in log space (see _log_only)
+    else:
+        _run_chunks(work, nch)
     n_start = np.zeros(S)
     n_trans = np.zeros((S, S))
     n_end = np.zeros(S)
