@@ -2135,15 +2135,23 @@ def _reaching(trans, seed):
         seen = more
 
 
-def _cyclic_groups(trans, used):
-    """The number of strongly connected groups of ``used`` states (through
-    positive transitions) that hold a cycle."""
-    S = trans.shape[0]
-    R = trans > 0.0  # R[r, s]: s reachable from r in one step or more
-    for k in range(S):
-        R = R | (R[:, k:k + 1] & R[k:k + 1, :])
+def _path_costs(trans):
+    """D[r, s]: the cost (sum of -log transitions, in nats) of the cheapest
+    path of one step or more from state r to state s; inf where none."""
+    D = np.where(trans > 0.0, -np.log(np.where(trans > 0.0, trans, 1.0)),
+                 np.inf)
+    for k in range(trans.shape[0]):
+        D = np.minimum(D, D[:, k:k + 1] + D[k:k + 1, :])
+    return D
+
+
+def _cyclic_groups(D, used):
+    """The number of strongly connected groups of ``used`` states that hold
+    a cycle (``D`` from :func:`_path_costs`)."""
+    R = np.isfinite(D)
     both = R & R.T
-    return len({tuple(both[s]) for s in range(S) if used[s] and R[s, s]})
+    return len({tuple(both[s]) for s in range(D.shape[0])
+                if used[s] and R[s, s]})
 
 
 # the most one state may pay to feed another (its cheapest path, in nats)
@@ -2154,15 +2162,9 @@ def _cyclic_groups(trans, used):
 _FEED_NATS = 100.0
 
 
-def _feed_cost(trans, used):
-    """The largest cost (sum of -log transitions, in nats) of the cheapest
-    path from one ``used`` state to another it can reach (0 if none)."""
-    S = trans.shape[0]
-    with np.errstate(divide="ignore"):
-        D = np.where(trans > 0.0, -np.log(np.where(trans > 0.0, trans, 1.0)),
-                     np.inf)
-    for k in range(S):
-        D = np.minimum(D, D[:, k:k + 1] + D[k:k + 1, :])
+def _feed_cost(D, used):
+    """The largest cost of the cheapest path from one ``used`` state to
+    another it can reach (0 if none; ``D`` from :func:`_path_costs`)."""
     sub = D[np.ix_(used, used)]
     return float(np.max(sub[np.isfinite(sub)], initial=0.0))
 
@@ -2178,7 +2180,8 @@ _LOG_FEED_NATS = 300.0
 @functools.lru_cache(maxsize=16)
 def _log_only_cached(trans_bytes, S):
     trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
-    return _feed_cost(trans, (trans > 0.0).any(axis=0)) > _LOG_FEED_NATS
+    return (_feed_cost(_path_costs(trans), (trans > 0.0).any(axis=0))
+            > _LOG_FEED_NATS)
 
 
 def _log_only(trans):
@@ -2229,13 +2232,14 @@ def _one_way(kind, etab, trans, ins_odds):
     if not (np.isfinite(trans).all() and np.isfinite(ins_odds).all()):
         return True
     used = (trans > 0.0).any(axis=0)
-    if _feed_cost(trans, used) > _FEED_NATS:
+    D = _path_costs(trans)
+    if _feed_cost(D, used) > _FEED_NATS:
         return True
     cols = _reaching(trans, kind != 1)
     if np.any((kind == 1) & used & ~cols):
         return True
     xs = np.flatnonzero((kind == 1) & used)
-    if xs.size == 0 or _cyclic_groups(trans, used) < 2:
+    if xs.size == 0 or _cyclic_groups(D, used) < 2:
         return False
     rows = ins_odds[etab[xs]]
     if (rows != rows[0]).any():
