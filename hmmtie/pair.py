@@ -932,9 +932,9 @@ class PairHMM:
         computation: ``"posterior"`` (the (N, M) output, plus its transposed
         copy when m > n; the general kernels, which local and custom models
         take, keep one more (N, M) lattice per match state while computing
-        it), ``"align"`` (the posterior, then MEA's traceback byte and a
-        local model's MEA weights, or Viterbi's traceback, beside the
-        posterior) or ``"traceback"`` (Viterbi: 1 byte, or the general
+        it), ``"align"`` (the posterior as computed, never copied back,
+        then MEA's traceback byte and a local model's MEA weights, or
+        Viterbi's traceback, beside the posterior) or ``"traceback"`` (Viterbi: 1 byte, or the general
         kernel's predecessor fields)."""
         kind, trans = self._kind, self._params()["transmat_"]
         if what == "traceback":
@@ -942,9 +942,9 @@ class PairHMM:
                 return 1
             return int(_kd.pred_tables(_log(trans))[5])
         general = _kf._fast_layout(kind, trans)[0] < 0
-        post = max(8 + (8 * int(np.sum(kind == 0)) if general else 0), 16 if m > n else 8)
+        post = 8 + (8 * int(np.sum(kind == 0)) if general else 0)
         if what == "posterior":
-            return post
+            return max(post, 16 if m > n else 8)
         after = 8 + (1 + (8 if self.local else 0) if method == "mea" else self._cell_bytes("traceback", n, m))
         return max(post, after)
 
@@ -983,8 +983,9 @@ class PairHMM:
         """Refuse pairs whose tables would exceed ``memory_limit`` (one line, with a way out).
 
         Posterior matrices are dense (n x m float64) whatever the band, two
-        of them while a pair with m > n is transposed back (the kernels
-        compute it with the rows along the longer sequence); a banded
+        of them while :meth:`posterior` transposes a pair with m > n back
+        (the kernels compute it with the rows along the longer sequence;
+        :meth:`align` uses it as computed); a banded
         Viterbi traceback needs one byte per in-band cell.
         """
         need, fits = self._memory_need(n, m, bytes_per_cell, what)
@@ -1163,7 +1164,10 @@ class PairHMM:
         band = self._band()
         if self._check_align_memory(len(x), len(y), method) == "viterbi only":
             return self._align_viterbi_only(x, xt, xid, y, yt, yid)
-        lo, P = _kf.posterior(*self._kargs(), x, y, band)  # MEA and per-column confidence
+        # MEA and per-column confidence; a pair whose second sequence is the
+        # longer is computed transposed and left so (Q = P.T: no N x M copy)
+        lo, Q, flip = _kf.posterior(*self._kargs(), x, y, band, frame=True)
+        P = Q.T if flip else Q
         if method == "viterbi" and not np.isfinite(lo):
             return self._align_viterbi_only(x, xt, xid, y, yt, yid)
         self._check_posterior(lo, x, y)
@@ -1172,10 +1176,11 @@ class PairHMM:
             # unaligned residue for itself (plain MEA would leave no end unaligned)
             gx = 1.0 - P.sum(axis=1)
             gy = 1.0 - P.sum(axis=0)
-            _, ops = _kd.mea(np.ascontiguousarray(2.0 * P - gx[:, None] - gy[None, :]), band)
+            W = 2.0 * Q - (gx[None, :] if flip else gx[:, None]) - (gy[:, None] if flip else gy[None, :])
+            _, ops = _mea_ops(W, band, flip)
             score = float(P[_pair_index(ops)].sum())
         elif method == "mea":
-            ea, ops = _kd.mea(P, band)
+            ea, ops = _mea_ops(Q, band, flip)
             score = float(ea)
         else:
             score, ops = self._viterbi_ops(x, y)
@@ -1590,6 +1595,16 @@ def _pair_index(ops) -> tuple[NDArray, NDArray]:
     j = np.cumsum(ops != 1) - 1
     keep = ops == 0
     return i[keep], j[keep]
+
+
+def _mea_ops(Q, band, flip):
+    """:func:`pair_decode.mea` of the pair's matrix ``P`` given ``Q`` = P, or
+    ``Q`` = P.T where ``flip``: the same path either way (see its
+    ``swapped``), its ops in the pair's own terms."""
+    ea, ops = _kd.mea(Q, band, flip)
+    if flip:
+        ops = np.where(ops == 0, ops, 3 - ops).astype(np.uint8)
+    return ea, ops
 
 
 def column_confidence(P: NDArray, ops: NDArray) -> NDArray:

@@ -124,10 +124,13 @@ def test_forward_posterior_counts_match_brute_force(name, tilt):
         xo, yo = (x, y) if n >= m else (y, x)
         # the states forward() computes with (_live cuts the rest)
         tr = pf._live(model[2], model[3], model[4])[1]
+        info = pf._tilt_info(oriented, model[1], tr, model[5], model[6], tilt)
         g = pf._pair_tilt(oriented, model[1], tr, model[5], model[6],
-                          xo, yo, pf._tilt_info(oriented, model[1], tr,
-                                                model[5], model[6], tilt))[0]
-        n_tilted += g != 1.0
+                          xo, yo, info)[0]
+        # (a model checked on every pair, c infinite -- the custom model
+        # transposed, whose insert-x states cycle without a self-loop --
+        # is tilted on every pair)
+        n_tilted += g != 1.0 and (tilt == 0.0 or math.isfinite(info[-2]))
         if ref == -math.inf:
             assert got == -math.inf
             continue
@@ -1613,6 +1616,160 @@ def test_groups_that_drift_apart_per_row_are_checked(name):
                          1.0)[-2] == np.inf
 
 
+def _npz_model(name):
+    d = np.load(Path(__file__).parent / "data" / f"{name}.npz")
+    model = [d[k] for k in ("kind", "etab", "start", "trans", "end",
+                            "match_odds", "ins_odds")]
+    band = int(d["band"]) if "band" in d.files else -1
+    return model, d["x"], d["y"], band
+
+
+def _all_entry_points_exact(model, x, y, band):
+    """forward, batch_forward (beside an ordinary pair), posterior,
+    expected counts and batch counts against log space."""
+    from hmmtie._kernels import pair_log as pl
+    ref = float(pl.log_forward(*model, x, y, band))
+    tol = 1e-9 * max(1.0, abs(ref))
+    assert abs(pf.forward(*model, x, y, band) - ref) < tol
+    # a batch whose other pair is ordinary: it runs scaled, this one in
+    # log space, each result in its place
+    other_x, other_y = x[:40].copy(), y.copy()
+    xs = np.concatenate([other_x, x])
+    ys = np.concatenate([other_y, y])
+    xo = np.array([0, 40, 40 + len(x)], np.int64)
+    yo = np.array([0, len(y), 2 * len(y)], np.int64)
+    got = pf.batch_forward(*model, xs, xo, ys, yo, band)
+    assert abs(got[1] - ref) < tol
+    assert got[0] == pytest.approx(pf.forward(*model, other_x, other_y, band),
+                                   rel=1e-12)
+    lz, P = pf.posterior(*model, x, y, band)
+    assert abs(lz - ref) < tol
+    np.testing.assert_allclose(P, pf._log_posterior(*model, x, y, band)[1],
+                               rtol=0, atol=1e-9)
+    S = model[0].shape[0]
+
+    def acc():
+        return [np.zeros(S), np.zeros((S, S)), np.zeros(S),
+                np.zeros(model[5].shape), np.zeros(model[6].shape)]
+
+    a, r = acc(), acc()
+    assert abs(pf.expected_counts(*model, x, y, *a, band) - ref) < tol
+    pf._log_counts(*model, x, y, band, *r)
+    for u, v in zip(a, r):
+        np.testing.assert_allclose(u, v, rtol=1e-9, atol=1e-9)
+    out = pf.batch_expected_counts(*model, xs, xo, ys, yo, band)
+    assert abs(out[0][1] - ref) < tol
+    b = acc()
+    pf.expected_counts(*model, other_x, other_y, *b, band)
+    for total, u, v in zip(out[1:], r, b):
+        np.testing.assert_allclose(total, u + v, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["review24_cut_1", "review24_cut_2",
+                                  "review24_cut_3"])
+def test_letters_that_cut_a_group_send_the_pair_to_log_space(name):
+    """Review24: one group whose A-rich and C-rich insert-x states switch only
+    through match, under a match table with no A/C : G/T pairs (1: exact
+    zeros; 2: odds 1e-280; 3: also loops of 1e-30, so every pair was
+    checked already): x = G A^160 C^400 A^160 G against y = TT ran 366-390
+    nats low through every entry point (the C lineage is flushed over the
+    first A block; the pair is a palindrome, so the checked pass lost it
+    too).  The pair's letters now count in the feeding cost."""
+    model, x, y, band = _npz_model(name)
+    start, trans, end = pf._live(*model[2:5])
+    assert pf._pair_cut(model[0], model[1], trans, model[5], model[6], x, y)
+    assert pf.forward(*model, x, y, band, check=False) < \
+        float(pf._log_forward(*model, x, y, band)) - 300  # the failure
+    _all_entry_points_exact(model, x, y, band)
+
+
+def test_letter_cut_through_the_public_api():
+    """Review24's reproducer through ``PairHMM`` (``log_odds``, ``posterior``),
+    also transposed (the long sequence second: two insert-y states then);
+    and the presets never compute the per-pair cost."""
+    from hmmtie import PairHMM
+    from hmmtie._kernels import pair_log as pl
+    m = PairHMM([("M", "match"), ("X1", "insert_x"), ("X2", "insert_x"),
+                 ("Y", "insert_y")], alphabet="dna", symmetric_gaps=False)
+    d, tau, loop = 0.01, 1e-3, 0.99
+    T = np.zeros((4, 4))
+    T[0] = [1 - 3 * d - tau, d, d, d]
+    for s in (1, 2, 3):
+        T[s, s] = loop
+        T[s, 0] = 1 - loop - tau
+    p = np.diag(np.full(4, 0.2))
+    p[2, 3] = p[3, 2] = p[0, 1] = p[1, 0] = 0.05  # no A/C : G/T pairs
+    p /= p.sum()
+    m.set_params(startprob=T[0] / T[0].sum(), transmat=T,
+                 endprob=np.full(4, tau), match_emissionprob=p[None],
+                 insert_emissionprob=np.array([[0.97, 0.01, 0.01, 0.01],
+                                               [0.01, 0.97, 0.01, 0.01],
+                                               [0.25, 0.25, 0.25, 0.25]]),
+                 background=np.full(4, 0.25))
+    xa = "G" + "A" * 160 + "C" * 400 + "A" * 160 + "G"
+    ya = "TT"
+    model = [np.array(v, copy=True) for v in m._kargs()]
+    x = np.array(["ACGT".index(c) for c in xa], np.uint8)
+    y = np.array([3, 3], np.uint8)
+    ref = float(pl.log_forward(*model, x, y, -1))
+    assert m.log_odds(xa, ya) == pytest.approx(ref, abs=1e-9 * abs(ref))
+    assert m.log_odds(xa, ya) - ref < 1e-6
+    P = m.posterior(xa, ya)
+    np.testing.assert_allclose(P, pf._log_posterior(*model, x, y, -1)[1],
+                               rtol=0, atol=1e-9)
+    # transposed: the pair's long side second
+    m2 = PairHMM([("M", "match"), ("Y1", "insert_y"), ("Y2", "insert_y"),
+                  ("X", "insert_x")], alphabet="dna", symmetric_gaps=False)
+    m2.set_params(startprob=T[0] / T[0].sum(), transmat=T,
+                  endprob=np.full(4, tau), match_emissionprob=p.T[None],
+                  insert_emissionprob=np.array([[0.97, 0.01, 0.01, 0.01],
+                                                [0.01, 0.97, 0.01, 0.01],
+                                                [0.25, 0.25, 0.25, 0.25]]),
+                  background=np.full(4, 0.25))
+    assert m2.log_odds(ya, xa) == pytest.approx(ref, abs=1e-9 * abs(ref))
+    for name in ("3state", "5state"):
+        for alphabet in ("dna", "protein"):
+            for local in (False, True):
+                k = PairHMM.preset(name, alphabet=alphabet,
+                                   local=local)._kargs()
+                s, tr, e = pf._live(*k[2:5])
+                assert pf._cut_pairs(k[0], k[1], tr, k[5], k[6], x,
+                                     np.array([0, len(x)]), y,
+                                     np.array([0, len(y)])) is None
+
+
+def test_insert_match_alternation_counts_twice_in_c():
+    """Review24: insert-x -> match -> insert-x takes two rows a column, so a
+    cell waiting near column 0 on insert-x self-loops falls two loop costs
+    a column behind the row's peak.  A 3-state model with insert-x loop
+    1e-8 ran a 658 x 29 pair (M c = 573 by the old c) unchecked 9.4 nats
+    low; a fuzzed banded model with two match states (M c = 388) 0.13 nats.
+    c now counts the largest insert-x loop cost once more per insert-x
+    state a row can run through; exact through every entry point."""
+    for name in ("review24_run_4", "review24_run_5"):
+        model, x, y, band = _npz_model(name)
+        start, trans, end = pf._live(*model[2:5])
+        c = pf._tilt_info(model[0], model[1], trans, model[5], model[6],
+                          1.0)[-2]
+        assert len(y) * c > pf._LOSS_FLOOR  # now checked
+        _all_entry_points_exact(model, x, y, band)
+    # the run of insert-x states between column steps
+    k3 = np.array([0, 1, 2])
+    T = np.array([[0.8, 0.1, 0.1], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5]])
+    assert pf._insert_run(k3, T) == 1
+    k4 = np.array([0, 1, 1, 2])
+    T4 = np.array([[0.7, 0.1, 0.1, 0.1], [0.3, 0.3, 0.4, 0.0],
+                   [0.5, 0.0, 0.5, 0.0], [0.5, 0.0, 0.0, 0.5]])
+    assert pf._insert_run(k4, T4) == 2  # X1 -> X2 -> M: three rows a column
+    T4[2, 1] = 0.2
+    T4[2, 2] = 0.3
+    assert pf._insert_run(k4, T4) == -1  # X1 <-> X2: no bound
+    assert pf._tilt_info(k4, np.zeros(4, np.int64), T4,
+                         np.ones((1, 4, 4)), np.ones((1, 4)), 1.0)[-2] == np.inf
+    assert pf._insert_run(np.array([0, 2]), np.array([[0.5, 0.5],
+                                                      [0.5, 0.5]])) == 0
+
+
 def test_drift_rules_on_edge_models():
     """Review22: the drift rules on models without insert-x states, without
     transitions, or with NaN / infinite parameters (the kernels' callers
@@ -1635,13 +1792,15 @@ def test_drift_rules_on_edge_models():
 
 def test_presets_column_bound():
     """The drift rules leave the global presets and the DNA local presets
-    (insert odds 1) their c; the protein local presets (core insert-x loop
+    (insert odds 1) a finite c (with their insert-x loop counted twice:
+    insert-x, match, insert-x takes two rows a column, review24); the
+    protein local presets (core insert-x loop
     times odds above 1 beside flanks) are always checked.  A state cut by
     ``_live`` does not count: the DNA 5-state preset with its long-gap pair
     disabled keeps its c (review21)."""
     from hmmtie import PairHMM
-    want = {("dna", "3state"): 1.392, ("dna", "5state"): 1.615,
-            ("protein", "3state"): 4.114, ("protein", "5state"): 4.484}
+    want = {("dna", "3state"): 1.679, ("dna", "5state"): 2.126,
+            ("protein", "3state"): 4.271, ("protein", "5state"): 5.010}
 
     def c_of(kind, etab, start, trans, end, mo, io):
         start, trans, end = pf._live(start, trans, end)

@@ -156,6 +156,57 @@ def test_mea_alignment_maximises_expected_accuracy():
     assert 0 <= aln.mean_confidence <= 1
 
 
+@pytest.mark.parametrize("local", [False, True])
+def test_align_of_a_pair_computed_transposed_uses_the_matrix_as_computed(local):
+    """A pair whose second sequence is the longer is computed transposed;
+    ``align`` runs MEA on that matrix (``pair_decode.mea(..., swapped)``)
+    instead of copying it back: the same alignment, score and column
+    confidences as MEA on ``posterior()``'s matrix, also banded and with
+    the ties of a long gap-only stretch (a repeat in the longer sequence)."""
+    from hmmtie._kernels import pair_decode as kd
+    from hmmtie.pair import _pair_index, column_confidence
+    rng = np.random.default_rng(31)
+    for alphabet, name in (("dna", "3state"), ("protein", "5state")):
+        m = PairHMM.preset(name, alphabet=alphabet, local=local)
+        letters = list(m._alph.letters)
+        for k in range(4):
+            a = "".join(rng.choice(letters, size=int(rng.integers(60, 140))))
+            b = list(a)
+            for q in rng.choice(len(b), len(b) // 3, replace=False):
+                b[q] = rng.choice(letters)
+            b = "".join(b)
+            b = b[:40] + b[:40] + b[40:] + "".join(rng.choice(letters, size=25))
+            m.band = 60 if k == 3 else None
+            aln = m.align(a, b, method="mea")
+            P = m.posterior(a, b)
+            band = -1 if m.band is None else m.band
+            if local:
+                gx = 1.0 - P.sum(axis=1)
+                gy = 1.0 - P.sum(axis=0)
+                _, ops = kd.mea(np.ascontiguousarray(2.0 * P - gx[:, None] - gy[None, :]), band)
+                score = float(P[_pair_index(ops)].sum())
+            else:
+                score, ops = kd.mea(P, band)
+            got = alignment_to_ops(aln, len(a), len(b), local=local)
+            assert np.array_equal(got, ops), (alphabet, k)
+            assert aln.score == pytest.approx(score, rel=1e-12, abs=1e-12)
+            conf = column_confidence(P, ops)
+            if local:
+                from hmmtie.pair import core_span
+                first, stop = core_span(ops)
+                conf = conf[first:stop]
+            np.testing.assert_allclose(aln.column_confidence, conf, rtol=0, atol=1e-12)
+    # the glue: ops of the transposed matrix come back in the pair's terms,
+    # ties between the two gaps included (at (2, 2) both are worth 1)
+    from hmmtie.pair import _mea_ops
+    P = np.array([[0.0, 1.0], [1.0, 0.0]])
+    plain = kd.mea(P.T.copy(), -1)[1]  # without the flag: the other tie
+    assert not np.array_equal(np.where(plain == 0, 0, 3 - plain), kd.mea(P, -1)[1])
+    for band in (-1, 1):
+        assert np.array_equal(_mea_ops(np.ascontiguousarray(P.T), band, True)[1],
+                              kd.mea(P, band)[1])
+
+
 def test_symmetry_with_both_ties():
     rng = np.random.default_rng(3)
     for name in ("3state", "5state"):

@@ -928,7 +928,7 @@ def _running_max(A, D, j0, n):
 
 
 @njit(cache=True)
-def mea(P, band):
+def mea(P, band, swapped=False):
     """Maximum expected accuracy alignment (ProbCons style).
 
     Maximises the sum of match posteriors ``P[i, j]`` (shape (N, M)) over the
@@ -936,6 +936,15 @@ def mea(P, band):
     expected_accuracy is that sum (the expected number of correctly aligned
     pairs).  Ties: column, then (x_i, -), then (-, y_j).  Traceback is one
     byte per band cell.
+
+    ``swapped=True``: ``P`` is the transpose of the pair's matrix (as
+    ``pair_fb.posterior(..., frame=True)`` computes a pair whose second
+    sequence is the longer), and the ties between the two gaps go the
+    other way: column, then (-, y_j), then (x_i, -) in ``P``'s own terms.
+    Every value of the DP is the same as on the untransposed matrix (the
+    same maxima of the same sums; the band is symmetric), so the path is
+    the untransposed one's with ops 1 and 2 exchanged, bit for bit, without
+    copying the matrix.
     """
     N = P.shape[0]
     M = P.shape[1]
@@ -991,8 +1000,17 @@ def mea(P, band):
         _running_max(Arow, Dc, j0, n)
         pv = Dc[j0 - 1:jhi]
         tr = tb[row_off[i] + j0 - jlo:row_off[i + 1]]
-        for q in range(n):
-            tr[q] = np.uint8(2 if pv[q] > av[q] else cv[q])
+        if swapped:
+            # (-, y_j) before (x_i, -): the running maximum wins a tie with
+            # the cell above (av is that cell, cv = 1), not with the column
+            for q in range(n):
+                a = av[q]
+                p = pv[q]
+                w = p >= a if cv[q] == 1 else p > a
+                tr[q] = np.uint8(2 if w else cv[q])
+        else:
+            for q in range(n):
+                tr[q] = np.uint8(2 if pv[q] > av[q] else cv[q])
         if jlo == 0:
             tb[row_off[i]] = 1
     Dc = D[N & 1]

@@ -2193,6 +2193,173 @@ def _log_only(trans):
     return _log_only_cached(trans.tobytes(), trans.shape[0])
 
 
+@numba.njit(cache=True)
+def _state_costs(kind, etab, match_odds, ins_odds, rows, cols, flip,
+                 any_col):
+    """What each state pays to emit on the worst row (-log odds, at least
+    0; inf where it cannot emit there), for a pair whose row letters are
+    ``rows`` and column letters ``cols`` (bool masks over the alphabet),
+    oriented as the kernels orient it (``flip``: the pair is transposed,
+    insert-x and insert-y exchanged, the match tables read (b, a)): a match
+    state its best odds against the columns' letters on the worst row
+    letter; an insert-x state its odds of the worst row letter; an insert-y
+    state its best odds over the columns' letters.  ``any_col``: the worst
+    column letter instead of the best (a bound over every pair)."""
+    S = kind.shape[0]
+    A = ins_odds.shape[1]
+    w = np.zeros(S)
+    for s in range(S):
+        k = kind[s]
+        if flip and k != 0:
+            k = 3 - k
+        e = etab[s]
+        worst = 0.0
+        if k == 0:
+            for a in range(A):
+                if not rows[a]:
+                    continue
+                pick = np.inf if any_col else 0.0
+                for b in range(A):
+                    if cols[b]:
+                        o = match_odds[e, b, a] if flip else match_odds[e, a, b]
+                        pick = min(pick, o) if any_col else max(pick, o)
+                worst = max(worst, -math.log(pick) if pick > 0.0 else np.inf)
+        elif k == 1:
+            for a in range(A):
+                if rows[a]:
+                    o = ins_odds[e, a]
+                    worst = max(worst, -math.log(o) if o > 0.0 else np.inf)
+        else:
+            pick = np.inf if any_col else 0.0
+            for b in range(A):
+                if cols[b]:
+                    o = ins_odds[e, b]
+                    pick = min(pick, o) if any_col else max(pick, o)
+            worst = max(worst, -math.log(pick) if pick > 0.0 else np.inf)
+        w[s] = worst
+    return w
+
+
+@numba.njit(cache=True)
+def _emitting_feed(trans, w):
+    """:func:`_feed_cost` with every state a path passes through charged
+    ``w`` as well: the largest cost of the cheapest such path from one
+    used state to another it reaches by transitions (inf where every path
+    crosses a state that cannot emit)."""
+    S = trans.shape[0]
+    T = np.full((S, S), np.inf)
+    for r in range(S):
+        for s in range(S):
+            if trans[r, s] > 0.0:
+                T[r, s] = -math.log(trans[r, s])
+    D = T.copy()
+    for k in range(S):
+        for r in range(S):
+            for s in range(S):
+                T[r, s] = min(T[r, s], T[r, k] + T[k, s])
+                D[r, s] = min(D[r, s], D[r, k] + w[k] + D[k, s])
+    used = np.zeros(S, np.bool_)
+    for r in range(S):
+        for s in range(S):
+            if trans[r, s] > 0.0:
+                used[s] = True
+    feed = 0.0
+    for r in range(S):
+        for s in range(S):
+            if used[r] and used[s] and T[r, s] < np.inf:
+                feed = max(feed, D[r, s])
+    return feed
+
+
+@numba.njit(cache=True)
+def _letter_cuts(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
+                 y_off, limit):
+    """Per pair: whether :func:`_emitting_feed` with the pair's letters
+    (:func:`_state_costs`) exceeds ``limit``."""
+    n = x_off.shape[0] - 1
+    A = ins_odds.shape[1]
+    out = np.zeros(n, np.bool_)
+    for p in range(n):
+        x = xs[x_off[p]:x_off[p + 1]]
+        y = ys[y_off[p]:y_off[p + 1]]
+        flip = y.shape[0] > x.shape[0]
+        u, v = (y, x) if flip else (x, y)
+        rows = np.zeros(A, np.bool_)
+        cols = np.zeros(A, np.bool_)
+        for c in u:
+            rows[c] = True
+        for c in v:
+            cols[c] = True
+        w = _state_costs(kind, etab, match_odds, ins_odds, rows, cols, flip,
+                         False)
+        out[p] = _emitting_feed(trans, w) > limit
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _cut_limit_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
+                      ins_bytes, S, A):
+    kind = np.frombuffer(kind_bytes, np.int64)
+    etab = np.frombuffer(etab_bytes, np.int64)
+    trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
+    mo = np.frombuffer(match_bytes, np.float64).reshape(-1, A, A)
+    io = np.frombuffer(ins_bytes, np.float64).reshape(-1, A)
+    limit = (_LOG_FEED_NATS
+             if _feed_cost(_path_costs(trans), (trans > 0.0).any(axis=0))
+             > _FEED_NATS else _FEED_NATS)
+    every = np.ones(A, np.bool_)
+    # (the Python versions of the two kernels: a model that cannot cut any
+    # pair, the presets among them, loads no kernel for this; under
+    # NUMBA_DISABLE_JIT they are Python already)
+    feed = getattr(_emitting_feed, "py_func", _emitting_feed)
+    costs = getattr(_state_costs, "py_func", _state_costs)
+    bound = max(feed(trans, costs(kind, etab, mo, io, every, every, flip,
+                                  True))
+                for flip in (False, True))
+    return limit if bound > limit else math.inf
+
+
+def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
+               y_off):
+    """Which pairs go to log space because the letters they hold cut the
+    model (None: no pair of any letters can).  A state can feed another
+    only through the states between them, and those must emit: a match
+    state whose odds against every letter of y are 0 (or tiny) for a
+    letter of x cuts the path through it on that letter's rows.  Review24:
+    one group whose two insert-x states (A-rich, C-rich) switch only through
+    match, under a match table with no A/C : G/T pairs, ran G A^160 C^400
+    A^160 G against TT 366 nats low in every entry point (the C lineage was
+    flushed over the first A block and nothing fed it back; the pair is a
+    palindrome, so the checked pass lost it too); with those odds at
+    1e-280 instead of 0, 373 low.  The cost is :func:`_feed_cost`'s with
+    each state on the way charged its emission on the pair's worst row
+    (:func:`_state_costs`); beyond ``_FEED_NATS`` (``_LOG_FEED_NATS`` for
+    a model already checked on every pair for its transitions) the pair
+    runs in log space.  The letters of the whole pair are read, not those
+    of each row's band.  None when no letters could reach the limit (the
+    presets: their odds are far from 0), so ordinary models pay nothing
+    per pair."""
+    A = ins_odds.shape[1]
+    kind = np.ascontiguousarray(kind, np.int64)
+    etab = np.ascontiguousarray(etab, np.int64)
+    trans = np.ascontiguousarray(trans, np.float64)
+    mo = np.ascontiguousarray(match_odds, np.float64)
+    io = np.ascontiguousarray(ins_odds, np.float64)
+    limit = _cut_limit_cached(kind.tobytes(), etab.tobytes(), trans.tobytes(),
+                              mo.tobytes(), io.tobytes(), trans.shape[0], A)
+    if limit == math.inf:
+        return None
+    return _letter_cuts(kind, etab, trans, mo, io, xs, x_off, ys, y_off,
+                        limit)
+
+
+def _pair_cut(kind, etab, trans, match_odds, ins_odds, x, y):
+    """:func:`_cut_pairs` of one pair."""
+    xo, yo, _ = _one_pair(x, y)
+    cut = _cut_pairs(kind, etab, trans, match_odds, ins_odds, x, xo, y, yo)
+    return cut is not None and bool(cut[0])
+
+
 def _one_way(kind, etab, trans, ins_odds):
     """Whether rows of this model can drift apart by an amount per row that
     no column count bounds (then every pair is checked, see
@@ -2257,7 +2424,10 @@ def _column_bound(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     magnitude, plus the largest log odds, plus the smallest insert log odds
     in magnitude where it is below 1 (a review: an insert emission at odds
     0.2 left out of c let a 580 x 290 poly-A pair run unchecked and lose
-    mass, up to 8 nats at 860 x 430) -- a pair of M columns with M c <=
+    mass, up to 8 nats at 860 x 430), plus the largest insert-x loop cost
+    once more for each insert-x state a row can pass through between two
+    column steps (:func:`_insert_run`; infinite where they cycle without
+    a self-loop) -- a pair of M columns with M c <=
     _LOSS_FLOOR is not tilted and its forward is one unchecked pass;
     infinite (every pair checked) for a model whose rows can drift apart
     per row (:func:`_one_way`); cached
@@ -2269,13 +2439,45 @@ def _column_bound(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     ins_odds = np.frombuffer(ins_bytes, np.float64)
     if _one_way(kind, etab, trans, ins_odds.reshape(-1, A)):
         return math.inf
+    run = _insert_run(kind, trans)
+    if run < 0:
+        return math.inf
     loops = np.diag(trans)
+    xl = loops[(kind == 1) & (loops > 0.0)]
     loops = loops[loops > 0.0]
     top = max(float(np.max(match_odds, initial=1.0)),
               float(np.max(ins_odds, initial=1.0)))
     low = float(np.min(ins_odds[ins_odds > 0.0], initial=1.0))
     return ((float(np.max(-np.log(loops))) if loops.size else 0.0)
+            + run * (float(np.max(-np.log(xl))) if xl.size else 0.0)
             + math.log(top) - math.log(min(low, 1.0)))
+
+
+def _insert_run(kind, trans):
+    """The most insert-x states (as oriented) a path can pass through in a
+    row without a self-loop (the longest chain of insert-x -> insert-x
+    transitions between distinct states, in states); -1 if they can cycle
+    without a self-loop.  A lineage that takes such a run between two
+    column steps goes ``run + 1`` rows per column, so a cell that waits
+    near column 0 on insert-x self-loops falls behind the row's peak by up
+    to ``run + 1`` loop costs per column of the peak: :func:`_column_bound`
+    counts the largest insert-x loop cost ``run`` more times (review24: a
+    3-state DNA model, insert-x loop 1e-8 and insert-x -> match -> insert-x
+    near 1, ran a 330 x 29 pair with M c = 573 unchecked, 9.4 nats low;
+    random models with M c between 388 and 587 lost 0.13-11 nats)."""
+    xs = np.flatnonzero((kind == 1) & (trans > 0.0).any(axis=0))
+    if xs.size == 0:
+        return 0
+    G = trans[np.ix_(xs, xs)] > 0.0
+    np.fill_diagonal(G, False)
+    longest = np.ones(xs.size, np.int64)  # the chain ending at each state
+    for _ in range(xs.size):
+        nxt = np.maximum(longest, np.max(np.where(G, longest[:, None] + 1, 1),
+                                         axis=0))
+        if (nxt == longest).all():
+            return int(longest.max())
+        longest = nxt
+    return -1  # still growing after every state: a cycle
 
 
 @functools.lru_cache(maxsize=16)
@@ -2420,7 +2622,8 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     unchecked (a DNA tandem repeat of 3000 x 2000 came out 0.09 nats low,
     a protein period-5 repeat 0.8), with no fallback."""
     start, trans, end = _live(start, trans, end)
-    if check and _log_only(trans):
+    if check and (_log_only(trans) or _pair_cut(kind, etab, trans, match_odds,
+                                                ins_odds, x, y)):
         return _log_forward(kind, etab, start, trans, end, match_odds,
                             ins_odds, x, y, band)
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
@@ -2474,14 +2677,17 @@ def _log_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
 
 
 def _log_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
-                   band):
-    """(log-odds, P) in log space."""
+                   band, frame=False):
+    """(log-odds, P) in log space; with ``frame``, (log-odds, P as computed,
+    whether it is transposed) as :func:`posterior` returns it."""
     k, mo, u, v, flip = _oriented(kind, match_odds, x, y)
     P = np.zeros((u.shape[0], v.shape[0]))
     lz = _pl.log_posterior_counts(k, etab, start, trans, end, mo, ins_odds, u,
                                   v, band, P, np.zeros(0), np.zeros((0, 0)),
                                   np.zeros(0), np.zeros((0, 0, 0)),
                                   np.zeros((0, 0)))
+    if frame:
+        return float(lz), P, bool(flip)
     if flip:
         Pt = np.empty((x.shape[0], y.shape[0]))
         _transpose_sums(P, Pt, np.empty(y.shape[0]))
@@ -2502,13 +2708,17 @@ def _needs_log(lz, kind, etab, start, trans, end, match_odds, ins_odds, x, y,
 
 
 def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
-              tilt_nats=_TILT_NATS):
+              tilt_nats=_TILT_NATS, frame=False):
     """Returns (log-odds, P) with P (N, M) the posterior probability that x_i
     is aligned to y_j (summed over match states).  A pair with M > N is
     computed transposed (see the chunk kernels) and P transposed back in
     32 x 32 tiles: a second N x M array while it is copied.  (numpy's
     ``ascontiguousarray(P.T)`` took as long as the posterior itself on a
-    fresh 1000 x 1005 pair: a page per element.)
+    fresh 1000 x 1005 pair: a page per element.)  ``frame=True`` skips
+    that copy: it returns (log-odds, Q, transposed) with ``Q`` the matrix
+    as computed, ``P = Q.T`` where ``transposed``, else ``Q``, C-contiguous
+    either way (the MEA of ``PairHMM.align`` runs on it directly, see
+    :func:`pair_decode.mea`); its column sums are then checked as well.
 
     Each residue is aligned at most once, so no row or column of P may sum
     above 1.  A pair whose row scaling lost the alignment's cells makes
@@ -2527,9 +2737,10 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     (:func:`pair_log.log_posterior_counts`: exact, far slower; -inf
     with P all zeros when there is no path)."""
     start, trans, end = _live(start, trans, end)
-    if _log_only(trans):
+    if _log_only(trans) or _pair_cut(kind, etab, trans, match_odds, ins_odds,
+                                     x, y):
         return _log_posterior(kind, etab, start, trans, end, match_odds,
-                              ins_odds, x, y, band)
+                              ins_odds, x, y, band, frame)
     # the rungs after a failed check; one whose tilt was tried is skipped
     rungs = ((tilt_nats, 1), (0.0, 1), (0.0, 2), (0.0, 4), (0.0, 8),
              (0.0, 16), (math.inf, 1))
@@ -2537,11 +2748,13 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     hold = []  # the last matrix computed (released before the next one)
     for tn, power in rungs:
         r = _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x,
-                       y, band, tn, power, tried, hold)
+                       y, band, tn, power, tried, hold, frame)
         if r is None:
             continue
         logz, ok, g0 = r
         if ok and math.isfinite(logz):
+            if frame:
+                return logz, hold[0], y.shape[0] > x.shape[0]
             return logz, hold[0]
         if not math.isfinite(logz):
             break  # -inf or NaN: no tilt will do better than log space
@@ -2550,17 +2763,20 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     if logz == -math.inf and not _needs_log(logz, kind, etab, start, trans,
                                             end, match_odds, ins_odds, x, y,
                                             band):
-        return logz, np.zeros((x.shape[0], y.shape[0]))  # no path
+        P = np.zeros((x.shape[0], y.shape[0]))  # no path
+        return (logz, P, False) if frame else (logz, P)
     return _log_posterior(kind, etab, start, trans, end, match_odds, ins_odds,
-                          x, y, band)
+                          x, y, band, frame)
 
 
 def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
-               band, tilt_nats, power, skip, hold):
+               band, tilt_nats, power, skip, hold, frame=False):
     """(log-odds, whether P passed the checks, the tilt tried) with P put
     in ``hold`` (emptied first, so that the previous matrix is released
     before this one is allocated); the tilt solved for the pair is raised
-    to ``power``; None, computing nothing, if that tilt is in ``skip``."""
+    to ``power``; None, computing nothing, if that tilt is in ``skip``.
+    ``frame``: a transposed pair's P is left as computed (see
+    :func:`posterior`)."""
     transposed = y.shape[0] > x.shape[0]
     path, a, a_t, kd, kd_t, mt, ti, ti_t = _plan(
         kind, etab, trans, match_odds, ins_odds, transposed, tilt_nats,
@@ -2589,7 +2805,9 @@ def _posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     if g != 1.0:
         logz -= y.shape[0] * math.log(g)
     top = float(np.max(rows, initial=0.0))
-    if transposed:
+    if transposed and frame:
+        top = max(top, float(np.max(P.sum(axis=0), initial=0.0)))
+    elif transposed:
         Pt = np.empty((y.shape[0], x.shape[0]))
         cols = np.empty(y.shape[0])
         _transpose_sums(P, Pt, cols)
@@ -2670,7 +2888,8 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     (:func:`pair_log.log_posterior_counts`; NaN, nothing added, only if
     even those counts broke their identities)."""
     start, trans, end = _live(start, trans, end)
-    if _log_only(trans):
+    if _log_only(trans) or _pair_cut(kind, etab, trans, match_odds, ins_odds,
+                                     x, y):
         return float(_log_counts(kind, etab, start, trans, end, match_odds,
                                  ins_odds, x, y, band, n_start, n_trans,
                                  n_end, n_match, n_ins))
@@ -2791,8 +3010,18 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                          (n * ch) // nch, (n * (ch + 1)) // nch, out,
                          *lead[-2:], bool(check))
 
+    cut = (_cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
+                      y_off) if check else None)
     if check and _log_only(trans):
         out[:] = np.nan  # every pair in log space (see _log_only)
+    elif cut is not None and cut.any():
+        # the others scaled, these in log space (see _cut_pairs)
+        keep = np.flatnonzero(~cut)
+        out[keep] = batch_forward(kind, etab, start, trans, end, match_odds,
+                                  ins_odds, *_subset(xs, x_off, keep),
+                                  *_subset(ys, y_off, keep), band, tilt_nats,
+                                  check)
+        out[cut] = np.nan
     else:
         _run_chunks(work, nch)
     if check:
@@ -2803,6 +3032,14 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
 
         _relog(out, xs, x_off, ys, y_off, band, model, redo)
     return out
+
+
+def _subset(xs, off, keep):
+    """(sequences, offsets) of the pairs ``keep`` of a batch."""
+    parts = [xs[off[p]:off[p + 1]] for p in keep]
+    new = np.zeros(len(keep) + 1, np.int64)
+    new[1:] = np.cumsum([len(s) for s in parts], dtype=np.int64)
+    return (np.concatenate(parts) if parts else xs[:0].copy()), new
 
 
 def _relog(out, xs, x_off, ys, y_off, band, model, fn):
@@ -2848,15 +3085,29 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
                         (n * ch) // nch, (n * (ch + 1)) // nch, out, ps[ch],
                         pt[ch], pe[ch], pm[ch], pi[ch], *lead[-2:])
 
-    if _log_only(trans):
-        out[:] = np.nan  # every pair in log space (see _log_only)
-    else:
-        _run_chunks(work, nch)
+    cut = _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
+                     y_off)
     n_start = np.zeros(S)
     n_trans = np.zeros((S, S))
     n_end = np.zeros(S)
     n_match = np.zeros(match_odds.shape)
     n_ins = np.zeros(ins_odds.shape)
+    if _log_only(trans):
+        out[:] = np.nan  # every pair in log space (see _log_only)
+    elif cut is not None and cut.any():
+        # the others scaled, these in log space (see _cut_pairs)
+        keep = np.flatnonzero(~cut)
+        sub = batch_expected_counts(kind, etab, start, trans, end, match_odds,
+                                    ins_odds, *_subset(xs, x_off, keep),
+                                    *_subset(ys, y_off, keep), band,
+                                    tilt_nats)
+        out[keep] = sub[0]
+        out[cut] = np.nan
+        for total, part in zip((n_start, n_trans, n_end, n_match, n_ins),
+                               sub[1:]):
+            total += part
+    else:
+        _run_chunks(work, nch)
     for ch in range(nch):
         n_start += ps[ch]
         n_trans += pt[ch]
