@@ -304,8 +304,11 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
         i = r["identity"]
         pct = 100.0 * i["identity"]
         c = r["alignment"].coordinates
-        span = (f" (local: a {c[0, 0] + 1}-{c[0, -1]}, b {c[1, 0] + 1}-{c[1, -1]}, 1-based)"
-                if model.local else "")
+        span = ""
+        if model.local and not i["aligned_pairs"]:
+            span = " (local: no residue aligned; every residue is listed unaligned)"
+        elif model.local:
+            span = f" (local: a {c[0, 0] + 1}-{c[0, -1]}, b {c[1, 0] + 1}-{c[1, -1]}, 1-based)"
         return [
             f"# pair {k + 1}: {r['a']} vs {r['b']}{span}",
             f"# log-likelihood {fmt_num(r['log_likelihood'])}  log-odds {fmt_num(r['log_odds'])}  (natural log)",
@@ -319,7 +322,7 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
             step()
             yield {"a": aln.sequences[0].id, "b": aln.sequences[1].id, "alignment": aln,
                    "log_likelihood": aln.log_likelihood, "log_odds": aln.log_odds,
-                   "identity": seqio.alignment_identity(aln),
+                   "identity": seqio.alignment_identity(aln, alph),
                    "mean_confidence": float(getattr(aln, "mean_confidence", float("nan")))}
 
     stream = summary_stream(output, quiet)

@@ -227,12 +227,24 @@ def decode(codes, alphabet: str | Alphabet) -> str:
     return lut[codes.astype(np.intp)].tobytes().decode("ascii")
 
 
+def _mostly_nucleotides(texts) -> bool:
+    """At least 3/4 of the residues are A, C, G, T, U or N (ambiguity codes
+    other than N are rare in nucleotide data; the same letters are common
+    amino acids)."""
+    n = sum(len(t) for t in texts)
+    core = sum(t.count(c) for t in texts for c in "ACGTUN")
+    return 4 * core >= 3 * n
+
+
 def guess_alphabet(seqs) -> Alphabet:
     """Guess the alphabet of some sequences.
 
     DNA when every character is a DNA symbol; RNA when every character is an
     RNA symbol (so U and no T); protein when every character is a protein
-    symbol.  Nucleotide alphabets win ties (``"ACGN"`` is DNA).  No protein
+    symbol.  Nucleotide alphabets win ties (``"ACGN"`` is DNA) as long as
+    at least 3/4 of the residues are A, C, G, T, U or N: a protein made
+    only of letters that are also nucleotide ambiguity codes
+    (``"MKVDHASTWYRKNG"``: 4 of 14) is protein.  No protein
     guess is made for nucleotides with T and U mixed, or for sequences that
     look like nucleotides (at least 10 residues, all of them A, C, G, T, U
     or N, with at least three of A, C, G, T/U) next to protein ones: that
@@ -259,7 +271,8 @@ def guess_alphabet(seqs) -> Alphabet:
         texts.append(str(s).upper())
         chars.update(texts[-1])
     for alpha in (DNA, RNA):
-        if chars <= set(alpha.symbols):
+        if chars <= set(alpha.symbols) and (_mostly_nucleotides(texts)
+                                            or not chars <= set(PROTEIN.symbols)):
             return alpha
     if chars <= set(PROTEIN.symbols):
         _refuse_mixed_nucleotides(seqs, texts)

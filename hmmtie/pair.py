@@ -1319,6 +1319,10 @@ class PairHMM:
         Returns
         -------
         self
+            With ``history_`` (the objective after each E-step: the first at
+            the starting parameters), ``n_iter_`` (the EM iterations run: the
+            M-steps, ``len(history_) - 1``), ``converged_``, ``loglik_`` and
+            ``params_``.
         """
         from . import distributed as _dist
 
@@ -1362,7 +1366,7 @@ class PairHMM:
                     break
                 self._mstep(n_start, n_trans, n_end, n_match, n_ins, transition_pseudocount,
                             emission_pseudocount, params)
-        self.n_iter_ = len(self.history_)
+        self.n_iter_ = max(len(self.history_) - 1, 0)  # the M-steps
         self.loglik_ = self.history_[-1] - self._log_prior(transition_pseudocount, emission_pseudocount, params) \
             if self.history_ else float("nan")
         self.n_obs_ = int(len(xs) + len(ys))

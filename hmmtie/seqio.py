@@ -571,19 +571,35 @@ def _gapped(alignment) -> tuple[str, str]:
     return str(alignment[0]), str(alignment[1])
 
 
-def alignment_identity(alignment) -> dict:
+def alignment_identity(alignment, alphabet=None) -> dict:
     """Identity of a pairwise alignment.
+
+    Parameters
+    ----------
+    alignment : Bio.Align.Alignment
+    alphabet : str or Alphabet, optional
+        The sequences' alphabet: its ambiguity codes that stand for more
+        than one letter (N, R, Y, ... for nucleotides; X, B, Z, J for
+        proteins; not U or O) never count as identities
+        (``N`` against ``N`` is not an identical residue).  Without it,
+        every equal pair of letters counts.
 
     Returns
     -------
     dict
-        ``identities`` (identical aligned pairs, case-insensitive),
-        ``aligned_pairs``, ``columns``, ``identity`` (identities / columns,
-        the EMBOSS convention; 0 for an empty alignment).
+        ``identities`` (identical aligned pairs, case-insensitive, ambiguity
+        codes excluded), ``aligned_pairs``, ``columns``, ``identity``
+        (identities / columns, the EMBOSS convention; 0 for an empty
+        alignment).
     """
+    vague = set()
+    if alphabet is not None:
+        from .alphabet import get_alphabet
+
+        vague = {c for c, s in get_alphabet(alphabet).ambiguity.items() if len(s) > 1}
     gx, gy = _gapped(alignment)
     pairs = [(a.upper(), b.upper()) for a, b in zip(gx, gy) if a != "-" and b != "-"]
-    ident = sum(a == b for a, b in pairs)
+    ident = sum(a == b and a not in vague for a, b in pairs)
     cols = len(gx)
     return {"identities": ident, "aligned_pairs": len(pairs), "columns": cols,
             "identity": ident / cols if cols else 0.0}
@@ -637,6 +653,18 @@ def check_alignment_count(fmt: str, n: int) -> None:
 DISTINCT_NAME_FORMATS = ("stockholm", "phylip", "nexus", "clustal")
 
 
+#: Formats made of aligned blocks: an alignment without an aligned pair
+#: has no valid record in them (Biopython's PSL writer fails, its BED
+#: record cannot be read back).
+BLOCK_FORMATS = ("psl", "bed")
+
+
+def aligned_pairs(alignment) -> int:
+    """The number of columns that pair two residues."""
+    gx, gy = _gapped(alignment)
+    return sum(a != "-" and b != "-" for a, b in zip(gx, gy))
+
+
 def check_distinct_names(fmt: str, name_a, name_b, k: int) -> None:
     """Pair ``k``'s two sequences must be named differently in
     :data:`DISTINCT_NAME_FORMATS`: an error, never a renamed row."""
@@ -672,6 +700,11 @@ def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> s
     check_alignment_count(fmt, len(alignments))
     for k, a in enumerate(alignments):
         check_distinct_names(fmt, *(getattr(r, "id", None) for r in a.sequences), k + 1)
+        if fmt in BLOCK_FORMATS and not aligned_pairs(a):
+            names = " vs ".join(str(getattr(r, "id", "?")) for r in a.sequences)
+            raise ValueError(f"pair {k + 1} ({names}): no residue is aligned (a local alignment of "
+                             f"unrelated sequences), which format {fmt} cannot hold; use json, "
+                             "stockholm, maf, sam or text")
     from Bio import Align
 
     moltype = {"dna": "DNA", "rna": "RNA", "protein": "protein"}.get(alphabet or "", None)

@@ -84,6 +84,16 @@ def test_guess_alphabet():
         guess_alphabet([SeqRecord(Seq("MKV"), id="p1"), SeqRecord(Seq("MKV*"), id="p2")])
 
 
+def test_guess_alphabet_peptide_of_nucleotide_letters_is_protein():
+    """A review: MKVDHASTWYRKNGCAMMKKVV (every letter also a nucleotide
+    ambiguity code) was guessed DNA and aligned against DNA; at least 3/4
+    of the residues must be A, C, G, T, U or N for a nucleotide guess."""
+    assert guess_alphabet("MKVDHASTWYRKNGCAMMKKVV").name == "protein"
+    assert guess_alphabet(["ACGTRYACGTNNNNACGT", "ACGGT"]).name == "dna"
+    assert guess_alphabet("ACGR").name == "dna"  # 3 of 4
+    assert guess_alphabet("ACGRKMSW").name == "protein"  # 3 of 8
+
+
 def test_guess_alphabet_refuses_mixed_nucleotides():
     # Found by review: the union of the letters was guessed as protein, so
     # RNA with a stray T, or DNA next to RNA or protein, was aligned as

@@ -895,3 +895,58 @@ def test_streamed_record_counts_that_differ_are_refused_up_front(tmp_path, monke
         seqio.PairStream(a, b, guess_records=10)
     one = fasta(tmp_path, "one.fa", [("x", "ACGTAC")])
     assert len(list(seqio.PairStream(one, b, guess_records=10))) == 12  # one record pairs with all
+
+
+# ---------------------------------------------------------------- review25
+def _unaligned_local_pair():
+    """A DNA pair the local 3state preset aligns nothing of (as in
+    test_pair_local)."""
+    import numpy as np
+    from hmmtie import PairHMM
+
+    m = PairHMM.preset("3state", local=True)
+    rng = np.random.default_rng(11)
+    letters, q = list(m._alph.letters), m.background_
+    for _ in range(20):
+        a = "".join(rng.choice(letters, 60, p=q))
+        b = "".join(rng.choice(letters, 50, p=q))
+        if m.align(a, b).score == 0.0:
+            return a, b
+    raise AssertionError("no unaligned pair found")
+
+
+@needs_pair
+def test_local_pair_with_nothing_aligned(tmp_path):
+    """A review: ``--local -f psl`` on a pair whose local MEA aligns nothing
+    failed with an internal error (exit 1), BED wrote an unreadable record,
+    and the summary gave a span as if the whole pair were aligned."""
+    a, b = _unaligned_local_pair()
+    fa = fasta(tmp_path, "a.fa", [("ua", a)])
+    fb = fasta(tmp_path, "b.fa", [("ub", b)])
+    for fmt in ("psl", "bed"):
+        out = tmp_path / f"o.{fmt}"
+        err = assert_one_line_error(invoke("align", fa, fb, "--local", "-f", fmt, "-o", out),
+                                    "ua vs ub", "no residue is aligned", f"format {fmt}")
+        assert not out.exists(), err
+    result = invoke("align", fa, fb, "--local")
+    assert result.exit_code == 0, result.output
+    assert "(local: no residue aligned" in result.output
+    assert "identity 0/" in result.output
+
+
+@needs_pair
+def test_identity_leaves_ambiguity_codes_out(tmp_path):
+    """A review: NNNNNNNNNN against itself reported 10/10 identities."""
+    fa = fasta(tmp_path, "a.fa", [("n", "ACGTNNNNNN")])
+    result = invoke("align", fa, fa, "-f", "json", "-o", "-")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["pairs"][0]["identities"] == 4
+
+
+@needs_pair
+def test_peptide_of_nucleotide_letters_is_not_aligned_as_dna(tmp_path, dna):
+    """A review: a peptide made of letters that are also nucleotide codes
+    was guessed DNA and aligned against a DNA file without a word."""
+    p = fasta(tmp_path, "p.fa", [("p", "MKVDHASTWYRKNGCAMMKKVV")])
+    assert_one_line_error(invoke("align", p, dna[1]), "p.fa looks like protein", "b.fa looks like dna")

@@ -603,6 +603,17 @@ def test_score_alignment_accepts_its_own_sequences_in_any_case():
     assert m.score_alignment(a, b, Alignment([Seq(None, 8), Seq(None, 9)], coords)) == s
 
 
+def test_n_iter_counts_the_m_steps():
+    """A review: ``fit(n_iter=0)`` reported one EM iteration (``n_iter_`` was
+    the number of E-steps); it is the number of M-steps."""
+    pairs = [(x, y) for x, y, _ in PairHMM.preset("3state", alphabet="dna").sample(5, random_state=2)]
+    m = PairHMM.preset("3state", alphabet="dna").fit(pairs, n_iter=0, params="transitions")
+    assert m.n_iter_ == 0 and len(m.history_) == 1 and not m.converged_
+    m = PairHMM.preset("3state", alphabet="dna").fit(pairs, n_iter=2, tol=0.0, params="transitions")
+    assert m.n_iter_ == len(m.history_) - 1
+    assert m.n_iter_ == 2 or m.converged_
+
+
 @pytest.mark.parametrize("field, row, value, message", [
     ("match", None, "nan", "match_emissionprob: holds NaN"),
     ("match", None, "negative", "match_emissionprob: row 'M', column 0 is negative"),

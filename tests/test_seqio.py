@@ -154,6 +154,19 @@ def test_alignment_identity_and_dict():
     json.dumps(d)
 
 
+def test_alignment_identity_leaves_ambiguity_codes_out():
+    """N against N (DNA) or X against X (protein) is not an identical residue
+    (a review: NNNNNNNNNN against itself reported 10/10); N against N in a
+    protein is asparagine and counts."""
+    from Bio.Align import Alignment
+
+    aln = Alignment(["ANNCR", "ANNCR"])
+    assert seqio.alignment_identity(aln, "dna")["identities"] == 2
+    assert seqio.alignment_identity(aln, "protein")["identities"] == 5
+    assert seqio.alignment_identity(Alignment(["AXNBU", "AXNBU"]), "protein")["identities"] == 3
+    assert seqio.alignment_identity(aln)["identities"] == 5
+
+
 @pytest.mark.parametrize("fmt", [f for f in seqio.ALIGNMENT_FORMATS if f != "json"])
 def test_format_alignments_every_format(fmt):
     text = seqio.format_alignments([make_alignment()], fmt, alphabet="dna")
