@@ -81,6 +81,8 @@ class HmmtieGroup(click.Group):
             if os.environ.get(DEBUG_ENV):
                 traceback.print_exc()
             where = f"{exc.filename}: " if exc.filename else ""
+            if not where and exc.errno in (errno.ENOSPC, errno.EIO, errno.EFBIG):
+                where = "standard output: cannot write: "  # files name themselves (seqio.open_output)
             raise InputError(f"{where}{exc.strerror or exc}") from exc
         except Exception as exc:
             if os.environ.get(DEBUG_ENV):
@@ -184,9 +186,11 @@ model_option = click.option(
     help="A preset (3state, 5state) or a model file written by 'hmmtie train'.")
 tying_options = _stack(
     click.option("--symmetric-gaps/--asymmetric-gaps", default=True,
-                 help="Tie each insert-x state to its insert-y twin (gap open, extend, emissions), or free them."),
+                 help="Tie each insert-x state to its insert-y twin (gap open, extend, emissions), or free them. "
+                      "The default is for presets: a model file keeps its own hypothesis unless one of "
+                      "these flags is given (then it is re-tied or freed, with a note on stderr)."),
     click.option("--symmetric-match/--asymmetric-match", default=True,
-                 help="Tie p(a,b) to p(b,a) in the match table, or free them."),
+                 help="Tie p(a,b) to p(b,a) in the match table, or free them (a model file: as above)."),
 )
 
 

@@ -64,8 +64,16 @@ def _read(data, model, symbols, input_format):
     from hmmtie import seqio
 
     n_symbols = getattr(model, "n_symbols", None) if symbols is None else None
-    return seqio.read_hmm_data(data, kind=_kind(model), symbols=symbols, input_format=input_format,
-                               n_symbols=n_symbols)
+    X, ids = seqio.read_hmm_data(data, kind=_kind(model), symbols=symbols, input_format=input_format,
+                                 n_symbols=n_symbols)
+    want = getattr(model, "n_features", None)
+    if _kind(model) != "categorical" and want is not None:
+        for x, i in zip(X, ids):
+            got = x.shape[1] if getattr(x, "ndim", 1) == 2 else 1
+            if got != want:
+                raise ValueError(f"{data}: sequence {i!r} has {got} values per frame (per line), the "
+                                 f"model expects {want}")
+    return X, ids
 
 
 def _load(model_path):

@@ -109,7 +109,11 @@ def open_pair_model(ctx, name, alphabet, symmetric_gaps, symmetric_match, band=N
     sg = symmetric_gaps if explicit(ctx, "symmetric_gaps") else None
     sm = symmetric_match if explicit(ctx, "symmetric_match") else None
     if sg is not None or sm is not None:
+        was = model.hypothesis
         model = model.with_hypothesis(symmetric_gaps=sg, symmetric_match=sm)
+        if model.hypothesis != was and not ctx.params.get("quiet"):
+            click.echo(f"hmmtie: note: {name} holds a model with {was}; the flags given make it "
+                       f"{model.hypothesis} (tied values are averaged from the file's)", err=True)
     model.band = band
     model.n_threads = threads
     return model
@@ -173,7 +177,11 @@ text and json output; with other formats they go to stderr (stdout with -o).""")
               help="mea: maximum expected accuracy from match posteriors; viterbi: most probable path.")
 @band_option
 @click.option("--format", "-f", "fmt", type=click.Choice(ALIGN_FORMATS), default="text",
-              help="Output format: Biopython alignment formats, 'text' (readable, with summaries) or 'json'.")
+              help="Output format: Biopython alignment formats, 'text' (readable, with summaries) or 'json'. "
+                   "Several pairs: stockholm, maf, sam, psl, bed, chain and exonerate hold several "
+                   "alignments per file; fasta writes the pairs one after another, two records each "
+                   "(read them with Bio.SeqIO two at a time: Bio.Align.parse takes a FASTA file for one "
+                   "alignment); phylip writes one data set per pair; clustal and nexus hold one pair.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write alignments here ('-': stdout); written to a temporary file and renamed on success.")
 @all_vs_all_option
@@ -572,7 +580,8 @@ the other) and PREFIX.true.<format> with the true alignments.""")
 @click.option("--output", "-o", "prefix", required=True, metavar="PREFIX",
               help="Output prefix: PREFIX.a.fa, PREFIX.b.fa, PREFIX.true.<format>.")
 @click.option("--format", "-f", "fmt", type=click.Choice(("json", "stockholm", "maf", "fasta", "clustal")),
-              default="json", help="Format of the true alignments (json matches 'hmmtie align --format json').")
+              default="json", help="Format of the true alignments (json matches 'hmmtie align --format json'; "
+                                   "fasta: the pairs one after another, two records each; clustal: --pairs 1).")
 @quiet_option
 @click.pass_context
 def simulate(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, local, n_pairs, seed, prefix, fmt, quiet):
@@ -668,7 +677,7 @@ def info(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, local, full
             model = model.with_hypothesis(
                 symmetric_gaps=symmetric_gaps if explicit(ctx, "symmetric_gaps") else None,
                 symmetric_match=symmetric_match if explicit(ctx, "symmetric_match") else None)
-    d = seqio.describe_model(model)
+    d = seqio.describe_model(model, symbols)
     if explicit(ctx, "local") and local != bool(d.get("local")):
         what = ("a local model" if d.get("local") else "a global model") if "local" in d \
             else f"a {d['model']}, not a pair HMM"

@@ -886,7 +886,8 @@ class PairHMM:
             if value.shape != shape:
                 raise ValueError(f"{name} has shape {value.shape}, expected {shape}")
             trans[where] = value
-        _check_rows("transition probabilities (rows Begin, states; columns states, End)", trans, ["Begin"] + self._names)
+        _check_rows("transition probabilities (rows Begin, states; columns states, End)", trans, ["Begin"] + self._names,
+                    self._names + ["End"])
         match, ins = self._checked_emissions(
             self.match_emissionprob_ if match_emissionprob is None else match_emissionprob,
             self.insert_emissionprob_ if insert_emissionprob is None else insert_emissionprob)
@@ -901,13 +902,15 @@ class PairHMM:
         match = np.asarray(match, dtype=float)
         if match.shape != (len(self._match_names), A, A):
             raise ValueError(f"match_emissionprob has shape {match.shape}, expected {(len(self._match_names), A, A)}")
-        _check_rows("match_emissionprob", match.reshape(len(match), -1), self._match_names)
+        letters = list(self._alph.letters)
+        _check_rows("match_emissionprob", match.reshape(len(match), -1), self._match_names,
+                    [f"{a}:{b}" for a in letters for b in letters])
         ins = np.asarray(ins, dtype=float)
         if not self._ins_names and ins.size == 0:  # no insert states ("insert": [] in a file)
             ins = np.zeros((0, A))
         if ins.shape != (len(self._ins_names), A):
             raise ValueError(f"insert_emissionprob has shape {ins.shape}, expected {(len(self._ins_names), A)}")
-        _check_rows("insert_emissionprob", ins, self._ins_names)
+        _check_rows("insert_emissionprob", ins, self._ins_names, letters)
         return match, ins
 
     # -------------------------------------------------------------- encoding
@@ -1534,7 +1537,7 @@ class PairHMM:
         trans = np.asarray(p["trans"], dtype=float)
         if trans.shape != (S + 1, S + 1):
             raise ValueError(f"transition table has shape {trans.shape}, expected {(S + 1, S + 1)}")
-        _check_rows("transition probabilities", trans, ["Begin"] + model._names)
+        _check_rows("transition probabilities", trans, ["Begin"] + model._names, model._names + ["End"])
         match, ins = model._checked_emissions(p["match"], p["insert"])
         model._set_params_from_dict(dict(p, match=match, insert=ins))
         fit = d.get("fit")
@@ -1564,7 +1567,9 @@ class PairHMM:
 
         Going from tied to untied keeps the values exactly (an untied model
         can hold tied values); going the other way projects them onto the
-        ties (an M-step on the current values).
+        ties (an M-step on the current values).  A fitted model's
+        ``params_`` (the blocks its fit estimated, which
+        :attr:`n_free_parameters` counts) carries over.
         """
         sg = self.symmetric_gaps if symmetric_gaps is None else symmetric_gaps
         sm = self.symmetric_match if symmetric_match is None else symmetric_match
@@ -1576,6 +1581,8 @@ class PairHMM:
              "match": self.match_emissionprob_, "insert": self.insert_emissionprob_},
             symmetrise=True,
         )
+        if hasattr(self, "params_"):  # what a fit estimated (n_free_parameters counts those blocks)
+            new.params_ = self.params_
         return new
 
     def __repr__(self):
@@ -1635,12 +1642,15 @@ def column_confidence(P: NDArray, ops: NDArray) -> NDArray:
     return np.clip(out, 0.0, 1.0)
 
 
-def _check_rows(what, arr, labels):
+def _check_rows(what, arr, labels, columns=None):
+    """Finite, non-negative rows summing to 1; ``columns`` names the columns
+    in the message (else their index)."""
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what}: holds NaN or inf")
     if np.any(arr < 0):
         r, c = np.argwhere(arr < 0)[0]
-        raise ValueError(f"{what}: row {labels[r]!r}, column {c} is negative ({arr[r, c]:.6g})")
+        col = repr(columns[c]) if columns is not None else c
+        raise ValueError(f"{what}: row {labels[r]!r}, column {col} is negative ({arr[r, c]:.6g})")
     sums = arr.sum(axis=1)
     bad = np.abs(sums - 1) > 1e-8
     if bad.any():

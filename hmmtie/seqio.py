@@ -25,6 +25,7 @@ that need them, so importing this module is cheap.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import itertools
 import json
@@ -672,6 +673,10 @@ def check_distinct_names(fmt: str, name_a, name_b, k: int) -> None:
         raise ValueError(f"pair {k}: both sequences are named {name_a!r}, and {fmt} needs distinct row "
                          "names to be read back; rename the records or use another format "
                          "(fasta, json, text)")
+    if fmt == "phylip" and name_a is not None and name_b is not None and str(name_a)[:10] == str(name_b)[:10]:
+        raise ValueError(f"pair {k}: PHYLIP keeps 10 characters of a name, and {name_a!r} and {name_b!r} "
+                         f"would both be {str(name_a)[:10]!r}; rename the records or use another format "
+                         "(stockholm, fasta, json)")
 
 
 def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> str:
@@ -731,8 +736,11 @@ def open_output(path, *, binary: bool = False):
         return
     path = os.fspath(path)
     if is_special_file(path):  # /dev/null, a pipe, a link: written directly, never replaced
-        with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
-            yield fh
+        try:
+            with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
+                yield fh
+        except OSError as exc:
+            _raise_write_error(path, exc)
         return
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -743,12 +751,27 @@ def open_output(path, *, binary: bool = False):
     except OSError as exc:
         raise ValueError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:
-        with fh:
-            yield fh
+        try:
+            with fh:
+                yield fh
+        except OSError as exc:
+            _raise_write_error(path, exc)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+#: errors of writing (a full disk or device, an I/O error, a file too
+#: large, a quota): named with the output's path; any other OSError from
+#: the block passes through as it is
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _raise_write_error(path, exc):
+    if exc.errno in _WRITE_ERRNOS and not exc.filename:
+        raise ValueError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    raise exc
 
 
 #: Integer symbol codes in HMM data files run below this: the model has a
@@ -1115,21 +1138,26 @@ def _is_float(tok: str) -> bool:
 # model reports
 # --------------------------------------------------------------------------
 
-def _block_summary(block, sep: str) -> dict:
+def _block_summary(block, sep: str, cols=None) -> dict:
     import numpy as np
 
+    cols = block.col_labels if cols is None else cols
     groups: dict[int, list[str]] = {}
     for (r, c), a in np.ndenumerate(block.tie):
         if a >= 0:
-            groups.setdefault(int(a), []).append(f"{block.row_labels[r]}{sep}{block.col_labels[c]}")
-    fixed = [f"{block.row_labels[r]}{sep}{block.col_labels[c]}={block.fixed[r, c]:g}"
+            groups.setdefault(int(a), []).append(f"{block.row_labels[r]}{sep}{cols[c]}")
+    fixed = [f"{block.row_labels[r]}{sep}{cols[c]}={block.fixed[r, c]:g}"
              for r, c in np.argwhere(block.tie == -1)]
     return {"n_atoms": int(block.n_atoms), "n_free": int(block.n_free),
             "tied": [cells for cells in groups.values() if len(cells) > 1], "fixed": fixed}
 
 
-def describe_model(model) -> dict:
+def describe_model(model, symbols=None) -> dict:
     """States, tie groups, fixed cells and free parameters of a model, as plain values.
+
+    ``symbols``: a categorical HMM's symbol names (as :func:`load_hmm`
+    returns them), which then name the emission cells instead of their
+    codes (``loaded1:6``, not ``loaded1:5``).
 
     Returns
     -------
@@ -1155,7 +1183,8 @@ def describe_model(model) -> dict:
     out["states"] = list(tie.states)
     blocks = {"start": _block_summary(tie.start, ":"), "transitions": _block_summary(tie.trans, "->")}
     if tie.emission is not None:
-        blocks["emissions"] = _block_summary(tie.emission, ":")
+        names = list(symbols) if symbols is not None and len(symbols) == tie.emission.tie.shape[1] else None
+        blocks["emissions"] = _block_summary(tie.emission, ":", names)
     out["blocks"] = blocks
     out["emission_groups"] = [
         {"name": g.name, "states": [tie.states[s] for s in g.states], "share": g.share,

@@ -185,6 +185,12 @@ def test_formats_that_need_distinct_row_names(tmp_path, dna):
     assert not out.exists()
     res = invoke("align", a, a, "-f", "fasta", "-q")
     assert res.exit_code == 0 and res.stdout.count(">a1") == 2
+    # PHYLIP keeps 10 characters of a name: two that agree on them collide
+    # (review25: seq_long_name_1 and seq_long_name_1x were both 'seq_long_n')
+    la = fasta(tmp_path, "la.fa", [("seq_long_name_1", "ACGTACGTTAGC")])
+    lb = fasta(tmp_path, "lb.fa", [("seq_long_name_1x", "ACGTCGTTAGC")])
+    assert_one_line_error(invoke("align", la, lb, "-f", "phylip"), "PHYLIP keeps 10 characters",
+                          "'seq_long_n'")
 
 
 def test_warnings_are_one_line(tmp_path):
@@ -950,3 +956,67 @@ def test_peptide_of_nucleotide_letters_is_not_aligned_as_dna(tmp_path, dna):
     was guessed DNA and aligned against a DNA file without a word."""
     p = fasta(tmp_path, "p.fa", [("p", "MKVDHASTWYRKNGCAMMKKVV")])
     assert_one_line_error(invoke("align", p, dna[1]), "p.fa looks like protein", "b.fa looks like dna")
+
+
+@needs_pair
+def test_tying_flags_on_a_model_file(tmp_path, dna):
+    """A review: a model trained on transitions counted 3 free parameters,
+    but 231 once ``--symmetric-gaps`` re-tied it (``with_hypothesis`` lost
+    which blocks the fit estimated), and re-tying a file's asymmetric gaps
+    happened without a word."""
+    from hmmtie import PairHMM, load
+
+    pairs = [(x, y) for x, y, _ in PairHMM.preset("3state", alphabet="dna").sample(6, random_state=3)]
+    m = PairHMM.preset("3state", alphabet="dna", symmetric_gaps=False).fit(pairs, n_iter=3, params="transitions")
+    path = tmp_path / "asym.json"
+    m.save(path)
+    want = load(path).with_hypothesis(symmetric_gaps=True).n_free_parameters
+    assert want == PairHMM.preset("3state", alphabet="dna").n_free_parameters - \
+        PairHMM.preset("3state", alphabet="dna")._match.n_free - PairHMM.preset("3state", alphabet="dna")._insert.n_free
+    result = invoke("align", *dna, "-m", path, "--symmetric-gaps", "-f", "json", "-o", "-")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"]["n_free_parameters"] == want
+    assert "note: " in result.stderr and "asymmetric gaps" in result.stderr
+    same = invoke("align", *dna, "-m", path, "--asymmetric-gaps", "-f", "json", "-o", "-")
+    assert same.exit_code == 0 and "note:" not in same.stderr
+    quiet = invoke("align", *dna, "-m", path, "--symmetric-gaps", "--quiet", "-f", "json", "-o", "-")
+    assert quiet.exit_code == 0 and "note:" not in quiet.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_device_is_named(tmp_path):
+    """A review: ``-o /dev/full`` said only "No space left on device"."""
+    spec = os.path.join(EXAMPLES, "casino_spec.json")
+    rolls = os.path.join(EXAMPLES, "rolls.txt")
+    assert_one_line_error(invoke("hmm", "fit", spec, rolls, "-o", "/dev/full", "-q"),
+                          "/dev/full: cannot write", "No space left")
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([sys.executable, "-m", "hmmtie.cli", "info", "3state"], stdout=full,
+                             stderr=subprocess.PIPE, text=True)
+    assert res.returncode == 2 and "standard output: cannot write" in res.stderr, res.stderr
+
+
+def test_gaussian_data_with_the_wrong_number_of_values_names_the_file(tmp_path):
+    """A review: scoring a file of 200 values a line with a 2-feature model
+    said "X has 200 features per frame" without the file."""
+    import numpy as np
+    from hmmtie import GaussianHMM, seqio
+
+    m = GaussianHMM(n_states=2, n_iter=2).fit(np.random.default_rng(0).normal(size=(100, 2)))
+    model = tmp_path / "g.json"
+    seqio.save_model(m, model)
+    data = tmp_path / "d.txt"
+    data.write_text("1 2 3\n4 5 6\n")
+    assert_one_line_error(invoke("hmm", "score", model, data), f"{data}:", "3 values per frame",
+                          "expects 2")
+
+
+def test_info_names_emission_cells_by_symbol(tmp_path):
+    """A review: ``hmmtie info`` listed the casino's ties as loaded1:0 =
+    loaded2:0 (codes) for dice whose symbols are 1..6."""
+    model = tmp_path / "casino.json"
+    res = invoke("hmm", "fit", os.path.join(EXAMPLES, "casino_spec.json"), os.path.join(EXAMPLES, "rolls.txt"),
+                 "-o", model, "-q")
+    assert res.exit_code == 0, res.output
+    out = invoke("info", model).output
+    assert "loaded1:6 = loaded2:6" in out and "loaded1:0" not in out

@@ -616,7 +616,8 @@ def test_n_iter_counts_the_m_steps():
 
 @pytest.mark.parametrize("field, row, value, message", [
     ("match", None, "nan", "match_emissionprob: holds NaN"),
-    ("match", None, "negative", "match_emissionprob: row 'M', column 0 is negative"),
+    ("match", None, "negative", "match_emissionprob: row 'M', column 'A:A' is negative"),
+    ("trans", None, "negative", "row 'Begin', column 'M' is negative"),
     ("match", None, 1.5, "match_emissionprob: row 'M' sums to 1.5"),
     ("insert", 0, 2.0, "insert_emissionprob: row 'X' sums to 2"),
 ])
