@@ -793,7 +793,10 @@ class GaussianHMM(_BaseHMM):
     ----------
     means_ : array of shape (n_states, n_features)
     covars_ : array of shape (n_states, n_features)
-        Diagonal variances.
+        Diagonal variances (the only covariance type).  hmmlearn's
+        ``covars_`` returns full (n_states, n_features, n_features)
+        matrices even for ``covariance_type="diag"``; the same matrices
+        here are ``np.stack([np.diag(v) for v in covars_])``.
     """
 
     _family = "gaussian"

@@ -1427,7 +1427,8 @@ class PairHMM:
         -------
         list of (str, str, Bio.Align.Alignment)
             For a local model the true alignment covers the core (first to
-            last aligned pair), as :meth:`align` returns alignments.
+            last aligned pair), as :meth:`align` returns alignments.  The
+            alignments' records are named ``a1``/``b1``, ``a2``/``b2``, ...
 
         Each draw takes one ``rng.random()`` u and the first index whose
         cumulative probability exceeds u (what ``rng.choice(n, p=p)`` does,
@@ -1476,7 +1477,7 @@ class PairHMM:
             if not xs or not ys:
                 continue
             x, y = "".join(xs), "".join(ys)
-            n = len(out)
+            n = len(out) + 1  # records a1/b1, a2/b2, ... (1-based, as pair numbers are everywhere)
             out.append((x, y, _make_alignment(x, y, np.array(ops, dtype=np.uint8), (f"a{n}", f"b{n}"),
                                               self.local)))
         return out
