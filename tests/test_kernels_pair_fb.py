@@ -1733,9 +1733,57 @@ def test_letter_cut_through_the_public_api():
                 k = PairHMM.preset(name, alphabet=alphabet,
                                    local=local)._kargs()
                 s, tr, e = pf._live(*k[2:5])
-                assert pf._cut_pairs(k[0], k[1], tr, k[5], k[6], x,
-                                     np.array([0, len(x)]), y,
-                                     np.array([0, len(y)])) is None
+                cut = pf._cut_pairs(k[0], k[1], tr, k[5], k[6], x,
+                                    np.array([0, len(x)]), y,
+                                    np.array([0, len(y)]))
+                if alphabet == "protein" and local:
+                    # insert groups whose odds differ (review26): per pair
+                    assert cut is not None and not cut.any()
+                else:
+                    assert cut is None
+
+
+_REVIEW26 = {
+    1: "protein local preset, W^600 + 600 A/L/G + reversed + W^600 against "
+       "MKVVKM: 52 nats low, both checked passes losing the same lineage",
+    2: "one group, A-rich and C-rich insert-x states, A160 C400 A160 against "
+       "T: 0.69 nats low unchecked, posterior off by 0.25",
+    3: "the same, Begin -> match only: 371 nats low",
+    4: "fuzzed, two match states, 2410 x 1: 2494 nats low",
+    5: "insert-x loop 1.9e-12, palindromic 938 x 37: the tilt needed lies "
+       "beyond the solver's range; 2.5 nats low",
+    6: "insert-x loop 1.7e-33, homopolymer 652 x 36: 90 nats low",
+}
+
+
+@pytest.mark.parametrize("k", sorted(_REVIEW26))
+def test_insert_groups_that_drift_apart_and_back(k):
+    """Review26: cells of one column feed each other only through insert-x
+    transitions, so two insert-x groups that no such transition links
+    drift apart over a block of rows that favours one and back over a
+    block that favours the other (1-4: now per pair, see
+    ``pf._drift_peak``); and insert-x loops whose cost per column exceeds
+    the tilt range (5, 6).  Every entry point against log space."""
+    model, x, y, band = _npz_model(f"review26_{k}")
+    start, trans, end = pf._live(*model[2:5])
+    assert pf._pair_cut(model[0], model[1], trans, model[5], model[6], x,
+                        y), _REVIEW26[k]
+    _all_entry_points_exact(model, x, y, band)
+
+
+def test_drift_peak():
+    """The rise-then-fall measure against a brute force over (i, k, j)."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        d = rng.normal(size=4)
+        u = rng.integers(0, 4, int(rng.integers(0, 30))).astype(np.uint8)
+        S = np.concatenate([[0.0], np.cumsum(d[u])])
+        n = len(S)
+        want = max([min(S[k] - S[i], S[k] - S[j])
+                    for i in range(n) for k in range(i, n) for j in range(k, n)]
+                   + [min(S[i] - S[k], S[j] - S[k])
+                      for i in range(n) for k in range(i, n) for j in range(k, n)])
+        assert pf._drift_peak(d, u) == pytest.approx(want, abs=1e-12)
 
 
 def test_insert_match_alternation_counts_twice_in_c():

@@ -2319,38 +2319,186 @@ def _cut_limit_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     return limit if bound > limit else math.inf
 
 
+def _insert_groups(kind, etab, trans, ins_odds):
+    """Letter drifts between insert-x groups that only a column can link,
+    for ``kind`` as oriented: an (n, A) array, one row per ordered pair of
+    groups (w, l) whose per-row growth order reverses from letter to
+    letter.  A group is a set of insert-x states that reach each other
+    through insert-x -> insert-x transitions (a self-loop counts); its
+    growth on a row of letter a is the spectral radius of its transitions
+    times the odds of a.  Cells of one column feed each other only through
+    insert-x transitions (anything else takes a column), so where w cannot
+    feed l that way within ``_FEED_NATS``, a block of rows on which w grows
+    faster can leave l's lineage flushed at that column, with nothing there
+    to bring it back before a block on which it would win; row d[a] is
+    log rate(w, a) - log rate(l, a)."""
+    used = (trans > 0.0).any(axis=0)
+    xs = np.flatnonzero((kind == 1) & used)
+    A = ins_odds.shape[1]
+    if xs.size < 2:
+        return np.zeros((0, A))
+    T = trans[np.ix_(xs, xs)]
+    D = _path_costs(T)
+    R = np.isfinite(D)
+    both = R & R.T
+    groups = sorted({tuple(np.flatnonzero(both[i])) for i in range(xs.size)
+                     if R[i, i]})
+    rates = np.empty((len(groups), A))
+    for g, mem in enumerate(groups):
+        mem = list(mem)
+        Tg = T[np.ix_(mem, mem)]
+        for a in range(A):
+            odds = ins_odds[etab[xs[mem]], a]
+            rho = float(np.max(np.abs(np.linalg.eigvals(Tg * odds[None, :]))))
+            rates[g, a] = math.log(rho) if rho > 0.0 else -745.0
+    out = []
+    for w in range(len(groups)):
+        for l in range(len(groups)):
+            if w == l or np.min(D[np.ix_(groups[w], groups[l])]) <= _FEED_NATS:
+                continue
+            d = np.clip(rates[w] - rates[l], -745.0, 745.0)
+            if d.max() > 1e-12 and d.min() < -1e-12:
+                out.append(d)
+    return np.array(out).reshape(-1, A)
+
+
+@numba.njit(cache=True)
+def _drift_peak(d, u):
+    """For S the running sum of ``d`` over the letters ``u``: the largest
+    amount by which S rises and then falls back (max over k of the lesser
+    of S_k minus the lowest S before it and S_k minus the lowest after it),
+    or falls and then rises back (the same for -S).  A lineage that falls
+    that far behind and would then catch up again."""
+    n = u.shape[0]
+    S = np.zeros(n + 1)
+    for i in range(n):
+        S[i + 1] = S[i] + d[u[i]]
+    lo_after = np.empty(n + 1)
+    hi_after = np.empty(n + 1)
+    lo_after[n] = S[n]
+    hi_after[n] = S[n]
+    for k in range(n - 1, -1, -1):
+        lo_after[k] = min(S[k], lo_after[k + 1])
+        hi_after[k] = max(S[k], hi_after[k + 1])
+    best = 0.0
+    lo = S[0]
+    hi = S[0]
+    for k in range(n + 1):
+        lo = min(lo, S[k])
+        hi = max(hi, S[k])
+        best = max(best, min(S[k] - lo, S[k] - lo_after[k]),
+                   min(hi - S[k], hi_after[k] - S[k]))
+    return best
+
+
+@numba.njit(cache=True)
+def _drift_cuts(tab, tab_t, xs, x_off, ys, y_off, limit, out):
+    """Marks in ``out`` the pairs whose row letters drive some pair of
+    insert-x groups (:func:`_insert_groups`; ``tab_t`` for pairs computed
+    transposed) apart and back by more than ``limit`` nats."""
+    for p in range(x_off.shape[0] - 1):
+        x = xs[x_off[p]:x_off[p + 1]]
+        y = ys[y_off[p]:y_off[p + 1]]
+        t, u = (tab_t, y) if y.shape[0] > x.shape[0] else (tab, x)
+        for q in range(t.shape[0]):
+            if _drift_peak(t[q], u) > limit:
+                out[p] = True
+                break
+
+
+# the tilt a pair may need is found in [-_TILT_RANGE, ...] nats a column
+# (_top, _centred_tilt); review26: a model whose insert-x lineage pays
+# (run + 1) loop costs a column beyond it (loops of 1.9e-12 and 1.7e-33)
+# got the edge tilt, at which the two passes of a palindromic or
+# homopolymer pair agreed 2.5 and 90 nats low
+_TILT_RANGE = 30.0
+
+
+@functools.lru_cache(maxsize=16)
+def _log_rules_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
+                      ins_bytes, S, A):
+    """The model's per-pair log-space rules (see :func:`_cut_pairs`): the
+    feeding limit (inf: no pair can reach it), the insert-group drift
+    tables as oriented and transposed, and, per orientation, the column
+    bound c if the insert-x loops need a tilt beyond ``_TILT_RANGE`` (else
+    inf)."""
+    kind = np.frombuffer(kind_bytes, np.int64)
+    etab = np.frombuffer(etab_bytes, np.int64)
+    trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
+    mo = np.frombuffer(match_bytes, np.float64).reshape(-1, A, A)
+    io = np.frombuffer(ins_bytes, np.float64).reshape(-1, A)
+    limit = _cut_limit_cached(kind_bytes, etab_bytes, trans_bytes,
+                              match_bytes, ins_bytes, S, A)
+    tabs = []
+    steep = []
+    for flip in (False, True):
+        k, m = _transpose_model(kind.copy(), mo) if flip else (kind, mo)
+        tabs.append(np.ascontiguousarray(_insert_groups(k, etab, trans, io)))
+        loops = np.diag(trans)[(k == 1) & (np.diag(trans) > 0.0)]
+        run = _insert_run(k, trans)
+        need = ((run + 1) * float(np.max(-np.log(loops), initial=0.0))
+                if run >= 0 else math.inf)
+        steep.append(_tilt_info(k, etab, trans, m, io, 1.0)[-2]
+                     if need > _TILT_RANGE else math.inf)
+    return limit, tabs[0], tabs[1], steep[0], steep[1]
+
+
 def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
                y_off):
-    """Which pairs go to log space because the letters they hold cut the
-    model (None: no pair of any letters can).  A state can feed another
-    only through the states between them, and those must emit: a match
-    state whose odds against every letter of y are 0 (or tiny) for a
-    letter of x cuts the path through it on that letter's rows.  Review24:
-    one group whose two insert-x states (A-rich, C-rich) switch only through
-    match, under a match table with no A/C : G/T pairs, ran G A^160 C^400
-    A^160 G against TT 366 nats low in every entry point (the C lineage was
-    flushed over the first A block and nothing fed it back; the pair is a
-    palindrome, so the checked pass lost it too); with those odds at
-    1e-280 instead of 0, 373 low.  The cost is :func:`_feed_cost`'s with
-    each state on the way charged its emission on the pair's worst row
-    (:func:`_state_costs`); beyond ``_FEED_NATS`` (``_LOG_FEED_NATS`` for
-    a model already checked on every pair for its transitions) the pair
-    runs in log space.  The letters of the whole pair are read, not those
-    of each row's band.  None when no letters could reach the limit (the
-    presets: their odds are far from 0), so ordinary models pay nothing
-    per pair."""
+    """Which pairs of a batch run in log space for rules that read the
+    pair's letters (None: no pair of this model can; the global presets
+    and the DNA local presets, whose insert odds are the same everywhere
+    and whose odds are far from 0, pay nothing per pair).  Three rules,
+    each from a review that found scaled results far off with no check
+    failing:
+
+    - feeding across letters: a state can feed another only through the
+      states between them, and those must emit: a match state whose odds
+      against every letter of y are 0 (or tiny) for a letter of x cuts the
+      path through it on that letter's rows (review24: one group whose
+      A-rich and C-rich insert-x states switch only through match, under a
+      match table with no A/C : G/T pairs, ran G A^160 C^400 A^160 G
+      against TT 366 nats low in every entry point; with those odds at
+      1e-280, 373 low).  The cost is :func:`_feed_cost`'s with each state
+      on the way charged its emission on the pair's worst row
+      (:func:`_state_costs`); beyond ``_FEED_NATS`` (``_LOG_FEED_NATS``
+      for a model already checked on every pair for its transitions) the
+      pair runs in log space.  The letters of the whole pair are read, not
+      those of each row's band;
+    - insert groups that drift apart and back (:func:`_insert_groups`,
+      :func:`_drift_peak`): more than ``_FEED_NATS`` (review26: the protein
+      local preset ran W^600, 600 A/L/G residues, their reverse, W^600
+      against MKVVKM 52 nats low, both checked passes losing the same
+      lineage; a one-group DNA model with A-rich and C-rich insert states
+      370 nats);
+    - insert-x loops too costly for the tilt range (``_TILT_RANGE``): a pair
+      with M c above ``_LOSS_FLOOR`` under such a model.
+    """
     A = ins_odds.shape[1]
     kind = np.ascontiguousarray(kind, np.int64)
     etab = np.ascontiguousarray(etab, np.int64)
     trans = np.ascontiguousarray(trans, np.float64)
     mo = np.ascontiguousarray(match_odds, np.float64)
     io = np.ascontiguousarray(ins_odds, np.float64)
-    limit = _cut_limit_cached(kind.tobytes(), etab.tobytes(), trans.tobytes(),
-                              mo.tobytes(), io.tobytes(), trans.shape[0], A)
-    if limit == math.inf:
+    limit, tab, tab_t, c, c_t = _log_rules_cached(
+        kind.tobytes(), etab.tobytes(), trans.tobytes(), mo.tobytes(),
+        io.tobytes(), trans.shape[0], A)
+    if (limit == math.inf and tab.shape[0] == 0 and tab_t.shape[0] == 0
+            and c == math.inf and c_t == math.inf):
         return None
-    return _letter_cuts(kind, etab, trans, mo, io, xs, x_off, ys, y_off,
-                        limit)
+    n = x_off.shape[0] - 1
+    if limit < math.inf:
+        out = _letter_cuts(kind, etab, trans, mo, io, xs, x_off, ys, y_off,
+                           limit)
+    else:
+        out = np.zeros(n, np.bool_)
+    if tab.shape[0] or tab_t.shape[0]:
+        _drift_cuts(tab, tab_t, xs, x_off, ys, y_off, _FEED_NATS, out)
+    if c < math.inf or c_t < math.inf:
+        nx, ny = np.diff(x_off), np.diff(y_off)
+        cc = np.where(ny > nx, c_t, c)
+        out |= np.minimum(nx, ny) * cc > _LOSS_FLOOR
+    return out
 
 
 def _pair_cut(kind, etab, trans, match_odds, ins_odds, x, y):
