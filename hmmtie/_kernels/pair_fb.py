@@ -2319,6 +2319,22 @@ def _cut_limit_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     return limit if bound > limit else math.inf
 
 
+def _column_free_groups(kind, trans):
+    """(the live insert-x states (as oriented), their transitions among
+    themselves, the cheapest-path costs of those, the groups): a group is a
+    set of insert-x states that reach each other through insert-x ->
+    insert-x transitions (a self-loop counts), as tuples of indices into
+    the first array."""
+    xs = np.flatnonzero((kind == 1) & (trans > 0.0).any(axis=0))
+    T = trans[np.ix_(xs, xs)]
+    D = _path_costs(T)
+    R = np.isfinite(D)
+    both = R & R.T
+    groups = sorted({tuple(np.flatnonzero(both[i])) for i in range(xs.size)
+                     if R[i, i]})
+    return xs, T, D, groups
+
+
 def _insert_groups(kind, etab, trans, ins_odds):
     """Letter drifts between insert-x groups that only a column can link,
     for ``kind`` as oriented: an (n, A) array, one row per ordered pair of
@@ -2332,17 +2348,10 @@ def _insert_groups(kind, etab, trans, ins_odds):
     faster can leave l's lineage flushed at that column, with nothing there
     to bring it back before a block on which it would win; row d[a] is
     log rate(w, a) - log rate(l, a)."""
-    used = (trans > 0.0).any(axis=0)
-    xs = np.flatnonzero((kind == 1) & used)
     A = ins_odds.shape[1]
+    xs, T, D, groups = _column_free_groups(kind, trans)
     if xs.size < 2:
         return np.zeros((0, A))
-    T = trans[np.ix_(xs, xs)]
-    D = _path_costs(T)
-    R = np.isfinite(D)
-    both = R & R.T
-    groups = sorted({tuple(np.flatnonzero(both[i])) for i in range(xs.size)
-                     if R[i, i]})
     rates = np.empty((len(groups), A))
     for g, mem in enumerate(groups):
         mem = list(mem)
@@ -2364,15 +2373,23 @@ def _insert_groups(kind, etab, trans, ins_odds):
 
 @numba.njit(cache=True)
 def _drift_peak(d, u):
-    """For S the running sum of ``d`` over the letters ``u``: the largest
-    amount by which S rises and then falls back (max over k of the lesser
-    of S_k minus the lowest S before it and S_k minus the lowest after it),
-    or falls and then rises back (the same for -S).  A lineage that falls
-    that far behind and would then catch up again."""
+    """:func:`_rise_fall` of the running sum of ``d`` over the letters
+    ``u``."""
     n = u.shape[0]
     S = np.zeros(n + 1)
     for i in range(n):
         S[i + 1] = S[i] + d[u[i]]
+    return _rise_fall(S)
+
+
+@numba.njit(cache=True)
+def _rise_fall(S):
+    """The largest amount by which the series S rises and then falls back
+    (max over k of the lesser of S_k minus the lowest S before it and S_k
+    minus the lowest after it), or falls and then rises back (the same for
+    -S): how far one lineage falls behind another and then would catch up
+    again, for S the running log ratio of their growth."""
+    n = S.shape[0] - 1
     lo_after = np.empty(n + 1)
     hi_after = np.empty(n + 1)
     lo_after[n] = S[n]
@@ -2389,6 +2406,109 @@ def _drift_peak(d, u):
         best = max(best, min(S[k] - lo, S[k] - lo_after[k]),
                    min(hi - S[k], hi_after[k] - S[k]))
     return best
+
+
+def _group_tables(kind, etab, trans, ins_odds):
+    """The insert-x groups of :func:`_insert_groups` as padded tables for
+    :func:`_group_cuts`, with the ordered pairs (w, l) that only a column
+    can link and of which at least one group has more than one state:
+    (T (G, g, g), odds (G, g, A), sizes (G,), pairs (P, 2)).  Such a
+    group's growth on mixed letters is not the product of its per-letter
+    spectral radii (review27: members that switch at 1e-5 grew 3.5 nats a
+    row slower on alternating letters than those radii say; a 3737 x 1
+    pair ran 151 nats low with both checked passes agreeing)."""
+    A = ins_odds.shape[1]
+    empty = (np.zeros((0, 1, 1)), np.zeros((0, 1, A)), np.zeros(0, np.int64),
+             np.zeros((0, 2), np.int64))
+    xs, T, D, groups = _column_free_groups(kind, trans)
+    if xs.size < 2:
+        return empty
+    pairs = [(w, l) for w in range(len(groups)) for l in range(len(groups))
+             if w != l and max(len(groups[w]), len(groups[l])) > 1
+             and np.min(D[np.ix_(groups[w], groups[l])]) > _FEED_NATS]
+    if not pairs:
+        return empty
+    g = max(len(m) for m in groups)
+    Tg = np.zeros((len(groups), g, g))
+    Og = np.zeros((len(groups), g, A))
+    sizes = np.array([len(m) for m in groups], np.int64)
+    for k, mem in enumerate(groups):
+        mem = list(mem)
+        Tg[k, :len(mem), :len(mem)] = T[np.ix_(mem, mem)]
+        Og[k, :len(mem)] = ins_odds[etab[xs[mem]]]
+    return Tg, Og, sizes, np.array(pairs, np.int64)
+
+
+@numba.njit(cache=True)
+def _group_growth(T, odds, size, u):
+    """S[i]: the log growth of a group over rows 1..i of letters ``u``
+    (its state vector, uniform at first, times its transitions and the
+    row's odds, renormalised each row)."""
+    n = u.shape[0]
+    S = np.zeros(n + 1)
+    v = np.full(size, 1.0 / size)
+    w = np.empty(size)
+    for i in range(n):
+        a = u[i]
+        s = 0.0
+        for c in range(size):
+            acc = 0.0
+            for r in range(size):
+                acc += v[r] * T[r, c]
+            w[c] = acc * odds[c, a]
+            s += w[c]
+        if not s > 0.0:
+            for k in range(i + 1, n + 1):
+                S[k] = S[i] - 745.0 * (k - i)
+            return S
+        S[i + 1] = S[i] + math.log(s)
+        for c in range(size):
+            v[c] = w[c] / s
+    return S
+
+
+@numba.njit(cache=True)
+def _group_cuts(tabs, tabs_t, xs, x_off, ys, y_off, limit, out):
+    """Marks in ``out`` the pairs whose row letters drive some pair of the
+    groups of :func:`_group_tables` (``tabs_t`` for pairs computed
+    transposed) apart and back by more than ``limit`` nats."""
+    for p in range(x_off.shape[0] - 1):
+        if out[p]:
+            continue
+        x = xs[x_off[p]:x_off[p + 1]]
+        y = ys[y_off[p]:y_off[p + 1]]
+        Tg, Og, sizes, pairs = tabs_t if y.shape[0] > x.shape[0] else tabs
+        u = y if y.shape[0] > x.shape[0] else x
+        if pairs.shape[0] == 0:
+            continue
+        grow = np.empty((sizes.shape[0], u.shape[0] + 1))
+        for k in range(sizes.shape[0]):
+            grow[k] = _group_growth(Tg[k], Og[k], sizes[k], u)
+        for q in range(pairs.shape[0]):
+            if _rise_fall(grow[pairs[q, 0]] - grow[pairs[q, 1]]) > limit:
+                out[p] = True
+                break
+
+
+@numba.njit(cache=True)
+def _palindromes(xs, x_off, ys, y_off):
+    """Per pair: whether both sequences read the same backwards (then the
+    reversed pass of a model that is its own reverse sums the same cells
+    in the same order as the forward one, and their agreement checks
+    nothing)."""
+    n = x_off.shape[0] - 1
+    out = np.zeros(n, np.bool_)
+    for p in range(n):
+        same = True
+        for s, off in ((xs, x_off), (ys, y_off)):
+            a = off[p]
+            b = off[p + 1] - 1
+            while same and a < b:
+                same = s[a] == s[b]
+                a += 1
+                b -= 1
+        out[p] = same
+    return out
 
 
 @numba.njit(cache=True)
@@ -2430,21 +2550,26 @@ def _log_rules_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     limit = _cut_limit_cached(kind_bytes, etab_bytes, trans_bytes,
                               match_bytes, ins_bytes, S, A)
     tabs = []
+    groups = []
     steep = []
+    bound = []
     for flip in (False, True):
         k, m = _transpose_model(kind.copy(), mo) if flip else (kind, mo)
         tabs.append(np.ascontiguousarray(_insert_groups(k, etab, trans, io)))
+        groups.append(_group_tables(k, etab, trans, io))
         loops = np.diag(trans)[(k == 1) & (np.diag(trans) > 0.0)]
         run = _insert_run(k, trans)
         need = ((run + 1) * float(np.max(-np.log(loops), initial=0.0))
                 if run >= 0 else math.inf)
-        steep.append(_tilt_info(k, etab, trans, m, io, 1.0)[-2]
-                     if need > _TILT_RANGE else math.inf)
-    return limit, tabs[0], tabs[1], steep[0], steep[1]
+        c = _tilt_info(k, etab, trans, m, io, 1.0)[-2]
+        steep.append(c if need > _TILT_RANGE else math.inf)
+        bound.append(c)
+    return (limit, tabs[0], tabs[1], steep[0], steep[1], groups[0],
+            groups[1], bound[0], bound[1])
 
 
 def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
-               y_off):
+               y_off, ends=None):
     """Which pairs of a batch run in log space for rules that read the
     pair's letters (None: no pair of this model can; the global presets
     and the DNA local presets, whose insert odds are the same everywhere
@@ -2472,7 +2597,14 @@ def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
       lineage; a one-group DNA model with A-rich and C-rich insert states
       370 nats);
     - insert-x loops too costly for the tilt range (``_TILT_RANGE``): a pair
-      with M c above ``_LOSS_FLOOR`` under such a model.
+      with M c above ``_LOSS_FLOOR`` under such a model;
+    - groups of several insert-x states, whose growth on mixed letters is
+      not their per-letter rates' (:func:`_group_tables`,
+      :func:`_group_growth`), driven apart and back by more than
+      ``_FEED_NATS``;
+    - with ``ends`` = (start, end) given: a checked pair (M c above
+      ``_LOSS_FLOOR``) of two palindromes under a model that is its own
+      reverse (:func:`_own_reverse`).
     """
     A = ins_odds.shape[1]
     kind = np.ascontiguousarray(kind, np.int64)
@@ -2480,11 +2612,14 @@ def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
     trans = np.ascontiguousarray(trans, np.float64)
     mo = np.ascontiguousarray(match_odds, np.float64)
     io = np.ascontiguousarray(ins_odds, np.float64)
-    limit, tab, tab_t, c, c_t = _log_rules_cached(
-        kind.tobytes(), etab.tobytes(), trans.tobytes(), mo.tobytes(),
-        io.tobytes(), trans.shape[0], A)
+    (limit, tab, tab_t, c, c_t, grp, grp_t, bound,
+     bound_t) = _log_rules_cached(kind.tobytes(), etab.tobytes(),
+                                  trans.tobytes(), mo.tobytes(), io.tobytes(),
+                                  trans.shape[0], A)
+    mirror = ends is not None and _own_reverse(trans, *ends)
     if (limit == math.inf and tab.shape[0] == 0 and tab_t.shape[0] == 0
-            and c == math.inf and c_t == math.inf):
+            and c == math.inf and c_t == math.inf and grp[3].shape[0] == 0
+            and grp_t[3].shape[0] == 0 and not mirror):
         return None
     n = x_off.shape[0] - 1
     if limit < math.inf:
@@ -2494,17 +2629,34 @@ def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
         out = np.zeros(n, np.bool_)
     if tab.shape[0] or tab_t.shape[0]:
         _drift_cuts(tab, tab_t, xs, x_off, ys, y_off, _FEED_NATS, out)
+    if grp[3].shape[0] or grp_t[3].shape[0]:
+        _group_cuts(grp, grp_t, xs, x_off, ys, y_off, _FEED_NATS, out)
+    nx, ny = np.diff(x_off), np.diff(y_off)
     if c < math.inf or c_t < math.inf:
-        nx, ny = np.diff(x_off), np.diff(y_off)
-        cc = np.where(ny > nx, c_t, c)
-        out |= np.minimum(nx, ny) * cc > _LOSS_FLOOR
+        out |= np.minimum(nx, ny) * np.where(ny > nx, c_t, c) > _LOSS_FLOOR
+    if mirror:
+        # a checked pair whose check checks nothing
+        checked = np.minimum(nx, ny) * np.where(ny > nx, bound_t, bound)
+        out |= (checked > _LOSS_FLOOR) & _palindromes(xs, x_off, ys, y_off)
     return out
 
 
-def _pair_cut(kind, etab, trans, match_odds, ins_odds, x, y):
+def _own_reverse(trans, start, end):
+    """Whether the model is its own reverse (transitions symmetric, End
+    proportional to Begin): its reversed pass over a palindromic pair then
+    repeats the forward pass (review27: such pairs lost 0.003-0.05 nats
+    with both passes agreeing)."""
+    if not np.array_equal(trans, trans.T):
+        return False
+    k = float(np.sum(end)) / float(np.sum(start)) if np.sum(start) > 0 else 0.0
+    return bool(np.allclose(end, k * start, rtol=1e-12, atol=0.0))
+
+
+def _pair_cut(kind, etab, trans, match_odds, ins_odds, x, y, ends=None):
     """:func:`_cut_pairs` of one pair."""
     xo, yo, _ = _one_pair(x, y)
-    cut = _cut_pairs(kind, etab, trans, match_odds, ins_odds, x, xo, y, yo)
+    cut = _cut_pairs(kind, etab, trans, match_odds, ins_odds, x, xo, y, yo,
+                     ends)
     return cut is not None and bool(cut[0])
 
 
@@ -2771,7 +2923,7 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     a protein period-5 repeat 0.8), with no fallback."""
     start, trans, end = _live(start, trans, end)
     if check and (_log_only(trans) or _pair_cut(kind, etab, trans, match_odds,
-                                                ins_odds, x, y)):
+                                                ins_odds, x, y, (start, end))):
         return _log_forward(kind, etab, start, trans, end, match_odds,
                             ins_odds, x, y, band)
     path, *lead = _plan(kind, etab, trans, match_odds, ins_odds,
@@ -2886,7 +3038,7 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     with P all zeros when there is no path)."""
     start, trans, end = _live(start, trans, end)
     if _log_only(trans) or _pair_cut(kind, etab, trans, match_odds, ins_odds,
-                                     x, y):
+                                     x, y, (start, end)):
         return _log_posterior(kind, etab, start, trans, end, match_odds,
                               ins_odds, x, y, band, frame)
     # the rungs after a failed check; one whose tilt was tried is skipped
@@ -3037,7 +3189,7 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     even those counts broke their identities)."""
     start, trans, end = _live(start, trans, end)
     if _log_only(trans) or _pair_cut(kind, etab, trans, match_odds, ins_odds,
-                                     x, y):
+                                     x, y, (start, end)):
         return float(_log_counts(kind, etab, start, trans, end, match_odds,
                                  ins_odds, x, y, band, n_start, n_trans,
                                  n_end, n_match, n_ins))
@@ -3159,7 +3311,7 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
                          *lead[-2:], bool(check))
 
     cut = (_cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
-                      y_off) if check else None)
+                      y_off, (start, end)) if check else None)
     if check and _log_only(trans):
         out[:] = np.nan  # every pair in log space (see _log_only)
     elif cut is not None and cut.any():
@@ -3234,7 +3386,7 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
                         pt[ch], pe[ch], pm[ch], pi[ch], *lead[-2:])
 
     cut = _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
-                     y_off)
+                     y_off, (start, end))
     n_start = np.zeros(S)
     n_trans = np.zeros((S, S))
     n_end = np.zeros(S)
