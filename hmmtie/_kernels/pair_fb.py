@@ -2307,15 +2307,17 @@ def _cut_limit_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     limit = (_LOG_FEED_NATS
              if _feed_cost(_path_costs(trans), (trans > 0.0).any(axis=0))
              > _FEED_NATS else _FEED_NATS)
-    every = np.ones(A, np.bool_)
-    # (the Python versions of the two kernels: a model that cannot cut any
-    # pair, the presets among them, loads no kernel for this; under
-    # NUMBA_DISABLE_JIT they are Python already)
-    feed = getattr(_emitting_feed, "py_func", _emitting_feed)
-    costs = getattr(_state_costs, "py_func", _state_costs)
-    bound = max(feed(trans, costs(kind, etab, mo, io, every, every, flip,
-                                  True))
-                for flip in (False, True))
+    # over every pair of letters, each state's worst emission is the
+    # smallest entry of its table (what _state_costs gives with every
+    # letter present and the worst column, in either orientation)
+    low = np.array([float(np.min(mo[etab[s]] if kind[s] == 0 else io[etab[s]]))
+                    for s in range(S)])
+    w = np.full(S, np.inf)
+    w[low > 0.0] = np.maximum(0.0, -np.log(low[low > 0.0]))
+    # (the Python version of the kernel: a model that cannot cut any pair,
+    # the presets among them, loads no kernel for this; under
+    # NUMBA_DISABLE_JIT it is Python already)
+    bound = getattr(_emitting_feed, "py_func", _emitting_feed)(trans, w)
     return limit if bound > limit else math.inf
 
 
@@ -2552,7 +2554,6 @@ def _log_rules_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     tabs = []
     groups = []
     steep = []
-    bound = []
     for flip in (False, True):
         k, m = _transpose_model(kind.copy(), mo) if flip else (kind, mo)
         tabs.append(np.ascontiguousarray(_insert_groups(k, etab, trans, io)))
@@ -2561,11 +2562,21 @@ def _log_rules_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
         run = _insert_run(k, trans)
         need = ((run + 1) * float(np.max(-np.log(loops), initial=0.0))
                 if run >= 0 else math.inf)
-        c = _tilt_info(k, etab, trans, m, io, 1.0)[-2]
-        steep.append(c if need > _TILT_RANGE else math.inf)
-        bound.append(c)
+        steep.append(_oriented_bound(k, etab, trans, m, io)
+                     if need > _TILT_RANGE else math.inf)
     return (limit, tabs[0], tabs[1], steep[0], steep[1], groups[0],
-            groups[1], bound[0], bound[1])
+            groups[1])
+
+
+def _oriented_bound(kind, etab, trans, match_odds, ins_odds):
+    """:func:`_column_bound` of the model as oriented by ``kind``."""
+    return _column_bound(
+        np.ascontiguousarray(kind, np.int64).tobytes(),
+        np.ascontiguousarray(etab, np.int64).tobytes(),
+        np.ascontiguousarray(trans, np.float64).tobytes(),
+        np.ascontiguousarray(match_odds, np.float64).tobytes(),
+        np.ascontiguousarray(ins_odds, np.float64).tobytes(),
+        trans.shape[0], ins_odds.shape[1])
 
 
 def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
@@ -2612,10 +2623,9 @@ def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
     trans = np.ascontiguousarray(trans, np.float64)
     mo = np.ascontiguousarray(match_odds, np.float64)
     io = np.ascontiguousarray(ins_odds, np.float64)
-    (limit, tab, tab_t, c, c_t, grp, grp_t, bound,
-     bound_t) = _log_rules_cached(kind.tobytes(), etab.tobytes(),
-                                  trans.tobytes(), mo.tobytes(), io.tobytes(),
-                                  trans.shape[0], A)
+    limit, tab, tab_t, c, c_t, grp, grp_t = _log_rules_cached(
+        kind.tobytes(), etab.tobytes(), trans.tobytes(), mo.tobytes(),
+        io.tobytes(), trans.shape[0], A)
     mirror = ends is not None and _own_reverse(trans, *ends)
     if (limit == math.inf and tab.shape[0] == 0 and tab_t.shape[0] == 0
             and c == math.inf and c_t == math.inf and grp[3].shape[0] == 0
@@ -2636,6 +2646,9 @@ def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
         out |= np.minimum(nx, ny) * np.where(ny > nx, c_t, c) > _LOSS_FLOOR
     if mirror:
         # a checked pair whose check checks nothing
+        kt, mt = _transpose_model(kind, mo)
+        bound = _oriented_bound(kind, etab, trans, mo, io)
+        bound_t = _oriented_bound(kt, etab, trans, mt, io)
         checked = np.minimum(nx, ny) * np.where(ny > nx, bound_t, bound)
         out |= (checked > _LOSS_FLOOR) & _palindromes(xs, x_off, ys, y_off)
     return out
