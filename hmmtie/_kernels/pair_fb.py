@@ -2194,8 +2194,7 @@ def _log_only(trans):
 
 
 @numba.njit(cache=True)
-def _state_costs(kind, etab, match_odds, ins_odds, rows, cols, flip,
-                 any_col):
+def _state_costs(kind, etab, match_odds, ins_odds, rows, cols, flip):
     """What each state pays to emit on the worst row (-log odds, at least
     0; inf where it cannot emit there), for a pair whose row letters are
     ``rows`` and column letters ``cols`` (bool masks over the alphabet),
@@ -2203,8 +2202,7 @@ def _state_costs(kind, etab, match_odds, ins_odds, rows, cols, flip,
     insert-x and insert-y exchanged, the match tables read (b, a)): a match
     state its best odds against the columns' letters on the worst row
     letter; an insert-x state its odds of the worst row letter; an insert-y
-    state its best odds over the columns' letters.  ``any_col``: the worst
-    column letter instead of the best (a bound over every pair)."""
+    state its best odds over the columns' letters."""
     S = kind.shape[0]
     A = ins_odds.shape[1]
     w = np.zeros(S)
@@ -2218,11 +2216,11 @@ def _state_costs(kind, etab, match_odds, ins_odds, rows, cols, flip,
             for a in range(A):
                 if not rows[a]:
                     continue
-                pick = np.inf if any_col else 0.0
+                pick = 0.0
                 for b in range(A):
                     if cols[b]:
                         o = match_odds[e, b, a] if flip else match_odds[e, a, b]
-                        pick = min(pick, o) if any_col else max(pick, o)
+                        pick = max(pick, o)
                 worst = max(worst, -math.log(pick) if pick > 0.0 else np.inf)
         elif k == 1:
             for a in range(A):
@@ -2230,11 +2228,10 @@ def _state_costs(kind, etab, match_odds, ins_odds, rows, cols, flip,
                     o = ins_odds[e, a]
                     worst = max(worst, -math.log(o) if o > 0.0 else np.inf)
         else:
-            pick = np.inf if any_col else 0.0
+            pick = 0.0
             for b in range(A):
                 if cols[b]:
-                    o = ins_odds[e, b]
-                    pick = min(pick, o) if any_col else max(pick, o)
+                    pick = max(pick, ins_odds[e, b])
             worst = max(worst, -math.log(pick) if pick > 0.0 else np.inf)
         w[s] = worst
     return w
@@ -2290,26 +2287,21 @@ def _letter_cuts(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
             rows[c] = True
         for c in v:
             cols[c] = True
-        w = _state_costs(kind, etab, match_odds, ins_odds, rows, cols, flip,
-                         False)
+        w = _state_costs(kind, etab, match_odds, ins_odds, rows, cols, flip)
         out[p] = _emitting_feed(trans, w) > limit
     return out
 
 
-@functools.lru_cache(maxsize=16)
-def _cut_limit_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
-                      ins_bytes, S, A):
-    kind = np.frombuffer(kind_bytes, np.int64)
-    etab = np.frombuffer(etab_bytes, np.int64)
-    trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
-    mo = np.frombuffer(match_bytes, np.float64).reshape(-1, A, A)
-    io = np.frombuffer(ins_bytes, np.float64).reshape(-1, A)
+def _cut_limit(kind, etab, trans, mo, io):
+    """The feeding limit of :func:`_cut_pairs`'s first rule, or inf where no
+    pair of any letters can reach it."""
+    S = trans.shape[0]
     limit = (_LOG_FEED_NATS
              if _feed_cost(_path_costs(trans), (trans > 0.0).any(axis=0))
              > _FEED_NATS else _FEED_NATS)
     # over every pair of letters, each state's worst emission is the
-    # smallest entry of its table (what _state_costs gives with every
-    # letter present and the worst column, in either orientation)
+    # smallest entry of its table (a bound on what _state_costs gives for
+    # any pair, in either orientation)
     low = np.array([float(np.min(mo[etab[s]] if kind[s] == 0 else io[etab[s]]))
                     for s in range(S)])
     w = np.full(S, np.inf)
@@ -2549,8 +2541,7 @@ def _log_rules_cached(kind_bytes, etab_bytes, trans_bytes, match_bytes,
     trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
     mo = np.frombuffer(match_bytes, np.float64).reshape(-1, A, A)
     io = np.frombuffer(ins_bytes, np.float64).reshape(-1, A)
-    limit = _cut_limit_cached(kind_bytes, etab_bytes, trans_bytes,
-                              match_bytes, ins_bytes, S, A)
+    limit = _cut_limit(kind, etab, trans, mo, io)
     tabs = []
     groups = []
     steep = []
