@@ -882,7 +882,7 @@ def _seq_viterbi(log_startprob, log_transmat, log_transmat_t, log_table, index,
     _viterbi_sweep(log_startprob, log_transmat, log_table, index, start, stop,
                    lattice)
     best = -np.inf
-    k = 0
+    k = np.int64(0)
     for j in range(n_states):
         if lattice[stop - 1, j] > best:
             best = lattice[stop - 1, j]

@@ -465,7 +465,7 @@ def _viterbi3_core(etab, log_start, log_trans, log_end, log_match_odds,
             tv[q] = np.uint8(cv[q] | (ky << 4))
     Vc = V[N & 1]
     score = NEG_INF
-    s_end = -1
+    s_end = np.int64(-1)
     if lo[N] <= M and M <= hi[N]:
         for s in range(3):
             v = Vc[s, M] + log_end[s]
@@ -482,7 +482,7 @@ def _viterbi3_core(etab, log_start, log_trans, log_end, log_match_odds,
     fbyte = np.zeros(3, np.int64)
     fshift = np.array([0, 2, 4])
     fmask = np.full(3, 3, np.int64)
-    L = _traceback(kind, tb, row_off, lo, 1, fbyte, fshift, fmask, preds,
+    L = _traceback(kind, tb, row_off, lo, np.int64(1), fbyte, fshift, fmask, preds,
                    N, M, s_end, states_out, ops_out)
     return score, L
 
@@ -715,7 +715,7 @@ def _viterbi_general(kind, etab, log_start, log_trans, log_end,
     # End
     Vc = V[N & 1]
     score = NEG_INF
-    s_end = -1
+    s_end = np.int64(-1)
     if lo[N] <= M and M <= hi[N]:
         for s in range(S):
             v = Vc[s, M] + log_end[s]
@@ -845,7 +845,7 @@ def batch_viterbi(kind, etab, log_start, log_trans, log_end, log_match_odds,
     of pair p are ``ops_concat[ops_off[p]:ops_off[p+1]]``.
     """
     P = x_off.shape[0] - 1
-    max_len = 0
+    max_len = np.int64(0)
     for p in range(P):
         max_len = max(max_len, x_off[p + 1] - x_off[p] + y_off[p + 1]
                       - y_off[p])

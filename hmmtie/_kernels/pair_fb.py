@@ -662,7 +662,7 @@ def _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     R = ck if inplace else np.zeros((2, _NF, M + 2))
     ptmp = np.empty((2, M + 2))  # insert-y chain segment products, per slot
     pkey = np.full((2, 3), -1, np.int64)
-    lo, hi = band_limits(0, N, M, band)
+    lo, hi = band_limits(np.int64(0), N, M, band)
     tot = ps.forward_row0_rows(R[0], hi, st, ey, aY)
     if keep:
         tots[0] = tot
@@ -729,12 +729,13 @@ def _fast_score(slots, etab, start, trans, end, match_odds, ins_odds, x, y,
     if band < 0 and M >= ps.STRIPE_MIN:
         e = np.empty(0)
         z = _fast_striped(slots, etab, start, trans, end, match_odds,
-                          ins_odds, x, y, 0, np.empty((0, 0)), e, 0.0, e)
+                          ins_odds, x, y, np.int64(0), np.empty((0, 0)), e,
+                          0.0, e)
         if not math.isnan(z):
             return z
     return _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds,
                          x, y, band, np.zeros((0, 1)), np.zeros(0),
-                         np.zeros((0, _NF, 1)), 1)
+                         np.zeros((0, _NF, 1)), np.int64(1))
 
 
 @numba.njit(cache=True)
@@ -759,7 +760,7 @@ def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
     M = y.shape[0]
     tots = np.empty(N + 1)
     logz = _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds,
-                         x, y, band, P, tots, np.zeros((0, _NF, 1)), 1)
+                         x, y, band, P, tots, np.zeros((0, _NF, 1)), np.int64(1))
     if not math.isfinite(logz):
         P[:, :] = 0.0
         return logz
@@ -790,7 +791,7 @@ def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
         for c in range(hi + 1, hi_pp + 1):
             for s in range(_NF):
                 cur[s, c] = 0.0
-        tot = _fbwd_row(i, N, M, lo, hi, x[i - 1], e1n, e2n, G[(i + 1) & 1],
+        tot = _fbwd_row(i, N, M, lo, hi, np.int64(x[i - 1]), e1n, e2n, G[(i + 1) & 1],
                         cur, bMr, inv, slots, tr, en, E, aY, bY, tmp)
         f1, f2 = _scale(logf[i] + logb - logz)
         c0 = lo if lo > 1 else 1
@@ -1197,7 +1198,7 @@ def _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     S = kind.shape[0]
     R = np.zeros((2, S, M + 1))
     npred, pred, _, _ = _gen_links(trans)
-    tot = _gen_fwd_row(0, kind, etab, start, trans, match_odds, ins_odds, x, y,
+    tot = _gen_fwd_row(np.int64(0), kind, etab, start, trans, match_odds, ins_odds, x, y,
                        R[1], R[0], 1.0, band, npred, pred)
     store = Lm.shape[0] > 0
     if tots.shape[0] > 0:
@@ -1253,7 +1254,7 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     tots = np.zeros(N + 1)
     ck = np.zeros((0, S, M + 1))
     logz = _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds,
-                        x, y, band, mslot, Lm, logf, tots, 1, ck)
+                        x, y, band, mslot, Lm, logf, tots, np.int64(1), ck)
     if nms == 0 or not math.isfinite(logz):
         return logz
     R = np.zeros((2, S, M + 1))
@@ -2003,7 +2004,8 @@ def _fwd_chunk_gen(kind, kind_t, kd, kd_t, etab, start, trans, end,
                 z = _gen_forward(k, et, s0, t0, e0, mt, io, u, v, band,
                                  np.full(S, -1, np.int64),
                                  np.zeros((0, 1, 1)), np.zeros(0),
-                                 np.zeros(0), 1, np.zeros((0, S, 1)))
+                                 np.zeros(0), np.int64(1),
+                                 np.zeros((0, S, 1)))
                 if d == 0:
                     zf = z
                 else:
@@ -2066,7 +2068,8 @@ def _ec_chunk_fast(slots, slots_t, kd, kd_t, etab, start, trans, end,
             # nothing is added for a pair that comes out -inf or NaN (its
             # forward was finite, but the counts failed their checks)
             lz = _fast_counts(sl, et, start, trans, end, mt, io, x, y, band,
-                              n_start, n_trans, n_end, nm, ni, _FULL_STORE)
+                              n_start, n_trans, n_end, nm, ni,
+                              np.int64(_FULL_STORE))
             ok = math.isfinite(lz)
             if ok and g != 1.0:
                 _fold_ins(n_ins, ni)
