@@ -927,7 +927,6 @@ def _running_max(A, D, j0, n):
         D[j] = c
 
 
-@njit(cache=True)
 def mea(P, band, swapped=False):
     """Maximum expected accuracy alignment (ProbCons style).
 
@@ -946,6 +945,12 @@ def mea(P, band, swapped=False):
     the untransposed one's with ops 1 and 2 exchanged, bit for bit, without
     copying the matrix.
     """
+    return _mea(P, band, bool(swapped))
+
+
+@njit(cache=True)
+def _mea(P, band, swapped):
+    """:func:`mea` (one compiled signature: ``swapped`` always a bool)."""
     N = P.shape[0]
     M = P.shape[1]
     lo, hi, row_off = _band_rows(N, M, band)

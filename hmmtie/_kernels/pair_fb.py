@@ -1530,7 +1530,7 @@ def _log_rate(trans, cols, rows, w, u, A):
     return -0.5 * (lo + hi)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _top(trans, cols, rows, wtop, A):
     """The largest u (at most 30) at which rows converge with the insert
     odds at their largest (``wtop``): a tilt beyond it could make an
@@ -1548,7 +1548,7 @@ def _top(trans, cols, rows, wtop, A):
     return lo
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _slope(trans, cols, rows, w, u, top, A):
     """d log R / du at u (a central difference, one-sided below ``top``)."""
     h = 1e-3
@@ -1572,7 +1572,7 @@ def _centred_tilt(trans, cols, rows, w, slope, top, A):
     return 0.5 * (lo + hi)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _phi(trans, cols, rows, w, s, top, A):
     """(u*, phi): the centred tilt for slope s and the rate of the paths of
     that slope, phi(s) = log R(u*) - u* s (the Legendre transform)."""
@@ -1583,7 +1583,7 @@ def _phi(trans, cols, rows, w, s, top, A):
 _N_GRID = 40  # slopes of the per-model table: 1e-3 .. 1, geometric
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _rate_table(trans, cols, rows, w, top, A):
     """[log R(0), s0, phi(0), top, then per slope of the grid: s, u*, phi]
     (see :func:`_loss`).  phi(0) is taken as log R(-30)."""
@@ -1604,7 +1604,7 @@ def _rate_table(trans, cols, rows, w, top, A):
     return out
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _interp(tab, s, which):
     """u* (which 1) or phi (which 2) at slope s from a :func:`_rate_table`
     (linear between grid slopes, clamped at the ends)."""
@@ -1619,7 +1619,7 @@ def _interp(tab, s, which):
     return tab[base + G - 1]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _loss(r0, s0, phi0, phi_s, phi_q, N, M):
     """Estimated loss (nats) of the untilted lattice of an oriented pair
     (N >= M, slope s = M / N).  Row i peaks near column s0 i, where the log
@@ -1637,7 +1637,7 @@ def _loss(r0, s0, phi0, phi_s, phi_q, N, M):
     return loss
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _max_odds(kind, etab, ins_odds):
     """Per state: the largest insert odds of an insert-y state, else 1."""
     wtop = np.ones(kind.shape[0])
@@ -1663,7 +1663,7 @@ def tilt_model(kind, etab, trans, ins_odds):
     return _rate_table(trans, cols, rows, np.ones(S), top, A)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _mean_odds(kind, etab, match_odds, ins_odds, x, y):
     """Per state, the mean odds of its emissions over the pair's letters
     (x's and y's letter frequencies; 1 at background composition)."""
@@ -1691,7 +1691,7 @@ def _mean_odds(kind, etab, match_odds, ins_odds, x, y):
     return w
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _phase_odds(kind, etab, match_odds, x, y, w):
     """Raise each match state's weight in ``w`` to the largest mean odds of
     the diagonals x_i : y_(i+d), |d| < 8 (repeats of period up to 7 align
