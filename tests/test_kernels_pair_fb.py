@@ -169,7 +169,8 @@ def test_fast_path_equals_general_path(name):
         lz, post = pf.posterior(*model, x, y, -1)
         post_gen = np.zeros((n, m))
         rows = np.zeros(n)
-        pf._gen_posterior(*model, x, y, -1, post_gen, rows)
+        lz_gen, lz_back = pf._gen_posterior(*model, x, y, -1, post_gen, rows)
+        assert abs(lz_gen - lz) < 1e-9 and abs(lz_back - lz_gen) < 1e-9  # backward, summed at Begin
         np.testing.assert_allclose(post, post_gen, atol=1e-12)
         np.testing.assert_allclose(rows, post.sum(axis=1), atol=1e-12)
 
@@ -806,7 +807,7 @@ def _rows_posterior(model, x, y):
     slots = pf._fast_layout(model[0], model[3])
     P = np.zeros((len(x), len(y)))
     rows = np.zeros(len(x))
-    lz = pf._fast_posterior(slots, *model[1:], x, y, -1, P, rows)
+    lz = pf._fast_posterior(slots, *model[1:], x, y, -1, P, rows)[0]
     return lz, P, rows
 
 
@@ -1924,3 +1925,99 @@ def test_scores_run_with_numba_jit_disabled():
     assert out.returncode == 0, out.stderr[-2000:]
     want = PairHMM.preset("3state", alphabet="dna").log_odds("ACGTA", "ACTA")
     assert float(out.stdout) == pytest.approx(want, rel=1e-12)
+
+
+_REVIEW28_DEAD = {
+    "F1_nearrev_fuzz872": "an insert-x state entered from Begin that only loops to End, "
+                          "2417 x 8: forward, both checked passes, 0.043 nats low",
+    "F1_nearrev_7_end": "review27_7 with End off proportional by 1e-11: 0.022 low",
+    "F1_nearpal_7_ymid": "review27_7 on a pair one letter off palindromic: 0.022 low",
+    "F2_post_6178": "isolated insert loops, 305 x 8: posterior P nearly all missing",
+    "F2_post_5915": "the same, 1721 x 8: posterior 0.08 low, a column summing to 1.07",
+    "F5_band_post": "the same on the fast path, banded: posterior 2.2 nats low",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_REVIEW28_DEAD))
+def test_states_on_no_path_emitting_both_sequences_are_cut(name):
+    """Review28: a state that Begin reaches and that reaches End, but on no
+    path emitting a residue of each sequence (an insert state that only
+    loops), holds mass in the rows without carrying any path; where it
+    dominated them, the alignment's cells fell out of the float range.
+    ``_live`` now cuts such states for pairs with residues on both sides
+    (the F1 pairs fail without the cut; the posteriors of F2 and F5 fail
+    only without both the cut and the backward's check at Begin, see
+    below).  Every entry point against log space."""
+    model, x, y, band = _npz_model(f"review28_{name}")
+    start, trans, end = pf._live(*model[2:5], model[0], True)
+    assert not np.array_equal(trans, model[3]), _REVIEW28_DEAD[name]
+    _all_entry_points_exact(model, x, y, band)
+
+
+def _emits_both_brute(kind, start, trans, end, max_len):
+    """States on some Begin -> End path of at most max_len states that
+    emits both sequences, by enumerating the paths."""
+    S = len(kind)
+    on = np.zeros(S, bool)
+    stack = [(s,) for s in range(S) if start[s] > 0]
+    while stack:
+        p = stack.pop()
+        if end[p[-1]] > 0:
+            ks = {int(kind[s]) for s in p}
+            if 0 in ks or {1, 2} <= ks:
+                on[list(p)] = True
+        if len(p) < max_len:
+            stack.extend(p + (t,) for t in range(S) if trans[p[-1], t] > 0)
+    return on
+
+
+def test_emitting_paths_against_enumeration():
+    rng = np.random.default_rng(28)
+    for _ in range(300):
+        S = int(rng.integers(1, 5))
+        kind = rng.integers(0, 3, S)
+        trans = np.where(rng.random((S, S)) < 0.4, rng.random((S, S)), 0.0)
+        start = np.where(rng.random(S) < 0.5, 1.0, 0.0)
+        end = np.where(rng.random(S) < 0.5, 1.0, 0.0)
+        want = _emits_both_brute(kind, start, trans, end, 3 * S + 1)
+        np.testing.assert_array_equal(pf._emitting_paths(kind, start, trans, end), want)
+
+
+_REVIEW28_BACKWARD = {
+    "F3_fit_local_post39": "a 3-state DNA local model fitted by EM (flank loops 2.6e-12), "
+                           "T^38 vs A^2311: P summing to 1e-254, log-odds 39 nats low",
+    "F4_fit_3state_tiltP": "an untied 3-state model fitted on one pair, tilt 0.018: "
+                           "87 rows of P at 1e-60 instead of 1, log-odds exact",
+    "F4_fit_5state_local_tiltP": "a 5-state local model, tilt 5.5e-7: 8 rows of P lost",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_REVIEW28_BACKWARD))
+def test_row_kernel_posterior_checks_its_backward_at_begin(name):
+    """Review28: the row kernels' posterior scales its backward rows on
+    their own; where they lost the alignment's cells, P came out near zero
+    with nothing checking it from below.  The backward pass, summed at
+    Begin, must now find the forward's log-odds (``_passes_agree``), else
+    the next tilt is tried.  Every entry point against log space."""
+    model, x, y, band = _npz_model(f"review28_{name}")
+    _all_entry_points_exact(model, x, y, band)
+
+
+@pytest.mark.parametrize("preset", ["3state", "5state"])
+def test_row_kernel_backward_at_begin_is_the_forward(preset):
+    """On ordinary pairs, banded and not, both row kernels' backward pass
+    summed at Begin (``_fast_begin``, and the general kernel's) is the
+    forward's log-odds to rounding."""
+    rng = np.random.default_rng(7)
+    for alphabet, A in (("dna", 4), ("protein", 20)):
+        model = _preset_args(preset, alphabet)
+        slots = pf._fast_layout(model[0], model[3])
+        for n, m, band in ((1, 1, -1), (2, 7, -1), (40, 33, -1), (150, 90, -1),
+                           (150, 90, 70), (90, 150, 65), (9, 9, 0)):
+            x = rng.integers(0, A, n).astype(np.uint8)
+            y = rng.integers(0, A, m).astype(np.uint8)
+            for run in (lambda P, r: pf._fast_posterior(slots, *model[1:], x, y, band, P, r),
+                        lambda P, r: pf._gen_posterior(*model, x, y, band, P, r)):
+                lz, lzb = run(np.zeros((n, m)), np.zeros(n))
+                assert np.isfinite(lz)
+                assert abs(lzb - lz) <= 1e-11 * max(1.0, abs(lz)), (alphabet, n, m, band)

@@ -754,8 +754,9 @@ def _log_scales(tots):
 def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
                     y, band, P, rows):
     """Fast-path posterior into P (N, M) and its row sums into rows (N,);
-    returns the log-odds.  P holds the scaled forward match lattice until
-    the backward pass overwrites it."""
+    returns (log-odds, the backward pass's own log-odds at Begin: see
+    :func:`_post_any`).  P holds the scaled forward match lattice until the
+    backward pass overwrites it."""
     N = x.shape[0]
     M = y.shape[0]
     tots = np.empty(N + 1)
@@ -763,7 +764,7 @@ def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
                          x, y, band, P, tots, np.zeros((0, _NF, 1)), np.int64(1))
     if not math.isfinite(logz):
         P[:, :] = 0.0
-        return logz
+        return logz, logz
     logf = _log_scales(tots)
     st, tr, en, E, ey, ex, aY, bY = _fast_setup(slots, etab, start, trans,
                                                 end, match_odds, ins_odds, y)
@@ -776,9 +777,9 @@ def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
     hi_p = M
     for i in range(N, 0, -1):
         if tot == 0.0 or not math.isfinite(tot):
-            # cannot happen for a pair with a finite forward; be safe
+            # the backward rows lost the pair (the check then fails)
             P[:i, :] = 0.0
-            return logz
+            return logz, -np.inf
         inv = 1.0 / tot
         e1n = 0.0
         e2n = 0.0
@@ -800,7 +801,47 @@ def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
             rows[i - 1] = _vpost(P[i - 1, c0 - 1:hi], bMr[c0:hi + 1], f1, f2)
         hi_pp = hi_p
         hi_p = hi
-    return logz
+    return logz, _fast_begin(N, M, band, x, y, G, tot, logb, hi_pp, slots, st,
+                             tr, en, E, ey, ex, aY, bY, bMr, tmp)
+
+
+@numba.njit(cache=True)
+def _fast_begin(N, M, band, x, y, G, tot, logb, hi_pp, slots, st, tr, en, E,
+                ey, ex, aY, bY, bMr, tmp):
+    """The backward pass's log-odds at Begin, once row 1 is in ``G[1]``
+    (scaled by exp(``logb``), its sum ``tot``): row 0 (its insert-y
+    cells) is computed into ``G[0]``, and Begin sums the first cells,
+    match at (1, 1), insert-x at (1, 0), insert-y at (0, 1), times their
+    start transitions and emissions."""
+    if tot == 0.0 or not math.isfinite(tot):
+        return -np.inf
+    r1 = G[1]
+    cur = G[0]
+    lo1, hi1 = band_limits(np.int64(1), N, M, band)
+    lo, hi = band_limits(np.int64(0), N, M, band)
+    for c in range(hi + 1, hi_pp + 1):
+        for q in range(_NF):
+            cur[q, c] = 0.0
+    inv = 1.0 / tot
+    tot0 = _fbwd_row(np.int64(0), N, M, lo, hi, np.int64(0), ex[0, x[0]],
+                     ex[1, x[0]], r1, cur, bMr, inv, slots, tr, en, E, aY, bY,
+                     tmp)
+    if not math.isfinite(tot0):
+        return -np.inf
+    z1 = 0.0  # row 1's terms, in row 1's scale
+    if lo1 <= 1 and hi1 >= 1:
+        z1 += st[0] * r1[0, 1]
+    if lo1 == 0:
+        for k in range(2):
+            z1 += st[1 + k] * ex[k, x[0]] * r1[1 + k, 0]
+    z0 = 0.0  # row 0's, in row 0's scale (row 1's divided by tot)
+    if hi >= 1:
+        for k in range(2):
+            z0 += st[3 + k] * ey[k, 1] * cur[3 + k, 1]
+    z = z1 + z0 * tot
+    if not z > 0.0:
+        return -np.inf
+    return logb + math.log(z)
 
 
 @numba.njit(cache=True, fastmath=_FM)
@@ -1239,7 +1280,8 @@ def _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
 def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
                    band, P, rows):
     """General posterior into P (N, M), zero on entry, and its row sums
-    into rows (N,); returns the log-odds."""
+    into rows (N,); returns (log-odds, the backward pass's own log-odds at
+    Begin: see :func:`_post_any`)."""
     N = x.shape[0]
     M = y.shape[0]
     S = kind.shape[0]
@@ -1256,7 +1298,7 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     logz = _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds,
                         x, y, band, mslot, Lm, logf, tots, np.int64(1), ck)
     if nms == 0 or not math.isfinite(logz):
-        return logz
+        return logz, logz
     R = np.zeros((2, S, M + 1))
     _, _, nsucc, succ = _gen_links(trans)
     logb = 0.0
@@ -1265,7 +1307,7 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
         if i < N:
             if tot == 0.0 or not math.isfinite(tot):
                 P[:, :] = 0.0
-                return logz
+                return logz, -np.inf  # the backward rows lost the pair
             logb += math.log(tot)
         nxt = R[(i + 1) & 1]
         cur = R[i & 1]
@@ -1278,7 +1320,19 @@ def _gen_posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
                 for c in range(1, M + 1):
                     P[i - 1, c - 1] += Lm[ms, i - 1, c - 1] * f1 * cur[s, c] * f2
         rows[i - 1] = _vsum(P[i - 1])
-    return logz
+    # the backward pass's own log-odds at Begin (see _post_any): row 0, then
+    # Begin's first cells, in row 1's scale
+    if tot == 0.0 or not math.isfinite(tot):
+        return logz, -np.inf
+    _gen_bwd_row(np.int64(0), kind, etab, end, trans, match_odds, ins_odds, x,
+                 y, R[1], R[0], 1.0 / tot, band, nsucc, succ)
+    g = np.empty(S)
+    _gen_next_values(np.int64(0), np.int64(0), kind, etab, match_odds,
+                     ins_odds, x, y, R[1], R[0], 1.0, tot, g)
+    zb = 0.0
+    for s in range(S):
+        zb += start[s] * g[s]
+    return logz, (logb + math.log(zb) if zb > 0.0 else -np.inf)
 
 
 @numba.njit(cache=True)
@@ -2873,38 +2927,88 @@ def _one_pair(x, y):
             np.array([0, y.shape[0]], np.int64), np.empty(1))
 
 
+def _emitting_paths(kind, start, trans, end):
+    """Bool mask of the states on some Begin -> End path that emits at
+    least one residue of each sequence (a match state, or an insert-x
+    state and an insert-y state, somewhere along it).  Walks (state,
+    emitted-so-far) pairs, the second a 2-bit set (1: x, 2: y): forward
+    from Begin with what the path emitted up to and including the state,
+    backward from End with what it emits after the state."""
+    S = kind.shape[0]
+    bits = np.where(kind == 0, 3, np.where(kind == 1, 1, 2))
+    step = trans > 0.0
+    fwd = np.zeros((S, 4), bool)
+    for s in np.flatnonzero(start > 0.0):
+        fwd[s, bits[s]] = True
+    bwd = np.zeros((S, 4), bool)
+    bwd[end > 0.0, 0] = True
+    while True:
+        nf = fwd.copy()
+        nb = bwd.copy()
+        for r, t in zip(*np.nonzero(step)):
+            for f in range(4):
+                if fwd[r, f]:
+                    nf[t, f | bits[t]] = True
+                if bwd[t, f]:
+                    nb[r, f | bits[t]] = True
+        if (nf == fwd).all() and (nb == bwd).all():
+            break
+        fwd = nf
+        bwd = nb
+    return np.array([any(fwd[s, f] and bwd[s, g] and (f | g) == 3
+                         for f in range(4) for g in range(4))
+                     for s in range(S)], bool)
+
+
 @functools.lru_cache(maxsize=16)
-def _live_cached(start_bytes, trans_bytes, end_bytes, S):
+def _live_cached(start_bytes, trans_bytes, end_bytes, kind_bytes, S, both):
     start = np.frombuffer(start_bytes, np.float64)
     trans = np.frombuffer(trans_bytes, np.float64).reshape(S, S)
     end = np.frombuffer(end_bytes, np.float64)
-
-    reach = _reaching(trans.T, start > 0.0)  # from Begin
-    coreach = _reaching(trans, end > 0.0)  # to End
-    live = reach & coreach
+    if both:
+        live = _emitting_paths(np.frombuffer(kind_bytes, np.int64), start,
+                               trans, end)
+    else:
+        reach = _reaching(trans.T, start > 0.0)  # from Begin
+        coreach = _reaching(trans, end > 0.0)  # to End
+        live = reach & coreach
     if live.all():
         return None
     w = live.astype(np.float64)
     return start * w, trans * np.outer(w, w), end * w
 
 
-def _live(start, trans, end):
-    """(start, trans, end) with the states that Begin cannot reach or that
-    cannot reach End cut off (their transitions and start/end zeroed).
-    Such a state carries no path, but its cells can hold mass: a 5-state
-    model with its long-gap pair disabled (match -> X2, Y2 and Begin -> X2,
-    Y2 zero, their self loops and End kept) has, in the backward
-    direction, cells that loop in X2 / Y2 for ever, which grow to dominate
-    each backward row of a 3000 x 64 pair and pushed the live cells below
-    the float range (posteriors summing to 32 instead of 64; found by
-    review).  Cutting them changes no probability.  The arrays are
-    returned as given when every state is live."""
+def _live(start, trans, end, kind=None, both=False):
+    """(start, trans, end) with the states that carry no path cut off
+    (their transitions and start/end zeroed): states that Begin cannot
+    reach or that cannot reach End, and, when ``both`` (every pair has
+    residues on both sides), the states on no path that emits a residue
+    of each sequence (``kind`` needed then).  Such a state carries no path,
+    but its cells can hold mass: a 5-state model with its long-gap pair
+    disabled (match -> X2, Y2 and Begin -> X2, Y2 zero, their self loops
+    and End kept) has, in the backward direction, cells that loop in X2 /
+    Y2 for ever, which grow to dominate each backward row of a 3000 x 64
+    pair and pushed the live cells below the float range (posteriors
+    summing to 32 instead of 64; found by review); an insert-x state
+    entered from Begin that only loops to End did the same in the forward
+    direction (review 28: forward and both checked passes 0.04 nats low,
+    posteriors 0.01-2.2 nats low, on alternating or homopolymer pairs).
+    Cutting them changes no probability.  The arrays are returned as given
+    when every state is live."""
     start = np.ascontiguousarray(start, np.float64)
     trans = np.ascontiguousarray(trans, np.float64)
     end = np.ascontiguousarray(end, np.float64)
-    r = _live_cached(start.tobytes(), trans.tobytes(), end.tobytes(),
-                     trans.shape[0])
+    kb = b""
+    if both:
+        kb = np.ascontiguousarray(kind, np.int64).tobytes()
+    r = _live_cached(start.tobytes(), trans.tobytes(), end.tobytes(), kb,
+                     trans.shape[0], bool(both))
     return (start, trans, end) if r is None else r
+
+
+def _all_nonempty(x_off, y_off):
+    """Whether every pair of a batch has residues on both sides."""
+    return bool((np.diff(x_off) > 0).all() and (np.diff(y_off) > 0).all())
 
 
 def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
@@ -2928,7 +3032,8 @@ def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     ``check=False``: one scaled pass, as fast as the kernel goes,
     unchecked (a DNA tandem repeat of 3000 x 2000 came out 0.09 nats low,
     a protein period-5 repeat 0.8), with no fallback."""
-    start, trans, end = _live(start, trans, end)
+    start, trans, end = _live(start, trans, end, kind,
+                              x.shape[0] > 0 and y.shape[0] > 0)
     if check and (_log_only(trans) or _pair_cut(kind, etab, trans, match_odds,
                                                 ins_odds, x, y, (start, end))):
         return _log_forward(kind, etab, start, trans, end, match_odds,
@@ -3031,9 +3136,11 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     above 1.  A pair whose row scaling lost the alignment's cells makes
     some sum exceed 1 whenever the lost mass lowered the likelihood (the
     tilt's estimate missed it: long repeats embedded in other sequence,
-    say); the striped posterior also fails the check when its forward and
-    reversed passes disagree, and any posterior fails it where its scale
-    leaves the float range (NaN).  (The sums checked are those the kernels
+    say); a posterior also fails the check when its two passes disagree
+    (striped: the forward and the reversed forward; row kernels: the
+    forward and the backward summed at Begin, which catches backward rows
+    that lost the alignment's cells, leaving P near zero), and where its
+    scale leaves the float range (NaN).  (The sums checked are those the kernels
     produce on the way: the rows of the computed orientation, and for a
     transposed pair the columns as well.)  A pair that fails is recomputed
     with the tilt forced, then with that tilt to the powers 2, 4, 8 and 16
@@ -3043,7 +3150,8 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     path (-inf) or left the float range (NaN), is computed in log space
     (:func:`pair_log.log_posterior_counts`: exact, far slower; -inf
     with P all zeros when there is no path)."""
-    start, trans, end = _live(start, trans, end)
+    start, trans, end = _live(start, trans, end, kind,
+                              x.shape[0] > 0 and y.shape[0] > 0)
     if _log_only(trans) or _pair_cut(kind, etab, trans, match_odds, ins_odds,
                                      x, y, (start, end)):
         return _log_posterior(kind, etab, start, trans, end, match_odds,
@@ -3135,7 +3243,8 @@ def _post_any(path, a, etab, start, trans, end, match_odds, ins_odds, x, y,
               band):
     """(log-odds, P, row sums of P, whether the passes agree) of an
     oriented pair (N >= M): by :func:`_striped_posterior` where it applies,
-    else the row kernels (their passes are not compared)."""
+    else the row kernels (whose backward pass, summed at Begin, must find
+    the forward's log-odds: :func:`_passes_agree`)."""
     if path == "fast" and band < 0 and y.shape[0] >= ps.STRIPE_MIN:
         r = _striped_posterior(a, etab, start, trans, end, match_odds,
                                ins_odds, x, y)
@@ -3144,9 +3253,22 @@ def _post_any(path, a, etab, start, trans, end, match_odds, ins_odds, x, y,
     P = np.zeros((x.shape[0], y.shape[0]))
     rows = np.zeros(x.shape[0])
     post = _fast_posterior if path == "fast" else _gen_posterior
-    logz = post(a, etab, start, trans, end, match_odds, ins_odds, x, y, band,
-                P, rows)
-    return logz, P, rows, True
+    logz, logzb = post(a, etab, start, trans, end, match_odds, ins_odds, x, y,
+                       band, P, rows)
+    return logz, P, rows, _passes_agree(logz, logzb)
+
+
+def _passes_agree(logz, logzb):
+    """Whether a row-kernel posterior's backward pass, summed at Begin,
+    found the forward's log-odds (always, for a pair without a path).  The
+    backward rows are scaled on their own: where they lost the cells of
+    the alignment, its posteriors came out near zero with the forward's
+    log-odds exact (review 28: a pair under a strongly tilted model, 87
+    rows of P at 1e-60 instead of 1; a local model's 38 x 2311 pair, P
+    summing to 1e-254), and its Begin value is low."""
+    if not math.isfinite(logz):
+        return True
+    return abs(logzb - logz) <= _PASSES_AGREE * max(1.0, abs(logz))
 
 
 def _striped_posterior(slots, etab, start, trans, end, match_odds, ins_odds,
@@ -3194,7 +3316,8 @@ def expected_counts(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     that no pass found a path for, is computed in log space
     (:func:`pair_log.log_posterior_counts`; NaN, nothing added, only if
     even those counts broke their identities)."""
-    start, trans, end = _live(start, trans, end)
+    start, trans, end = _live(start, trans, end, kind,
+                              x.shape[0] > 0 and y.shape[0] > 0)
     if _log_only(trans) or _pair_cut(kind, etab, trans, match_odds, ins_odds,
                                      x, y, (start, end)):
         return float(_log_counts(kind, etab, start, trans, end, match_odds,
@@ -3301,7 +3424,8 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
     (a pair that fails every tilt, or comes out -inf while
     :func:`pair_log.has_path` finds a path, is computed in log space after
     the others, those pairs again on the threads)."""
-    start, trans, end = _live(start, trans, end)
+    start, trans, end = _live(start, trans, end, kind,
+                              _all_nonempty(x_off, y_off))
     n = x_off.shape[0] - 1
     nch = _n_chunks(x_off, y_off)
     out = np.full(n, -np.inf)
@@ -3370,7 +3494,8 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     counts summed over pairs with finite log-odds, reduced in a fixed order
     (identical for any thread count).  Runs on ``numba.get_num_threads()``
     threads."""
-    start, trans, end = _live(start, trans, end)
+    start, trans, end = _live(start, trans, end, kind,
+                              _all_nonempty(x_off, y_off))
     n = x_off.shape[0] - 1
     S = kind.shape[0]
     nch = _n_chunks(x_off, y_off, cost=5)
