@@ -72,6 +72,23 @@ def _refuse_undefined(logprob, what):
                else f"has log-likelihood {logprob[k]} (values beyond the float range?)")
         raise ValueError(f"sequence {k + 1} (1-based) {why}: its {what} undefined")
 
+def _refuse_lost_posteriors(gamma, offsets):
+    """The scaled forward-backward keeps each frame's values within the
+    float range relative to the frame's largest; a model whose transitions
+    or emission ratios span more than that (1e-137 and 1e-221 transitions
+    in one review's example) can lose every value of some frame, and its
+    posteriors come out NaN though the likelihood is finite.  One line
+    naming the sequence and frame, never NaN rows."""
+    bad = ~np.isfinite(gamma).all(axis=1)
+    if bad.any():
+        t = int(np.flatnonzero(bad)[0])
+        k = int(np.searchsorted(offsets, t, side="right")) - 1
+        raise ValueError(
+            f"sequence {k + 1} (1-based), frame {t - int(offsets[k]) + 1}: state posteriors lost to "
+            "underflow (the model's transition or emission probabilities span more than the float "
+            "range allows, e.g. transitions near 1e-200 beside 1); they are undefined here")
+
+
 class _BaseHMM:
     """Shared machinery of the HMMs (not public)."""
 
@@ -266,6 +283,7 @@ class _BaseHMM:
             fp, off = self._frames(data)
             logprob, gamma = _k.posteriors(self.startprob_, self.transmat_, fp, off, data["offsets"])
         _refuse_undefined(logprob, "state posteriors are")
+        _refuse_lost_posteriors(gamma, data["offsets"])
         return float(logprob.sum()), gamma
 
     def predict_proba(self, X, lengths=None) -> NDArray:

@@ -443,3 +443,29 @@ def test_unvisited_state_tied_to_visited_ones_takes_the_slack():
 def test_prior_that_is_not_a_number_names_the_parameter(value):
     with pytest.raises(ValueError, match="transmat_prior must be a number >= 1 or an array of them"):
         CategoricalHMM(n_states=2, n_symbols=2, transmat_prior=value, n_iter=1).fit(np.array([[0], [1]]))
+
+
+@pytest.mark.parametrize("name", ["cat", "gauss"])
+def test_posteriors_lost_to_underflow_are_refused(name):
+    """Review28: transitions from 1 down to 1e-221 in one model; the scaled
+    forward-backward lost every value of a frame and predict_proba returned
+    NaN rows beside a finite log-likelihood.  Now one line naming the
+    sequence and frame (the score itself agrees with hmmlearn's)."""
+    from pathlib import Path
+
+    from hmmlearn import hmm as hl
+
+    d = np.load(Path(__file__).parent / "data" / f"review28_F6_hmm_{name}_nan.npz")
+    S = len(d["sp"])
+    if name == "gauss":
+        m, h = GaussianHMM(S, init_params=""), hl.GaussianHMM(S, covariance_type="diag", init_params="")
+        for o in (m, h):
+            o.startprob_, o.transmat_, o.means_, o.covars_ = d["sp"], d["tm"], d["mu"], d["cv"]
+    else:
+        m = CategoricalHMM(S, n_symbols=d["em"].shape[1], init_params="")
+        h = hl.CategoricalHMM(S, n_features=d["em"].shape[1], init_params="")
+        for o in (m, h):
+            o.startprob_, o.transmat_, o.emissionprob_ = d["sp"], d["tm"], d["em"]
+    assert m.score(d["X"]) == pytest.approx(h.score(d["X"]), rel=1e-12)
+    with pytest.raises(ValueError, match=r"^sequence 1 \(1-based\), frame \d+: state posteriors lost to underflow"):
+        m.predict_proba(d["X"])
