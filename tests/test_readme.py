@@ -88,6 +88,10 @@ def _all_commands():
 
 CASES = _all_commands()
 
+# the commands run in order in one working directory (a later one reads what an
+# earlier one wrote): under pytest-xdist they stay on one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("readme-commands")
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
