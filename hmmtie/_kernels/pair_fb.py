@@ -2691,14 +2691,25 @@ def _cut_pairs(kind, etab, trans, match_odds, ins_odds, xs, x_off, ys,
         _group_cuts(grp, grp_t, xs, x_off, ys, y_off, _FEED_NATS, out)
     nx, ny = np.diff(x_off), np.diff(y_off)
     if c < math.inf or c_t < math.inf:
-        out |= np.minimum(nx, ny) * np.where(ny > nx, c_t, c) > _LOSS_FLOOR
+        out |= _columns_times(nx, ny, c, c_t) > _LOSS_FLOOR
     if mirror:
         # a checked pair whose check checks nothing
         kt, mt = _transpose_model(kind, mo)
         bound = _oriented_bound(kind, etab, trans, mo, io)
         bound_t = _oriented_bound(kt, etab, trans, mt, io)
-        checked = np.minimum(nx, ny) * np.where(ny > nx, bound_t, bound)
-        out |= (checked > _LOSS_FLOOR) & _palindromes(xs, x_off, ys, y_off)
+        out |= ((_columns_times(nx, ny, bound, bound_t) > _LOSS_FLOOR)
+                & _palindromes(xs, x_off, ys, y_off))
+    return out
+
+
+def _columns_times(nx, ny, per, per_t):
+    """Per pair: its columns (the shorter side) times ``per``, or ``per_t``
+    where it is computed transposed; 0 for an empty pair (not 0 * inf)."""
+    cols = np.minimum(nx, ny)
+    rate = np.where(ny > nx, per_t, per)
+    out = np.zeros(cols.shape)
+    has = cols > 0
+    out[has] = cols[has] * rate[has]
     return out
 
 
@@ -3009,6 +3020,17 @@ def _live(start, trans, end, kind=None, both=False):
 def _all_nonempty(x_off, y_off):
     """Whether every pair of a batch has residues on both sides."""
     return bool((np.diff(x_off) > 0).all() and (np.diff(y_off) > 0).all())
+
+
+def _mixed_empty(x_off, y_off):
+    """(pairs with residues on both sides, the others) of a batch that has
+    both kinds, else None: such a batch runs as two, so that its ordinary
+    pairs get :func:`_live`'s cut for pairs with residues on both sides
+    (one empty pair in a batch had taken it from them: review 29)."""
+    full = (np.diff(x_off) > 0) & (np.diff(y_off) > 0)
+    if full.all() or not full.any():
+        return None
+    return np.flatnonzero(full), np.flatnonzero(~full)
 
 
 def forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
@@ -3424,6 +3446,16 @@ def batch_forward(kind, etab, start, trans, end, match_odds, ins_odds, xs,
     (a pair that fails every tilt, or comes out -inf while
     :func:`pair_log.has_path` finds a path, is computed in log space after
     the others, those pairs again on the threads)."""
+    split = _mixed_empty(x_off, y_off)
+    if split is not None:
+        out = np.empty(x_off.shape[0] - 1)
+        for part in split:
+            out[part] = batch_forward(kind, etab, start, trans, end,
+                                      match_odds, ins_odds,
+                                      *_subset(xs, x_off, part),
+                                      *_subset(ys, y_off, part), band,
+                                      tilt_nats, check)
+        return out
     start, trans, end = _live(start, trans, end, kind,
                               _all_nonempty(x_off, y_off))
     n = x_off.shape[0] - 1
@@ -3494,6 +3526,22 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     counts summed over pairs with finite log-odds, reduced in a fixed order
     (identical for any thread count).  Runs on ``numba.get_num_threads()``
     threads."""
+    split = _mixed_empty(x_off, y_off)
+    if split is not None:
+        res = [np.empty(x_off.shape[0] - 1)]
+        for part in split:
+            sub = batch_expected_counts(kind, etab, start, trans, end,
+                                        match_odds, ins_odds,
+                                        *_subset(xs, x_off, part),
+                                        *_subset(ys, y_off, part), band,
+                                        tilt_nats)
+            res[0][part] = sub[0]
+            if len(res) == 1:
+                res += sub[1:]
+            else:
+                for total, more in zip(res[1:], sub[1:]):
+                    total += more
+        return tuple(res)
     start, trans, end = _live(start, trans, end, kind,
                               _all_nonempty(x_off, y_off))
     n = x_off.shape[0] - 1
