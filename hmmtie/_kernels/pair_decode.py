@@ -482,8 +482,8 @@ def _viterbi3_core(etab, log_start, log_trans, log_end, log_match_odds,
     fbyte = np.zeros(3, np.int64)
     fshift = np.array([0, 2, 4])
     fmask = np.full(3, 3, np.int64)
-    L = _traceback(kind, tb, row_off, lo, np.int64(1), fbyte, fshift, fmask, preds,
-                   N, M, s_end, states_out, ops_out)
+    L = _traceback(kind, tb, row_off, lo, np.int64(1), fbyte, fshift, fmask,
+                   preds, N, M, s_end, states_out, ops_out)
     return score, L
 
 

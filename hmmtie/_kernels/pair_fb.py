@@ -761,7 +761,8 @@ def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
     M = y.shape[0]
     tots = np.empty(N + 1)
     logz = _fast_forward(slots, etab, start, trans, end, match_odds, ins_odds,
-                         x, y, band, P, tots, np.zeros((0, _NF, 1)), np.int64(1))
+                         x, y, band, P, tots, np.zeros((0, _NF, 1)),
+                         np.int64(1))
     if not math.isfinite(logz):
         P[:, :] = 0.0
         return logz, logz
@@ -792,8 +793,9 @@ def _fast_posterior(slots, etab, start, trans, end, match_odds, ins_odds, x,
         for c in range(hi + 1, hi_pp + 1):
             for s in range(_NF):
                 cur[s, c] = 0.0
-        tot = _fbwd_row(i, N, M, lo, hi, np.int64(x[i - 1]), e1n, e2n, G[(i + 1) & 1],
-                        cur, bMr, inv, slots, tr, en, E, aY, bY, tmp)
+        tot = _fbwd_row(i, N, M, lo, hi, np.int64(x[i - 1]), e1n, e2n,
+                        G[(i + 1) & 1], cur, bMr, inv, slots, tr, en, E, aY,
+                        bY, tmp)
         f1, f2 = _scale(logf[i] + logb - logz)
         c0 = lo if lo > 1 else 1
         rows[i - 1] = 0.0
@@ -1239,8 +1241,8 @@ def _gen_forward(kind, etab, start, trans, end, match_odds, ins_odds, x, y,
     S = kind.shape[0]
     R = np.zeros((2, S, M + 1))
     npred, pred, _, _ = _gen_links(trans)
-    tot = _gen_fwd_row(np.int64(0), kind, etab, start, trans, match_odds, ins_odds, x, y,
-                       R[1], R[0], 1.0, band, npred, pred)
+    tot = _gen_fwd_row(np.int64(0), kind, etab, start, trans, match_odds,
+                       ins_odds, x, y, R[1], R[0], 1.0, band, npred, pred)
     store = Lm.shape[0] > 0
     if tots.shape[0] > 0:
         tots[0] = tot
@@ -3162,12 +3164,12 @@ def posterior(kind, etab, start, trans, end, match_odds, ins_odds, x, y, band,
     (striped: the forward and the reversed forward; row kernels: the
     forward and the backward summed at Begin, which catches backward rows
     that lost the alignment's cells, leaving P near zero), and where its
-    scale leaves the float range (NaN).  (The sums checked are those the kernels
-    produce on the way: the rows of the computed orientation, and for a
-    transposed pair the columns as well.)  A pair that fails is recomputed
-    with the tilt forced, then with that tilt to the powers 2, 4, 8 and 16
-    (further from 1: a DNA tandem repeat of 3000 x 2000 failed at its
-    solved g = 0.815 and was exact at g <= 0.7), then untilted, skipping a
+    scale leaves the float range (NaN).  (The sums checked are those the
+    kernels produce on the way: the rows of the computed orientation, and
+    for a transposed pair the columns as well.)  A pair that fails is
+    recomputed with the tilt forced, then with that tilt to the powers 2, 4,
+    8 and 16 (further from 1: a DNA tandem repeat of 3000 x 2000 failed at
+    its solved g = 0.815 and was exact at g <= 0.7), then untilted, skipping a
     tilt already tried.  A pair that still fails, or whose forward found no
     path (-inf) or left the float range (NaN), is computed in log space
     (:func:`pair_log.log_posterior_counts`: exact, far slower; -inf
