@@ -2414,14 +2414,19 @@ def _insert_groups(kind, etab, trans, ins_odds):
             rho = float(np.max(np.abs(np.linalg.eigvals(Tg * odds[None, :]))))
             rates[g, a] = math.log(rho) if rho > 0.0 else -745.0
     out = []
-    for w in range(len(groups)):
-        for l in range(len(groups)):
-            if w == l or np.min(D[np.ix_(groups[w], groups[l])]) <= _FEED_NATS:
-                continue
-            d = np.clip(rates[w] - rates[l], -745.0, 745.0)
-            if d.max() > 1e-12 and d.min() < -1e-12:
-                out.append(d)
+    for w, l in _column_only_pairs(D, groups):
+        d = np.clip(rates[w] - rates[l], -745.0, 745.0)
+        if d.max() > 1e-12 and d.min() < -1e-12:
+            out.append(d)
     return np.array(out).reshape(-1, A)
+
+
+def _column_only_pairs(D, groups):
+    """The ordered pairs (w, l) of distinct groups of
+    :func:`_column_free_groups` where w cannot feed l through insert-x
+    transitions within ``_FEED_NATS`` (only a column links them)."""
+    return [(w, l) for w in range(len(groups)) for l in range(len(groups))
+            if w != l and np.min(D[np.ix_(groups[w], groups[l])]) > _FEED_NATS]
 
 
 @numba.njit(cache=True)
@@ -2476,9 +2481,8 @@ def _group_tables(kind, etab, trans, ins_odds):
     xs, T, D, groups = _column_free_groups(kind, trans)
     if xs.size < 2:
         return empty
-    pairs = [(w, l) for w in range(len(groups)) for l in range(len(groups))
-             if w != l and max(len(groups[w]), len(groups[l])) > 1
-             and np.min(D[np.ix_(groups[w], groups[l])]) > _FEED_NATS]
+    pairs = [(w, l) for w, l in _column_only_pairs(D, groups)
+             if max(len(groups[w]), len(groups[l])) > 1]
     if not pairs:
         return empty
     g = max(len(m) for m in groups)
@@ -3530,20 +3534,16 @@ def batch_expected_counts(kind, etab, start, trans, end, match_odds, ins_odds,
     threads."""
     split = _mixed_empty(x_off, y_off)
     if split is not None:
-        res = [np.empty(x_off.shape[0] - 1)]
-        for part in split:
-            sub = batch_expected_counts(kind, etab, start, trans, end,
-                                        match_odds, ins_odds,
-                                        *_subset(xs, x_off, part),
-                                        *_subset(ys, y_off, part), band,
-                                        tilt_nats)
-            res[0][part] = sub[0]
-            if len(res) == 1:
-                res += sub[1:]
-            else:
-                for total, more in zip(res[1:], sub[1:]):
-                    total += more
-        return tuple(res)
+        full, rest = (batch_expected_counts(kind, etab, start, trans, end,
+                                            match_odds, ins_odds,
+                                            *_subset(xs, x_off, part),
+                                            *_subset(ys, y_off, part), band,
+                                            tilt_nats)
+                      for part in split)
+        out = np.empty(x_off.shape[0] - 1)
+        out[split[0]] = full[0]
+        out[split[1]] = rest[0]
+        return (out,) + tuple(u + v for u, v in zip(full[1:], rest[1:]))
     start, trans, end = _live(start, trans, end, kind,
                               _all_nonempty(x_off, y_off))
     n = x_off.shape[0] - 1
