@@ -1625,21 +1625,12 @@ def column_confidence(P: NDArray, ops: NDArray) -> NDArray:
     A pair column gets ``P[i, j]``; a column where ``a_i`` is unaligned gets
     ``1 - sum_j P[i, j]``; where ``b_j`` is unaligned, ``1 - sum_i P[i, j]``.
     """
-    gap_x = 1.0 - P.sum(axis=1)
-    gap_y = 1.0 - P.sum(axis=0)
-    out = np.empty(len(ops))
-    i = j = 0
-    for k, op in enumerate(ops):
-        if op == 0:
-            out[k] = P[i, j]
-            i += 1
-            j += 1
-        elif op == 1:
-            out[k] = gap_x[i]
-            i += 1
-        else:
-            out[k] = gap_y[j]
-            j += 1
+    ops = np.ascontiguousarray(ops, dtype=np.uint8)
+    P = np.asarray(P, dtype=np.float64)
+    if P.T.flags.c_contiguous and not P.flags.c_contiguous:
+        out = _kd.column_confidence(P.T, True, ops)  # a transposed view
+    else:
+        out = _kd.column_confidence(np.ascontiguousarray(P), False, ops)
     return np.clip(out, 0.0, 1.0)
 
 

@@ -207,6 +207,41 @@ def test_align_of_a_pair_computed_transposed_uses_the_matrix_as_computed(local):
                               kd.mea(P, band)[1])
 
 
+def test_column_confidence_follows_its_definition():
+    """``column_confidence`` (a kernel summing only the rows and columns of
+    unaligned residues) against the definition, summed in numpy: random
+    matrices and paths, the matrix as given, as a transposed view (what
+    ``align`` passes for a pair computed transposed) and as a strided
+    slice; paths with no gaps, only gaps, and empty sides."""
+    from hmmtie.pair import column_confidence
+
+    def reference(P, ops):
+        gap_x = 1.0 - P.sum(axis=1)
+        gap_y = 1.0 - P.sum(axis=0)
+        out, i, j = [], 0, 0
+        for op in ops:
+            if op == 0:
+                out.append(P[i, j])
+            elif op == 1:
+                out.append(gap_x[i])
+            else:
+                out.append(gap_y[j])
+            i += op != 2
+            j += op != 1
+        return np.clip(out, 0.0, 1.0)
+
+    rng = np.random.default_rng(8)
+    for t in range(300):
+        n, m = (int(v) for v in rng.integers(0, 12, 2))
+        k = int(rng.integers(0, min(n, m) + 1))
+        ops = np.array([0] * k + [1] * (n - k) + [2] * (m - k), np.uint8)
+        rng.shuffle(ops)
+        P = rng.random((n, m)) / max(1, n, m) * rng.choice([0.5, 2.0])
+        for A in (P, np.ascontiguousarray(P.T).T, np.repeat(P, 2, axis=1)[:, ::2]):
+            got = column_confidence(A, ops)
+            np.testing.assert_allclose(got, reference(P, ops), rtol=0, atol=1e-14)
+
+
 def test_symmetry_with_both_ties():
     rng = np.random.default_rng(3)
     for name in ("3state", "5state"):

@@ -927,6 +927,69 @@ def _running_max(A, D, j0, n):
         D[j] = c
 
 
+@njit(cache=True)
+def column_confidence(Q, flip, ops):
+    """Per-column confidences of an alignment (``ops``) under match
+    posteriors P = ``Q.T`` if ``flip`` else ``Q``: ``P[i, j]`` for a pair,
+    ``1 - sum_j P[i, j]`` where ``a_i`` is unaligned and ``1 - sum_i P[i,
+    j]`` where ``b_j`` is (unclipped).  Only the rows and columns of the
+    unaligned residues are summed: a row's sum reads it, the columns' sums
+    are accumulated row by row over the columns wanted (the whole matrix
+    when every residue is unaligned, as summing all rows and columns)."""
+    n = ops.shape[0]
+    out = np.empty(n)
+    NQ = Q.shape[0]
+    MQ = Q.shape[1]
+    # the unaligned residues, as rows and columns of Q
+    want_r = np.zeros(NQ, np.bool_)
+    want_c = np.zeros(MQ, np.bool_)
+    i = 0
+    j = 0
+    for k in range(n):
+        o = ops[k]
+        if o != 0:
+            # a_i unaligned is P's row i: Q's column i when flipped
+            if (o == 1) != flip:
+                want_r[i if o == 1 else j] = True
+            else:
+                want_c[i if o == 1 else j] = True
+        if o != 2:
+            i += 1
+        if o != 1:
+            j += 1
+    rs = np.zeros(NQ)
+    for r in range(NQ):
+        if want_r[r]:
+            t = 0.0
+            for c in range(MQ):
+                t += Q[r, c]
+            rs[r] = t
+    cols = np.flatnonzero(want_c)
+    cs = np.zeros(MQ)
+    for r in range(NQ):
+        for c in cols:
+            cs[c] += Q[r, c]
+    i = 0
+    j = 0
+    for k in range(n):
+        o = ops[k]
+        if o == 0:
+            out[k] = Q[j, i] if flip else Q[i, j]
+            i += 1
+            j += 1
+        else:
+            v = i if o == 1 else j  # the residue's row (o == 1) or column
+            if (o == 1) != flip:
+                out[k] = 1.0 - rs[v]
+            else:
+                out[k] = 1.0 - cs[v]
+            if o == 1:
+                i += 1
+            else:
+                j += 1
+    return out
+
+
 def mea(P, band, swapped=False):
     """Maximum expected accuracy alignment (ProbCons style).
 
@@ -957,7 +1020,6 @@ def _mea(P, band, swapped):
     tb = np.empty(row_off[N + 1], np.uint8)
     D = np.full((2, M + 1), NEG_INF)
     Arow = np.empty(M + 1, np.float64)
-    code = np.zeros(M + 1, np.int64)
     wlo = np.zeros(2, np.int64)
     whi = np.full(2, -1, np.int64)
     for i in range(N + 1):
@@ -982,7 +1044,7 @@ def _mea(P, band, swapped):
                 Dc[j] = Dc[j - 1]
                 tb[row_off[0] + j - jlo] = 2
             continue
-        # best of column and (x_i, -), vectorised (select form, int64 codes)
+        # best of column and (x_i, -), vectorised (select form)
         if jlo == 0:
             Arow[0] = Dp[0]
         j0 = max(jlo, 1)
@@ -991,31 +1053,32 @@ def _mea(P, band, swapped):
         dg = Dp[j0 - 1:jhi]
         up = Dp[j0:jhi + 1]
         av = Arow[j0:jhi + 1]
-        cv = code[j0:jhi + 1]
+        # the choice between them goes straight into the traceback bytes
+        # (an int64 code array read back later: 10-15% slower)
+        tr = tb[row_off[i] + j0 - jlo:row_off[i + 1]]
         for q in range(n):
             d = dg[q] + pr[q]
             u = up[q]
             w = u > d
             av[q] = u if w else d
-            cv[q] = 1 if w else 0
+            tr[q] = np.uint8(1) if w else np.uint8(0)
         # (-, y_j) is a running maximum along the row
         if jlo == 0:
             Dc[0] = Arow[0]
-            code[0] = 1
         _running_max(Arow, Dc, j0, n)
         pv = Dc[j0 - 1:jhi]
-        tr = tb[row_off[i] + j0 - jlo:row_off[i + 1]]
         if swapped:
             # (-, y_j) before (x_i, -): the running maximum wins a tie with
-            # the cell above (av is that cell, cv = 1), not with the column
+            # the cell above (av is that cell, byte 1), not with the column
             for q in range(n):
                 a = av[q]
                 p = pv[q]
-                w = p >= a if cv[q] == 1 else p > a
-                tr[q] = np.uint8(2 if w else cv[q])
+                c = tr[q]
+                w = p >= a if c == 1 else p > a
+                tr[q] = np.uint8(2) if w else c
         else:
             for q in range(n):
-                tr[q] = np.uint8(2 if pv[q] > av[q] else cv[q])
+                tr[q] = np.uint8(2) if pv[q] > av[q] else tr[q]
         if jlo == 0:
             tb[row_off[i]] = 1
     Dc = D[N & 1]
