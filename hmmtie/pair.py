@@ -101,25 +101,15 @@ def _seq_text(seq, what):
 
 
 def ops_to_coordinates(ops: NDArray) -> NDArray:
-    """Bio.Align coordinates (2, n_blocks + 1) from column ops (0 pair, 1 x-gap... see module)."""
+    """Bio.Align coordinates (2, n_blocks + 1) from column ops (0 pair, 1 x-gap... see module):
+    the residue counts before each run of equal ops, and at the end."""
     ops = np.asarray(ops, dtype=np.uint8)
-    i = j = 0
-    coords = [(0, 0)]
-    prev = None
-    for op in ops:
-        if op != prev and prev is not None:
-            coords.append((i, j))
-        if op == 0:
-            i += 1
-            j += 1
-        elif op == 1:
-            i += 1
-        else:
-            j += 1
-        prev = op
-    if len(ops):
-        coords.append((i, j))
-    return np.array(coords, dtype=np.int64).T
+    if not len(ops):
+        return np.zeros((2, 1), np.int64)
+    i = np.concatenate(([0], np.cumsum(ops != 2)))  # residues of a before each column
+    j = np.concatenate(([0], np.cumsum(ops != 1)))
+    starts = np.flatnonzero(np.diff(ops.astype(np.int8), prepend=-1, append=-1))  # run bounds
+    return np.stack((i[starts], j[starts])).astype(np.int64)
 
 
 def _check_residues(what, row, got, want, offset=0):

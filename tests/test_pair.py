@@ -242,6 +242,34 @@ def test_column_confidence_follows_its_definition():
             np.testing.assert_allclose(got, reference(P, ops), rtol=0, atol=1e-14)
 
 
+def test_ops_to_coordinates_follows_its_definition():
+    """The Biopython coordinates of column ops (vectorised) against a walk
+    over the columns that records the residue counts where the op
+    changes: random paths with long runs, single columns and no columns."""
+    from hmmtie.pair import ops_to_coordinates
+
+    def reference(ops):
+        i = j = 0
+        coords = [(0, 0)]
+        for k, op in enumerate(ops):
+            if k and op != ops[k - 1]:
+                coords.append((i, j))
+            i += op != 2
+            j += op != 1
+        if len(ops):
+            coords.append((i, j))
+        return np.array(coords, dtype=np.int64).T
+
+    rng = np.random.default_rng(9)
+    for t in range(500):
+        ops = rng.integers(0, 3, int(rng.integers(0, 15))).astype(np.uint8)
+        if t % 2:
+            ops = np.repeat(ops, rng.integers(1, 5, len(ops)))
+        got = ops_to_coordinates(ops)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, reference(ops))
+
+
 def test_symmetry_with_both_ties():
     rng = np.random.default_rng(3)
     for name in ("3state", "5state"):

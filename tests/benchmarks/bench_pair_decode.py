@@ -12,8 +12,10 @@ parasail's SIMD Needleman-Wunsch (``nw_scan_16`` score-only,
 substitution scores.  When ``/usr/bin/probcons``
 exists, times ``probcons -c 0 -ir 0`` and default ProbCons on a 1k x 1k
 protein pair (CPU from getrusage of the child) against hmmtie's posterior +
-MEA, the two alternately round by round (the ratio is the median of the
-rounds' ratios), and the peak memory of ProbCons at 5k x 5k DNA.
+MEA kernels, and against ``PairHMM.align`` end to end (the shipped 3-state
+protein preset), the two alternately round by round (the ratio is the
+median of the rounds' ratios), and the peak memory of ProbCons at 5k x 5k
+DNA.
 
 Usage: python tests/benchmarks/bench_pair_decode.py [--repeats 3] [--quick]
 """
@@ -69,19 +71,25 @@ def paired_times(fa, fb, repeats):
     return statistics.median(ta), statistics.median(tb), statistics.median(r)
 
 
-def pair(rng, n, A, identity):
-    x = rng.integers(0, A, n).astype(np.uint8)
+def pair(rng, n, A, identity, freqs=None):
+    """A related pair of length n over A letters (uniform, or drawn with
+    ``freqs``): identity ``identity``, about 3% indels."""
+    def draw(k):
+        if freqs is None:
+            return rng.integers(0, A, k).astype(np.uint8)
+        return rng.choice(A, k, p=freqs).astype(np.uint8)
+    x = draw(n)
     y = x.copy()
     mut = rng.random(n) > identity
-    y[mut] = rng.integers(0, A, mut.sum())
+    y[mut] = draw(mut.sum())
     # a few indels so the traceback has gaps to follow
     keep = rng.random(n) > 0.03
     y = y[keep]
-    ins = rng.integers(0, A, n - keep.sum() + 1).astype(np.uint8)
+    ins = draw(n - keep.sum() + 1)
     pos = np.sort(rng.integers(0, len(y), len(ins)))
     y = np.insert(y, pos, ins)[:n]
     if len(y) < n:
-        y = np.concatenate([y, rng.integers(0, A, n - len(y)).astype(np.uint8)])
+        y = np.concatenate([y, draw(n - len(y))])
     return x, y
 
 
@@ -241,11 +249,30 @@ def main():
         _, post = posterior(*m, x, y, -1)
         return mea(post, -1)
 
+    # what a user calls, end to end: PairHMM.align with the shipped
+    # 3-state protein preset (encoding, the checked posterior, MEA, the
+    # per-column confidences, the Biopython Alignment), on a pair drawn
+    # with the preset's background frequencies: under a model trained on
+    # real proteins, uniformly random letters have insert odds of 1.37 on
+    # average, and the tilt chosen for such a composition wastes a pass
+    # (tests/benchmarks/HISTORY.md, fifteenth session)
+    from hmmtie import PairHMM
+    preset = PairHMM.preset("3state", alphabet="protein")
+    pl = preset._alph.letters
+    xa, ya = pair(rng, 1000, len(pl), 0.5, freqs=preset.background_)
+    xs = "".join(pl[c] for c in xa)
+    ys = "".join(pl[c] for c in ya)
+
+    def ours_api():
+        return preset.align(xs, ys, method="mea")
+
     t_ours = median_time(ours, args.repeats)
+    t_api = median_time(ours_api, args.repeats)
     _, post = posterior(*m, x, y, -1)
     t_dp = median_time(lambda: mea(post, -1), args.repeats)
     print(f"\nhmmtie posterior + MEA, protein 1000x1000: {t_ours:.4f} s CPU "
-          f"(MEA DP alone {t_dp * 1e3:.2f} ms)")
+          f"(MEA DP alone {t_dp * 1e3:.2f} ms); PairHMM.align end to end "
+          f"(3state protein preset): {t_api:.4f} s")
     if not os.path.exists(PROBCONS) and shutil.which("probcons") is None:
         print("probcons not found: ProbCons comparison skipped")
         return
@@ -253,22 +280,28 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         fa = os.path.join(tmp, "p.fa")
         write_fasta(fa, letters, x, y)
-        for label, extra in (("probcons -c 0 -ir 0", ["-c", "0", "-ir", "0"]),
-                             ("probcons (default)", [])):
+        fb = os.path.join(tmp, "b.fa")  # the pair PairHMM.align aligns
+        write_fasta(fb, pl, xa, ya)
+        for label, extra, fn, f in (
+                ("probcons -c 0 -ir 0", ["-c", "0", "-ir", "0"], ours, fa),
+                ("probcons (default)", [], ours, fa),
+                ("probcons -c 0 -ir 0", ["-c", "0", "-ir", "0"], ours_api,
+                 fb)):
             # ours and ProbCons alternately, round by round (see
             # paired_times): the ratio is the median of the rounds' ratios
             to, tp, r = [], [], []
             for _ in range(max(args.repeats, 5)):
                 t0 = time.process_time()
-                ours()
+                fn()
                 to.append(time.process_time() - t0)
-                w, c, rss = run_child([exe, *extra, fa])
+                w, c, rss = run_child([exe, *extra, f])
                 tp.append(c)
                 r.append(c / to[-1])
-            print(f"{label:<22} CPU {statistics.median(tp):.3f} s (ours "
-                  f"{statistics.median(to):.4f} s in the same rounds) -> "
-                  f"hmmtie is {statistics.median(r):.1f}x faster (CPU, "
-                  f"median of {len(r)} rounds' ratios)")
+            what = "PairHMM.align" if fn is ours_api else "kernels"
+            print(f"{label:<22} CPU {statistics.median(tp):.3f} s (ours, "
+                  f"{what}: {statistics.median(to):.4f} s in the same "
+                  f"rounds) -> hmmtie is {statistics.median(r):.1f}x faster "
+                  f"(CPU, median of {len(r)} rounds' ratios)")
         if not args.quick:
             xd, yd = pair(rng, 5000, 4, 0.7)
             fd = os.path.join(tmp, "d.fa")
