@@ -1609,18 +1609,33 @@ def _mea_ops(Q, band, flip):
     return ea, ops
 
 
+def _line_sums(P, idx, axis):
+    """Sums of the rows (``axis`` 1) or columns (``axis`` 0) ``idx`` of P:
+    only those lines are read, 256 at a time (no copy of more), or the
+    whole matrix reduced once when they are over a quarter of it."""
+    if len(idx) * 4 > P.shape[1 - axis]:
+        return P.sum(axis=axis)[idx]
+    out = np.empty(len(idx))
+    for s in range(0, len(idx), 256):
+        k = idx[s:s + 256]
+        out[s:s + 256] = (P[k] if axis == 1 else P[:, k]).sum(axis=axis)
+    return out
+
+
 def column_confidence(P: NDArray, ops: NDArray) -> NDArray:
     """Per-column posterior confidence of an alignment given match posteriors ``P``.
 
     A pair column gets ``P[i, j]``; a column where ``a_i`` is unaligned gets
     ``1 - sum_j P[i, j]``; where ``b_j`` is unaligned, ``1 - sum_i P[i, j]``.
     """
-    ops = np.ascontiguousarray(ops, dtype=np.uint8)
-    P = np.asarray(P, dtype=np.float64)
-    if P.T.flags.c_contiguous and not P.flags.c_contiguous:
-        out = _kd.column_confidence(P.T, True, ops)  # a transposed view
-    else:
-        out = _kd.column_confidence(np.ascontiguousarray(P), False, ops)
+    ops = np.asarray(ops, dtype=np.uint8)
+    i = np.cumsum(ops != 2) - 1  # the residue of a at (or before) each column
+    j = np.cumsum(ops != 1) - 1
+    out = np.empty(len(ops))
+    pair, gx, gy = ops == 0, ops == 1, ops == 2
+    out[pair] = P[i[pair], j[pair]]
+    out[gx] = 1.0 - _line_sums(P, i[gx], 1)
+    out[gy] = 1.0 - _line_sums(P, j[gy], 0)
     return np.clip(out, 0.0, 1.0)
 
 

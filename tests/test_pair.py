@@ -208,7 +208,7 @@ def test_align_of_a_pair_computed_transposed_uses_the_matrix_as_computed(local):
 
 
 def test_column_confidence_follows_its_definition():
-    """``column_confidence`` (a kernel summing only the rows and columns of
+    """``column_confidence`` (which sums only the rows and columns of
     unaligned residues) against the definition, summed in numpy: random
     matrices and paths, the matrix as given, as a transposed view (what
     ``align`` passes for a pair computed transposed) and as a strided

@@ -927,69 +927,6 @@ def _running_max(A, D, j0, n):
         D[j] = c
 
 
-@njit(cache=True)
-def column_confidence(Q, flip, ops):
-    """Per-column confidences of an alignment (``ops``) under match
-    posteriors P = ``Q.T`` if ``flip`` else ``Q``: ``P[i, j]`` for a pair,
-    ``1 - sum_j P[i, j]`` where ``a_i`` is unaligned and ``1 - sum_i P[i,
-    j]`` where ``b_j`` is (unclipped).  Only the rows and columns of the
-    unaligned residues are summed: a row's sum reads it, the columns' sums
-    are accumulated row by row over the columns wanted (the whole matrix
-    when every residue is unaligned, as summing all rows and columns)."""
-    n = ops.shape[0]
-    out = np.empty(n)
-    NQ = Q.shape[0]
-    MQ = Q.shape[1]
-    # the unaligned residues, as rows and columns of Q
-    want_r = np.zeros(NQ, np.bool_)
-    want_c = np.zeros(MQ, np.bool_)
-    i = 0
-    j = 0
-    for k in range(n):
-        o = ops[k]
-        if o != 0:
-            # a_i unaligned is P's row i: Q's column i when flipped
-            if (o == 1) != flip:
-                want_r[i if o == 1 else j] = True
-            else:
-                want_c[i if o == 1 else j] = True
-        if o != 2:
-            i += 1
-        if o != 1:
-            j += 1
-    rs = np.zeros(NQ)
-    for r in range(NQ):
-        if want_r[r]:
-            t = 0.0
-            for c in range(MQ):
-                t += Q[r, c]
-            rs[r] = t
-    cols = np.flatnonzero(want_c)
-    cs = np.zeros(MQ)
-    for r in range(NQ):
-        for c in cols:
-            cs[c] += Q[r, c]
-    i = 0
-    j = 0
-    for k in range(n):
-        o = ops[k]
-        if o == 0:
-            out[k] = Q[j, i] if flip else Q[i, j]
-            i += 1
-            j += 1
-        else:
-            v = i if o == 1 else j  # the residue's row (o == 1) or column
-            if (o == 1) != flip:
-                out[k] = 1.0 - rs[v]
-            else:
-                out[k] = 1.0 - cs[v]
-            if o == 1:
-                i += 1
-            else:
-                j += 1
-    return out
-
-
 def mea(P, band, swapped=False):
     """Maximum expected accuracy alignment (ProbCons style).
 
