@@ -13,6 +13,7 @@ import numpy as np
 from scipy import stats as _sps
 
 from ._validation import check_count, check_number
+from .tying import FIXED
 
 __all__ = ["LRTResult", "PairComparison", "aic", "bic", "compare_pairs", "lrt", "lrt_from_loglik", "BoundaryWarning"]
 
@@ -95,7 +96,8 @@ def lrt_from_loglik(
             f"(got {n_free_full} vs {n_free_restricted})"
         )
     stat = 2.0 * (float(loglik_full) - float(loglik_restricted))
-    if stat < -1e-6 * max(1.0, abs(loglik_full)):
+    # rounding of the two sums is ~1e-12 relative; beyond this the full fit is worse
+    if stat < -max(1e-6, 1e-9 * abs(loglik_full)):
         warnings.warn(
             f"LRT statistic is negative ({stat:.4g}): the full model's fit is worse than the "
             "restricted one's (a local optimum); refit the full model from the restricted fit",
@@ -158,10 +160,87 @@ def _fixed_at_boundary(restricted, full) -> list[str]:
     return out
 
 
+def _block_violation(name, rb, fb) -> str | None:
+    """The first constraint of the full model's block ``fb`` that the
+    restricted model's ``rb`` does not keep (a fixed cell at its value, tied
+    cells equal), as a phrase, or None."""
+    def cell(rc):
+        return f"{name}[{fb.row_labels[rc[0]]}, {fb.col_labels[rc[1]]}]"
+    for rc in np.argwhere(fb.tie == FIXED):
+        r, c = rc
+        if rb.tie[r, c] != FIXED:
+            return f"the full model fixes {cell(rc)} at {fb.fixed[r, c]:.6g}, the restricted model frees it"
+        if abs(rb.fixed[r, c] - fb.fixed[r, c]) > 1e-12:
+            return (f"the full model fixes {cell(rc)} at {fb.fixed[r, c]:.6g}, the restricted model at "
+                    f"{rb.fixed[r, c]:.6g}")
+    for atom in np.unique(fb.tie[fb.tie != FIXED]):
+        cells = np.argwhere(fb.tie == atom)
+        rt = rb.tie[tuple(cells.T)]
+        rf = rb.fixed[tuple(cells.T)]
+        differ = (rt != rt[0]) | ((rt == FIXED) & (np.abs(rf - rf[0]) > 1e-12))
+        if differ.any():
+            return (f"the full model ties {cell(cells[0])} to {cell(cells[np.argmax(differ)])}, the "
+                    "restricted model does not")
+    return None
+
+
+def _state_tie_violation(name, r_tie, f_tie, states) -> str | None:
+    """As :func:`_block_violation` for a Gaussian atom-per-state map."""
+    for atom in np.unique(f_tie):
+        idx = np.flatnonzero(f_tie == atom)
+        bad = idx[r_tie[idx] != r_tie[idx[0]]]
+        if bad.size:
+            return (f"the full model ties the {name} of states {states[idx[0]]!r} and {states[bad[0]]!r}, "
+                    "the restricted model does not")
+    return None
+
+
+def _nesting_violation(restricted, full) -> str | None:
+    """Why the restricted model's parameter space is not inside the full
+    model's (a constraint of the full model it does not keep, or a block
+    the full model holds at its values that the restricted model estimates
+    or holds elsewhere), or None."""
+    rt, ft = restricted.tie_, full.tie_
+    letters = {"startprob_": "s", "transmat_": "t", "emissionprob_": "e"}
+    for (name, rb, rv), (_, fb, fv) in zip(_blocks(restricted), _blocks(full)):
+        letter = letters[name]
+        if letter not in full.params:
+            if letter in restricted.params:
+                return f"the full model holds {name} at its values ({letter!r} not in params), the restricted model estimates it"
+            if not np.allclose(rv, fv, rtol=0, atol=1e-12):
+                return f"the full model holds {name} at its values ({letter!r} not in params), the restricted model at others"
+            continue
+        why = _block_violation(name, rb, fb)
+        if why:
+            return why
+    states = ft.states
+    for letter, name, r_tie, f_tie, rv, fv in (
+            ("m", "means_", rt.means_tie, ft.means_tie, getattr(restricted, "means_", None),
+             getattr(full, "means_", None)),
+            ("c", "covars_", rt.covars_tie, ft.covars_tie, getattr(restricted, "covars_", None),
+             getattr(full, "covars_", None))):
+        if f_tie is None or r_tie is None:
+            continue
+        if letter not in full.params:
+            if letter in restricted.params or not np.allclose(rv, fv, rtol=0, atol=1e-12):
+                return f"the full model holds {name} at its values ({letter!r} not in params), the restricted model does not"
+            continue
+        why = _state_tie_violation(name, np.asarray(r_tie), np.asarray(f_tie), states)
+        if why:
+            return why
+    return None
+
+
 def _check_nested(restricted, full) -> None:
-    """The two fits must be the same model family over as many states and
-    the same alphabet, the restricted one with fewer free parameters (the tie maps
-    decide nesting in detail; this refuses what cannot be nested)."""
+    """The two fits must be HMMs of one family over as many states and the
+    same alphabet, and every constraint of the full model's tie maps (fixed
+    cells at their values, tied cells equal, blocks it does not estimate)
+    must hold in the restricted model: its parameter space is then inside
+    the full model's."""
+    for m in (restricted, full):
+        if not hasattr(m, "tie_") or not hasattr(m, "n_components"):
+            raise ValueError(f"lrt: takes two fitted HMMs (CategoricalHMM, GaussianHMM), got "
+                             f"{type(m).__name__}; for pair HMMs use hmmtie.compare_pairs")
     if type(restricted) is not type(full):
         raise ValueError(f"lrt: the models must be of one class, got {type(restricted).__name__} and "
                          f"{type(full).__name__}")
@@ -173,6 +252,9 @@ def _check_nested(restricted, full) -> None:
         a, b = getattr(restricted, attr, None), getattr(full, attr, None)
         if a != b:
             raise ValueError(f"lrt: the models differ in {attr} ({a} vs {b})")
+    why = _nesting_violation(restricted, full)
+    if why:
+        raise ValueError(f"lrt: the restricted model is not nested in the full one: {why}")
 
 
 def lrt(restricted, full, X, lengths=None) -> LRTResult:
@@ -197,9 +279,14 @@ def lrt(restricted, full, X, lengths=None) -> LRTResult:
     Raises
     ------
     ValueError
-        When the models cannot be nested: another class, another number of
-        states or another alphabet size (a test of the number of states is not a
-        chi-square test), or no more free parameters in ``full``.
+        When the models cannot be nested: not two HMMs (pair HMMs are
+        compared by :func:`compare_pairs`), another class, another number
+        of states or another alphabet size (a test of the number of states
+        is not a chi-square test), a constraint of ``full``'s tie maps that
+        ``restricted`` does not keep (a cell ``full`` fixes that
+        ``restricted`` frees or fixes elsewhere, cells ``full`` ties that
+        ``restricted`` does not, a block ``full`` does not estimate that
+        ``restricted`` does), or no more free parameters in ``full``.
 
     Warns
     -----

@@ -1,10 +1,12 @@
 """Tests for hmmtie.stats: LRT, AIC, BIC and the boundary warning."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats as sps
 
-from hmmtie import CategoricalHMM
+from hmmtie import CategoricalHMM, GaussianHMM
 from hmmtie.stats import BoundaryWarning, aic, bic, lrt, lrt_from_loglik
 
 
@@ -95,3 +97,88 @@ def test_lrt_refuses_models_that_cannot_be_nested():
 def test_statistics_refuse_nan_and_non_integers(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --------------------------------------------------------------------------
+# Found by review (review 30): nesting was checked by class, states and
+# alphabet only
+
+def _cat(**kw):
+    gen = CategoricalHMM(n_states=3, n_symbols=4, init_params="")
+    gen.startprob_ = np.array([.5, .3, .2])
+    gen.transmat_ = np.array([[.8, .1, .1], [.1, .8, .1], [.2, .2, .6]])
+    gen.emissionprob_ = np.array([[.4, .3, .2, .1], [.4, .3, .2, .1], [.1, .2, .3, .4]])
+    X, _ = gen.sample(300, random_state=1)
+    return X, CategoricalHMM(n_states=3, n_symbols=4, n_iter=3, random_state=0, **kw)
+
+
+@pytest.mark.parametrize("restricted, full, message", [
+    # the reviewer's pair: neither space holds the other
+    ({"tying": {"emission_groups": {"g": ["0", "1"]}}},
+     {"tying": {"fixed": {"transmat": [["0", "1", 0.0]]}}},
+     r"fixes transmat_\[0, 1\] at 0, the restricted model frees it"),
+    # the right pair in the wrong order
+    ({}, {"tying": {"emission_groups": {"g": ["0", "1"]}}},
+     r"ties emissionprob_\[0, 0\] to emissionprob_\[1, 0\], the restricted model does not"),
+    ({"tying": {"fixed": {"transmat": [["0", "1", 0.05]]}}},
+     {"tying": {"fixed": {"transmat": [["0", "1", 0.1]]}}},
+     r"fixes transmat_\[0, 1\] at 0.1, the restricted model at 0.05"),
+    # a block the full model holds at its values
+    ({}, {"params": "se"}, r"holds transmat_ at its values \('t' not in params\), the restricted model estimates it"),
+])
+def test_lrt_refuses_tie_maps_that_are_not_nested(restricted, full, message):
+    X, r = _cat(**restricted)
+    _, f = _cat(**full)
+    r.fit(X)
+    f.fit(X)
+    with pytest.raises(ValueError, match="not nested in the full one: the full model " + message):
+        lrt(r, f, X)
+
+
+@pytest.mark.parametrize("restricted, full", [
+    ({"tying": {"emission_groups": {"g": ["0", "1"]}}}, {}),
+    ({"tying": {"fixed": {"transmat": [["0", "1", 0.1]]}}}, {}),
+    ({"tying": {"emission_groups": {"g": ["0", "1", "2"]}}}, {"tying": {"emission_groups": {"g": ["0", "1"]}}}),
+    ({"tying": {"fixed": {"transmat": [["0", "1", 0.1], ["1", "0", 0.2]]}}},
+     {"tying": {"fixed": {"transmat": [["0", "1", 0.1]]}}}),
+])
+def test_lrt_accepts_nested_tie_maps(restricted, full):
+    X, r = _cat(**restricted)
+    _, f = _cat(**full)
+    r.fit(X)
+    f.fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lrt(r, f, X)
+    assert res.df == f.n_free_parameters - r.n_free_parameters > 0
+
+
+def test_lrt_refuses_gaussian_means_tied_only_in_the_full_model():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    tied = {"emission_groups": {"g": {"states": ["0", "1"], "share": "means"}}}
+    r = GaussianHMM(n_states=2, n_iter=3, random_state=0).fit(X)
+    f = GaussianHMM(n_states=2, n_iter=3, random_state=0, tying=tied).fit(X)
+    with pytest.raises(ValueError, match="full model ties the means_ of states '0' and '1'"):
+        lrt(r, f, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert lrt(f, r, X).df == 2
+
+
+def test_lrt_refuses_pair_hmms_in_one_line():
+    from hmmtie import PairHMM
+    m = PairHMM.preset("3state", alphabet="dna")
+    with pytest.raises(ValueError, match="takes two fitted HMMs .* got PairHMM; for pair HMMs use hmmtie.compare_pairs"):
+        lrt(m, m, [("ACGT", "ACGT")])
+
+
+def test_negative_statistic_warns_at_any_scale():
+    """The tolerance was 1e-6 of the log-likelihood: at -5e6 a full fit
+    2 nats worse (statistic -4) passed silently."""
+    with pytest.warns(RuntimeWarning, match="negative"):
+        res = lrt_from_loglik(-5e6, -5e6 - 2.0, 3, 5, 1000)
+    assert res.p_value == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lrt_from_loglik(-5e6, -5e6 - 1e-4, 3, 5, 1000)  # rounding of the sums: no warning
