@@ -1,4 +1,6 @@
 """Elman RNN: hard ties across time, soft tying along a lambda path."""
+import re
+
 import numpy as np
 import pytest
 
@@ -58,10 +60,30 @@ def test_soft_tying_path_shrinks_like_one_over_lambda():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match=r"ElmanRNN: lam must be >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"ElmanRNN: lam must be a finite number >= 0, got -1.0"):
         ElmanRNN(3, 1, 2, tying="none", lam=-1.0)
+    for lam in ("0.5", None):  # review 30: a TypeError from a comparison before
+        with pytest.raises(ValueError, match=r"ElmanRNN: lam must be a finite number >= 0, got "):
+            ElmanRNN(3, 1, 2, lam=lam)
+    with pytest.raises(ValueError, match=r"soft_tying_path: X must have shape \(n, n_steps, n_inputs\), got \(4, 3\)"):
+        soft_tying_path(np.zeros((4, 3)), np.zeros(4), [0.1])
     m = ElmanRNN(3, 2, 2)
     with pytest.raises(ValueError, match=r"ElmanRNN: expected input of shape \(n, 3, 2\), got \(4, 3, 1\)"):
         m.loss_grad(None, np.zeros((4, 3, 1)), np.zeros(4))
     with pytest.raises(ValueError, match="soft_tying_path"):
         soft_tying_path(np.zeros((2, 3, 1)), np.zeros(2), [1.0, -2.0])
+
+
+@pytest.mark.parametrize("cls", [ElmanRNN, GRU])
+def test_targets_are_checked_not_reshaped(cls):
+    """Review 30: targets were reshaped to the outputs' shape, so (n_outputs,
+    n) targets passed whenever the sizes matched, scrambled."""
+    rng = np.random.default_rng(0)
+    m = cls(3, 2, 2, n_outputs=3)
+    X, Y = rng.normal(size=(2, 3, 2)), rng.normal(size=(2, 3))
+    assert np.isfinite(m.loss(None, X, Y))
+    for bad in (Y.T, Y.ravel()):
+        with pytest.raises(ValueError, match=re.escape(f"{cls.__name__}: targets have shape {bad.shape}")):
+            m.loss(None, X, bad)
+    one = cls(3, 2, 2)  # one output: a vector of targets is a column
+    assert one.loss(None, X, Y[:, 0]) == one.loss(None, X, Y[:, :1])

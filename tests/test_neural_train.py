@@ -143,6 +143,42 @@ def test_load_names_a_bad_file(tmp_path):
         save(_model(), tmp_path / "no" / "m.npz")
 
 
+def test_review30_bad_arguments_are_one_line_errors(tmp_path):
+    """Each gave a TypeError, AttributeError or KeyError from deep inside."""
+    import json
+    from hmmtie.neural import Flatten, one_hot
+    X = one_hot(["ACGTACGTAC"] * 3)
+    cases = [
+        (lambda: SGD(lr="0.1"), "SGD: lr must be a number, got '0.1'"),
+        (lambda: SGD(lr=None), "SGD: lr must be a number, got None"),
+        (lambda: Adam(beta1="0.9"), "Adam: beta1 must be a number, got '0.9'"),
+        (lambda: SiameseModel(delta="0.1"), "delta must be a finite number >= 0, got '0.1'"),
+        (lambda: fit(Sequential([Flatten(), Dense(40, 1)]), X, np.zeros(3), optimizer="adam"),
+         r"fit: optimizer must be an optimizer object .* got 'adam'"),
+        (lambda: fit(Sequential([Flatten(), Dense(40, 1)]), ["ACGT"] * 3, np.zeros(3)),
+         r"fit: X holds strings; encode sequences first \(hmmtie.neural.one_hot\)"),
+        (lambda: fit(Sequential([Flatten(), Dense(4, 1)]), np.array(["ACGT"] * 3), np.zeros(3)),
+         "fit: X must hold numbers, got an array of dtype <U4"),
+        (lambda: Sequential([Flatten(), "dense"]), "Sequential: layer 1 is 'dense', not a layer"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    # metadata: missing keys, bad JSON, a newer format
+    save(_model(), tmp_path / "m.npz")
+    f = dict(np.load(tmp_path / "m.npz"))
+    meta = json.loads(str(f["meta"]))
+    for name, m, message in (
+            ("noconfig", {k: v for k, v in meta.items() if k != "config"}, "its metadata lacks config"),
+            ("future", {**meta, "format_version": 99}, "has format_version 99; this hmmtie reads versions up to 1"),
+            ("badjson", "{not json", "its metadata is not valid JSON")):
+        f["meta"] = np.array(m if isinstance(m, str) else json.dumps(m))
+        np.savez(tmp_path / f"{name}.npz", **f)
+        with pytest.raises(ValueError, match=message):
+            load(tmp_path / f"{name}.npz")
+    assert np.array_equal(load(tmp_path / "m.npz").theta_, _model().theta_)
+
+
 def test_targets_of_another_shape_are_refused():
     """mse broadcast (n,) targets against (n, 1) outputs to an (n, n) error
     (found by review): a wrong loss, no message."""

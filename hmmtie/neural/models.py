@@ -116,8 +116,11 @@ class Sequential(TiedModel):
         if loss not in ("bce", "mse"):
             raise ValueError(f"Sequential: loss must be 'bce' or 'mse', got {loss!r}")
         self.layers, self.loss_name, self.random_state = list(layers), loss, random_state
+        from .layers import Layer  # layers imports this module
         seen = {}
         for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise ValueError(f"Sequential: layer {i} is {layer!r}, not a layer (Dense(...), Conv1D(...), ...)")
             if id(layer) in seen:
                 # a second registration would give the same object two untied copies
                 raise ValueError(f"Sequential: layer {i} is the same object as layer {seen[id(layer)]}; "

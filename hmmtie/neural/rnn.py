@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 
 from .models import TiedModel, mse
+from .._validation import check_number
 from .layers import check_size
 from .params import Registry
 
@@ -39,8 +40,7 @@ class _TiedRNN(TiedModel):
         name = type(self).__name__
         if tying not in ("hard", "none"):
             raise ValueError(f"{name}: tying must be 'hard' or 'none', got {tying!r}")
-        if not lam >= 0:
-            raise ValueError(f"{name}: lam must be >= 0, got {lam}")
+        check_number(f"{name}: lam", lam)
         for k, v in (("n_steps", n_steps), ("n_inputs", n_inputs), ("n_hidden", n_hidden),
                      ("n_outputs", n_outputs)):
             check_size(name, k, v)
@@ -98,12 +98,24 @@ class _TiedRNN(TiedModel):
     def data_loss(self, theta: NDArray | None, X: NDArray, y: NDArray) -> float:
         """Loss without the penalty."""
         out = self.predict(X, theta)
-        return mse(out, np.asarray(y, dtype=float).reshape(out.shape))[0]
+        return mse(out, self._targets(y, out))[0]
+
+    def _targets(self, y, out):
+        """``y`` as (n, n_outputs); a vector for one output.  Its shape is
+        checked, never reshaped (a transposed (n_outputs, n) would pass a
+        reshape when n equals n_outputs)."""
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 1 and out.shape[1] == 1:
+            y = y[:, None]
+        if y.shape != out.shape:
+            raise ValueError(f"{type(self).__name__}: targets have shape {y.shape}, the outputs "
+                             f"{out.shape} (samples, n_outputs)")
+        return y
 
     def _loss_cells(self, P, X, y):
         X = self._check(X)
         out, hT, caches = self._forward(P, X)
-        y = np.asarray(y, dtype=float).reshape(out.shape)
+        y = self._targets(y, out)
         loss, dout = mse(out, y)
         g = {"V": hT.T @ dout, "c": dout.sum(0)}
         for k in self._step_arrays():
@@ -230,9 +242,9 @@ def soft_tying_path(X: NDArray, y: NDArray, lams, n_hidden: int = 1,
     (loss without penalty at each lam) and "tied_loss" (the hard-tied fit's)
     """
     X = np.asarray(X, dtype=float)
-    lams = [float(l) for l in lams]
-    if any(not l >= 0 for l in lams):
-        raise ValueError(f"soft_tying_path: every lam must be >= 0, got {lams}")
+    if X.ndim != 3:
+        raise ValueError(f"soft_tying_path: X must have shape (n, n_steps, n_inputs), got {X.shape}")
+    lams = [check_number("soft_tying_path: each lam", l) for l in lams]
     check_size("soft_tying_path", "n_starts", n_starts)
     T, D = X.shape[1:]
     hard = None

@@ -24,6 +24,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from .._validation import check_number
 from .layers import Conv1D, check_size
 from .models import TiedModel
 from .params import Registry
@@ -92,6 +93,8 @@ def _pair_fb(s, lmm, lmx, lxm, lxx):
 
 
 def _log_trans(delta, eps):
+    delta = check_number("pair HMM: delta", delta)
+    eps = check_number("pair HMM: eps", eps)
     if not (0 < delta < 0.5 and 0 < eps < 1):
         raise ValueError(f"pair HMM: need 0 < delta < 0.5 and 0 < eps < 1, got delta={delta}, "
                          f"eps={eps}")

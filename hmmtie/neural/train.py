@@ -22,10 +22,19 @@ __all__ = ["SGD", "Adam", "fit", "save", "load"]
 FORMAT_VERSION = 1
 
 
+def _real(owner, name, value):
+    """A real number (a string, None or a bool is an error; the ranges are
+    the optimizers' own checks)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
+    return float(value)
+
+
 class SGD:
     """Stochastic gradient descent with optional momentum on the free vector."""
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0) -> None:
+        lr, momentum = _real("SGD", "lr", lr), _real("SGD", "momentum", momentum)
         if not lr > 0 or not np.isfinite(lr) or not 0 <= momentum < 1:
             raise ValueError(f"SGD: need a finite lr > 0 and 0 <= momentum < 1, got lr={lr}, "
                              f"momentum={momentum}")
@@ -44,6 +53,8 @@ class Adam:
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8) -> None:
+        lr, eps = _real("Adam", "lr", lr), _real("Adam", "eps", eps)
+        beta1, beta2 = _real("Adam", "beta1", beta1), _real("Adam", "beta2", beta2)
         if not (lr > 0 and np.isfinite(lr)) or not (0 <= beta1 < 1 and 0 <= beta2 < 1) or not eps > 0:
             raise ValueError(f"Adam: need a finite lr > 0, betas in [0, 1) and eps > 0, got lr={lr}, "
                              f"betas=({beta1}, {beta2}), eps={eps}")
@@ -73,11 +84,16 @@ def _as_data(name: str, X):
     if X is None:
         return None
     if isinstance(X, list):
+        if any(isinstance(v, str) for v in X):
+            raise ValueError(f"fit: {name} holds strings; encode sequences first (hmmtie.neural.one_hot)")
         try:
             X = np.asarray(X, dtype=float)
         except ValueError:
             return X
     X = np.asarray(X)
+    if X.dtype.kind not in "biufc":
+        raise ValueError(f"fit: {name} must hold numbers, got an array of dtype {X.dtype} (encode sequences "
+                         "first: hmmtie.neural.one_hot)")
     if X.ndim == 0:
         raise ValueError(f"fit: {name} must be an array of samples, got a scalar")
     if X.dtype.kind in "fc" and not np.all(np.isfinite(X)):
@@ -154,6 +170,9 @@ def fit(model: TiedModel, X: NDArray, y: NDArray | None = None, optimizer=None, 
     if patience is not None and X_val is None and val_fraction == 0:
         raise ValueError("fit: patience needs validation data (X_val and y_val, or val_fraction > 0)")
     opt = optimizer if optimizer is not None else Adam(1e-3)
+    if not callable(getattr(opt, "step", None)):
+        raise ValueError(f"fit: optimizer must be an optimizer object such as hmmtie.neural.SGD(...) or "
+                         f"Adam(...) (anything with step(theta, grad)), got {optimizer!r}")
     rng = np.random.default_rng(random_state)
     if X_val is None and val_fraction > 0:
         perm = rng.permutation(len(X))
@@ -256,7 +275,18 @@ def load(path: str | os.PathLike) -> TiedModel:
     with f:
         if not hasattr(f, "files") or "meta" not in f or "theta" not in f:
             raise ValueError(f"load: {path} is not a model saved by hmmtie.neural.save")
-        meta = json.loads(str(f["meta"]))
+        try:
+            meta = json.loads(str(f["meta"]))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"load: {path}: its metadata is not valid JSON ({exc})") from None
+        missing = [k for k in ("format_version", "class", "config") if not isinstance(meta, dict) or k not in meta]
+        if missing:
+            raise ValueError(f"load: {path}: its metadata lacks {', '.join(missing)} (not a model saved by "
+                             "hmmtie.neural.save)")
+        version = meta["format_version"]
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+            raise ValueError(f"load: {path} has format_version {version!r}; this hmmtie reads versions up to "
+                             f"{FORMAT_VERSION} (a file written by a newer hmmtie?)")
         config = _resolve_refs(meta["config"], f, path)
         model = model_class(meta["class"]).from_config(config)
         for k, t in model.registry.ties.items():
