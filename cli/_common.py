@@ -153,6 +153,9 @@ def check_output(output, *inputs) -> None:
         raise click.BadParameter(f"{output}: folder {folder} does not exist", param_hint="'--output'")
     if os.path.isdir(output):
         raise click.BadParameter(f"{output} is a folder", param_hint="'--output'")
+    if os.path.isdir(partial):
+        raise click.BadParameter(f"{partial} is a folder (OUTPUT.partial holds what a stopped run wrote)",
+                                 param_hint="'--output'")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise click.BadParameter(f"{output}: folder {folder} is not writable", param_hint="'--output'")
 

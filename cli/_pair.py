@@ -66,9 +66,7 @@ def load_pairs(a, b, alphabet, all_vs_all, model_alphabet=None, model_source=Non
     forced = None if alphabet == "auto" else alphabet
     alph = seqio.resolve_alphabet(sources, forced)  # guessed per file (they must agree), or forced and checked
     if model_alphabet is not None and alph != model_alphabet:
-        hint = "" if forced else f"; pass --alphabet {model_alphabet} to use it anyway"
-        raise ValueError(f"{model_source} is a {model_alphabet} model but the sequences "
-                         f"{'are' if forced else 'look like'} {alph}{hint}")
+        raise _alphabet_mismatch(model_source, model_alphabet, alph, forced, [r for _, rs in sources for r in rs])
     pairs = seqio.pair_records(ra, rb, all_vs_all=all_vs_all, names=(name_a, name_b))
     return pairs, alph
 
@@ -181,7 +179,10 @@ text and json output; with other formats they go to stderr (stdout with -o).""")
                    "Several pairs: stockholm, maf, sam, psl, bed, chain and exonerate hold several "
                    "alignments per file; fasta writes the pairs one after another, two records each "
                    "(read them with Bio.SeqIO two at a time: Bio.Align.parse takes a FASTA file for one "
-                   "alignment); phylip writes one data set per pair; clustal and nexus hold one pair.")
+                   "alignment); phylip writes one data set per pair; clustal and nexus hold one pair. "
+                   "With --local, json, maf, sam, psl, chain and exonerate keep where the aligned core "
+                   "starts in each sequence; fasta, clustal, phylip, nexus and stockholm hold the core "
+                   "alone (the summary lines give its span); bed gives the span in A only.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write alignments here ('-': stdout); written to a temporary file and renamed on success.")
 @all_vs_all_option
@@ -261,6 +262,25 @@ def _small_files(a, b) -> bool:
     return sa.st_size + sb.st_size <= EAGER_READ_BYTES
 
 
+def _alphabet_mismatch(model_source, model_alphabet, alph, forced, records) -> ValueError:
+    """The error for sequences of another alphabet than the model's; it
+    suggests ``--alphabet`` only where every record (of those read) is
+    written in the model's letters, so that the suggestion can work."""
+    from hmmtie import alphabet as _alph
+
+    hint = ""
+    if not forced:
+        model_alph = _alph.get_alphabet(model_alphabet)
+        try:
+            for r in records:
+                _alph.encode(str(r.seq), model_alph, record=r.id)
+            hint = f"; pass --alphabet {model_alphabet} to use it anyway"
+        except ValueError:
+            hint = f" (with letters that are not {model_alphabet} symbols)"
+    return ValueError(f"{model_source} is a {model_alphabet} model but the sequences "
+                      f"{'are' if forced else 'look like'} {alph}{hint}")
+
+
 def stream_pairs(a, b, alphabet, all_vs_all, model_alphabet=None, model_source=None):
     """Pairs of the two FASTA files and the alphabet: read whole when small,
     otherwise lazily (the alphabet guessed from the first records)."""
@@ -273,9 +293,7 @@ def stream_pairs(a, b, alphabet, all_vs_all, model_alphabet=None, model_source=N
     stream = seqio.iter_pairs(a, b, all_vs_all=all_vs_all, alphabet=forced, names=(name_a, name_b))
     alph = stream.alphabet
     if model_alphabet is not None and alph != model_alphabet:
-        hint = "" if forced else f"; pass --alphabet {model_alphabet} to use it anyway"
-        raise ValueError(f"{model_source} is a {model_alphabet} model but the sequences "
-                         f"{'are' if forced else 'look like'} {alph}{hint}")
+        raise _alphabet_mismatch(model_source, model_alphabet, alph, forced, [r for h in stream._heads for r in h])
     return stream, alph
 
 
@@ -376,16 +394,29 @@ def write_alignments(model, pairs, method, client, chunk_size, fmt, output, alph
                     done += 1
             elif fmt in seqio.STREAMABLE_FORMATS:
                 for k, r in enumerate(results()):
-                    out.write(seqio.format_alignments([r["alignment"]], fmt, alphabet=alph))
+                    out.write(seqio.format_alignments([r["alignment"]], fmt, alphabet=alph, first=k + 1))
                     done += 1
                     for line in summary(k, r):
                         say(stream, line)
             else:  # formats that are not a concatenation of one file per alignment: written at the end
                 kept = []
-                for r in results():
-                    kept.append(r)
-                    if len(kept) == 2:  # a one-alignment format: refuse now, not after every pair
-                        seqio.check_alignment_count(fmt, 2)
+                try:
+                    for r in results():
+                        kept.append(r)
+                        if len(kept) == 2:  # a one-alignment format: refuse now, not after every pair
+                            seqio.check_alignment_count(fmt, 2)
+                except (ValueError, MemoryError):
+                    # a bad record (or pair) mid-stream: the pairs aligned before it
+                    # are written, and kept in OUT.partial, before the error stops the run
+                    if kept and (len(kept) == 1 or fmt not in seqio.SINGLE_ALIGNMENT_FORMATS):
+                        try:
+                            text = seqio.format_alignments([r["alignment"] for r in kept], fmt, alphabet=alph)
+                        except ValueError:
+                            text = ""
+                        if text:
+                            out.write(text)
+                            done = len(kept)
+                    raise
                 text = seqio.format_alignments([r["alignment"] for r in kept], fmt, alphabet=alph)
                 out.write(text)
                 done = len(kept)
@@ -595,6 +626,8 @@ def simulate(ctx, model_name, alphabet, symmetric_gaps, symmetric_match, local, 
     model = open_pair_model(ctx, model_name, alphabet, symmetric_gaps, symmetric_match)
     drawn = model.sample(n_pairs, random_state=seed)
     path_a, path_b, path_t = f"{prefix}.a.fa", f"{prefix}.b.fa", f"{prefix}.true.{fmt}"
+    for path in (path_a, path_b, path_t):  # refused before any file is written
+        check_output(path)
     alignments = [aln for _, _, aln in drawn]
     if fmt == "json":
         doc = {"hmmtie": __version__, "command": "simulate", "seed": seed,

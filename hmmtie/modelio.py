@@ -56,7 +56,7 @@ def model_from_dict(doc: dict, source: str = "model"):
         )
     kind = doc.get("model")
     classes = _model_classes()
-    if kind not in classes:
+    if not isinstance(kind, str) or kind not in classes:
         raise ValueError(f"{source}: unknown model type {kind!r} (known: {', '.join(classes)})")
     try:
         return classes[kind].from_dict(doc)

@@ -1532,6 +1532,8 @@ class PairHMM:
         match, ins = model._checked_emissions(p["match"], p["insert"])
         model._set_params_from_dict(dict(p, match=match, insert=ins))
         fit = d.get("fit")
+        if fit is not None and not isinstance(fit, dict):
+            raise ValueError(f"'fit' must be an object (history, converged, params), got {fit!r:.60}")
         if fit:
             history = fit.get("history", [])
             if not isinstance(history, list) or not all(

@@ -303,6 +303,10 @@ def iter_fasta(source, *, name: str | None = None, alphabet=None):
                 break
             k += 1
             title, seq = item
+            if "\t" in seq or "\v" in seq or "\f" in seq:
+                # the parser drops spaces and line ends only; Bio.SeqIO (whole
+                # files) drops every whitespace character: read both alike
+                seq = "".join(seq.split())
             if _not_utf8(title):
                 raise StreamError(f"{shown}: record {k}: the header line is not UTF-8 text", k)
             rid = title.split(None, 1)[0] if title.strip() else f"record{k}"
@@ -673,13 +677,20 @@ def check_distinct_names(fmt: str, name_a, name_b, k: int) -> None:
         raise ValueError(f"pair {k}: both sequences are named {name_a!r}, and {fmt} needs distinct row "
                          "names to be read back; rename the records or use another format "
                          "(fasta, json, text)")
-    if fmt == "phylip" and name_a is not None and name_b is not None and str(name_a)[:10] == str(name_b)[:10]:
-        raise ValueError(f"pair {k}: PHYLIP keeps 10 characters of a name, and {name_a!r} and {name_b!r} "
-                         f"would both be {str(name_a)[:10]!r}; rename the records or use another format "
+    keep = {"phylip": 10, "clustal": 30}.get(fmt)  # what the writer keeps of a name
+    if keep and name_a is not None and name_b is not None and str(name_a)[:keep] == str(name_b)[:keep]:
+        raise ValueError(f"pair {k}: {fmt.capitalize() if fmt == 'clustal' else fmt.upper()} keeps {keep} "
+                         f"characters of a name, and {name_a!r} and {name_b!r} "
+                         f"would both be {str(name_a)[:keep]!r}; rename the records or use another format "
                          "(stockholm, fasta, json)")
 
 
-def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> str:
+#: Protein letters the NEXUS protein symbols lack (Biopython's reader
+#: refuses them; B, Z and X are symbols).
+NEXUS_NO_SYMBOL = frozenset("JOUjou")
+
+
+def format_alignments(alignments, fmt: str, *, alphabet: str | None = None, first: int = 1) -> str:
     """Write pairwise alignments in one of :data:`ALIGNMENT_FORMATS` (not ``json``).
 
     ``"text"`` is Biopython's readable view (``str(alignment)``), one block
@@ -695,6 +706,9 @@ def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> s
     fmt : str
     alphabet : {"dna", "rna", "protein"}, optional
         Sets the molecule type some writers need (nexus).
+    first : int
+        The number of the first pair, for messages (a stream written pair by
+        pair).
     """
     alignments = list(alignments)
     if fmt not in ALIGNMENT_FORMATS or fmt == "json":
@@ -703,11 +717,16 @@ def format_alignments(alignments, fmt: str, *, alphabet: str | None = None) -> s
     if fmt == "text":
         return "\n".join(str(a) for a in alignments)
     check_alignment_count(fmt, len(alignments))
-    for k, a in enumerate(alignments):
-        check_distinct_names(fmt, *(getattr(r, "id", None) for r in a.sequences), k + 1)
+    for k, a in enumerate(alignments, first):
+        check_distinct_names(fmt, *(getattr(r, "id", None) for r in a.sequences), k)
+        if fmt == "nexus" and alphabet == "protein":
+            bad = sorted({c.upper() for r in a.sequences for c in set(str(r.seq)) & NEXUS_NO_SYMBOL})
+            if bad:
+                raise ValueError(f"pair {k}: NEXUS protein data has no symbol for {', '.join(bad)}; use another "
+                                 "format (fasta, stockholm, json)")
         if fmt in BLOCK_FORMATS and not aligned_pairs(a):
             names = " vs ".join(str(getattr(r, "id", "?")) for r in a.sequences)
-            raise ValueError(f"pair {k + 1} ({names}): no residue is aligned (a local alignment of "
+            raise ValueError(f"pair {k} ({names}): no residue is aligned (a local alignment of "
                              f"unrelated sequences), which format {fmt} cannot hold; use json, "
                              "stockholm, maf, sam or text")
     from Bio import Align
@@ -756,7 +775,10 @@ def open_output(path, *, binary: bool = False):
                 yield fh
         except OSError as exc:
             _raise_write_error(path, exc)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # a folder at path, say: name it, not the temporary file
+            raise ValueError(f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

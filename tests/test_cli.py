@@ -1020,3 +1020,111 @@ def test_info_names_emission_cells_by_symbol(tmp_path):
     assert res.exit_code == 0, res.output
     out = invoke("info", model).output
     assert "loaded1:6 = loaded2:6" in out and "loaded1:0" not in out
+
+
+# --------------------------------------------------------------------------
+# Found by review (review 31: the CLI, seqio and the output paths)
+
+def test_review31_streamed_errors_name_the_pair_and_end_formats_keep_their_pairs(tmp_path, monkeypatch):
+    from hmmtie.cli import _pair
+    from Bio import Align
+
+    monkeypatch.setattr(_pair, "EAGER_READ_BYTES", 0)  # stream, as stdin and big files do
+    # pair 3's two records share a name: a per-pair format named it pair 1
+    a = fasta(tmp_path, "a.fa", [("x1", "ACGTACGTAC"), ("x2", "GGGTTTAAAC"), ("same", "ACGTTTGA")])
+    b = fasta(tmp_path, "b.fa", [("y1", "ACGTACGTAC"), ("y2", "GGGTTTAAAC"), ("same", "ACGTTTGA")])
+    err = assert_one_line_error(invoke("align", a, b, "-q", "-f", "stockholm", "-o", tmp_path / "o.sto"),
+                                "pair 3: both sequences are named 'same'", "output stopped after pair 2")
+    assert "pair 1:" not in err
+    # formats written at the end kept nothing when a record deep in the stream was bad
+    recs = [(f"a{k}", "ACGTTGCAAC" * 5) for k in range(10)] + [("bad", "ACGTXXQQ")]
+    a = fasta(tmp_path, "a2.fa", recs)
+    b = fasta(tmp_path, "b2.fa", [(f"b{k}", "ACGTTGCTAC" * 5) for k in range(11)])
+    for fmt in ("maf", "psl", "exonerate"):
+        out = tmp_path / f"o.{fmt}"
+        assert_one_line_error(invoke("align", a, b, "-q", "--alphabet", "dna", "-f", fmt, "-o", out),
+                              "record 11", f"output stopped after pair 10 ({out}.partial holds pairs 1-10)")
+        assert not out.exists()
+        assert len(list(Align.parse(f"{out}.partial", fmt))) == 10
+
+
+def test_review31_writers_refuse_what_their_readers_cannot_read_back(tmp_path):
+    from Bio import Align
+
+    # Clustal keeps 30 characters of a name
+    long_a, long_b = "sp|P12345|VERY_LONG_PROTEIN_NAME_ISOFORM_A", "sp|P12345|VERY_LONG_PROTEIN_NAME_ISOFORM_B"
+    a = fasta(tmp_path, "a.fa", [(long_a, "MKVLAAGIVGLLLAQ")])
+    b = fasta(tmp_path, "b.fa", [(long_b, "MKVLAGIVGLLAQ")])
+    assert_one_line_error(invoke("align", a, b, "-f", "clustal", "-o", tmp_path / "o.aln"),
+                          "Clustal keeps 30 characters of a name", "'sp|P12345|VERY_LONG_PROTEIN_NA'")
+    assert not (tmp_path / "o.aln").exists()
+    # NEXUS protein data has no J, O or U
+    a = fasta(tmp_path, "j.fa", [("a1", "MKVLJAAGIVGOLLAQ")])
+    b = fasta(tmp_path, "k.fa", [("b1", "MKVLAAGIVGLLUAQ")])
+    assert_one_line_error(invoke("align", a, b, "-f", "nexus", "-o", tmp_path / "o.nex"),
+                          "NEXUS protein data has no symbol for J, O, U")
+    a = fasta(tmp_path, "bz.fa", [("a1", "MKVLBAAGIVGZLLAQ")])  # B, Z and X are NEXUS symbols
+    b = fasta(tmp_path, "x.fa", [("b1", "MKVLAAGIVGLLXAQ")])
+    r = invoke("align", a, b, "-f", "nexus", "-o", tmp_path / "ok.nex")
+    assert r.exit_code == 0, r.stderr
+    assert len(Align.read(tmp_path / "ok.nex", "nexus").sequences) == 2
+
+
+def test_review31_tabs_read_alike_from_files_and_streams(tmp_path, monkeypatch):
+    from hmmtie.cli import _pair
+
+    a = tmp_path / "a.fa"
+    a.write_text(">a1\nACGT\tACGT\n")
+    b = fasta(tmp_path, "b.fa", [("b1", "ACGTACGT")])
+    whole = invoke("align", a, b, "-q", "-f", "fasta")
+    piped = invoke("align", "-", b, "-q", "-f", "fasta", input=a.read_text())
+    monkeypatch.setattr(_pair, "EAGER_READ_BYTES", 0)
+    streamed = invoke("align", a, b, "-q", "-f", "fasta")
+    assert whole.exit_code == piped.exit_code == streamed.exit_code == 0, (piped.stderr, streamed.stderr)
+    assert whole.stdout == piped.stdout == streamed.stdout and "ACGTACGT" in whole.stdout
+
+
+def test_review31_alphabet_hint_only_where_it_can_work(tmp_path):
+    from hmmtie import PairHMM
+
+    dna_model = tmp_path / "dna.json"
+    PairHMM.preset("3state", alphabet="dna").save(dna_model)
+    prot_model = tmp_path / "prot.json"
+    PairHMM.preset("3state", alphabet="protein").save(prot_model)
+    pa = fasta(tmp_path, "pa.fa", [("p1", "MKVLQAGIVGLLLAQEWR")])
+    pb = fasta(tmp_path, "pb.fa", [("q1", "MKVLAGIVGLLAQEWR")])
+    err = assert_one_line_error(invoke("align", pa, pb, "-m", dna_model),
+                                "is a dna model but the sequences look like protein",
+                                "with letters that are not dna symbols")
+    assert "--alphabet" not in err
+    da = fasta(tmp_path, "da.fa", [("d1", "ACGTACGTTAGCAGT")])
+    db = fasta(tmp_path, "db.fa", [("e1", "ACGTCGTTAGCAGT")])
+    assert_one_line_error(invoke("align", da, db, "-m", prot_model),
+                          "is a protein model but the sequences look like dna; pass --alphabet protein")
+    assert invoke("align", da, db, "-m", prot_model, "--alphabet", "protein", "-q").exit_code == 0
+
+
+def test_review31_folders_in_the_way_are_refused_before_any_file_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("s.a.fa")  # simulate wrote s.b.fa, then failed naming a temporary file
+    assert_one_line_error(invoke("simulate", "--pairs", "2", "--seed", "1", "-o", "s"), "s.a.fa is a folder")
+    assert sorted(os.listdir(".")) == ["s.a.fa"]
+    a = fasta(tmp_path, "x.fa", [("a1", "ACGTACGTAC")])
+    os.mkdir("out.json.partial")
+    assert_one_line_error(invoke("align", a, a, "-f", "json", "-o", "out.json"),
+                          "out.json.partial is a folder")
+    assert not os.path.exists("out.json")
+
+
+def test_review31_hand_edited_model_files_are_input_errors(tmp_path, dna):
+    import json as _json
+    from hmmtie import PairHMM
+
+    path = tmp_path / "m.json"
+    PairHMM.preset("3state", alphabet="dna").save(path)
+    doc = _json.loads(path.read_text())
+    for key, value, message in (("fit", 2, "'fit' must be an object"),
+                                ("model", ["PairHMM"], "unknown model type ['PairHMM']")):
+        bad = tmp_path / f"bad_{key}.json"
+        bad.write_text(_json.dumps({**doc, key: value}))
+        assert_one_line_error(invoke("align", *dna, "-m", bad), f"bad_{key}.json", message)
