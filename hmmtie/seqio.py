@@ -670,6 +670,10 @@ def aligned_pairs(alignment) -> int:
     return sum(a != "-" and b != "-" for a, b in zip(gx, gy))
 
 
+#: Formats whose writers cut names: (label, characters kept).
+_NAME_LIMITS = {"phylip": ("PHYLIP", 10), "clustal": ("Clustal", 30)}
+
+
 def check_distinct_names(fmt: str, name_a, name_b, k: int) -> None:
     """Pair ``k``'s two sequences must be named differently in
     :data:`DISTINCT_NAME_FORMATS`: an error, never a renamed row."""
@@ -677,12 +681,11 @@ def check_distinct_names(fmt: str, name_a, name_b, k: int) -> None:
         raise ValueError(f"pair {k}: both sequences are named {name_a!r}, and {fmt} needs distinct row "
                          "names to be read back; rename the records or use another format "
                          "(fasta, json, text)")
-    keep = {"phylip": 10, "clustal": 30}.get(fmt)  # what the writer keeps of a name
+    label, keep = _NAME_LIMITS.get(fmt, (None, 0))  # what the writer keeps of a name
     if keep and name_a is not None and name_b is not None and str(name_a)[:keep] == str(name_b)[:keep]:
-        raise ValueError(f"pair {k}: {fmt.capitalize() if fmt == 'clustal' else fmt.upper()} keeps {keep} "
-                         f"characters of a name, and {name_a!r} and {name_b!r} "
-                         f"would both be {str(name_a)[:keep]!r}; rename the records or use another format "
-                         "(stockholm, fasta, json)")
+        raise ValueError(f"pair {k}: {label} keeps {keep} characters of a name, and {name_a!r} and "
+                         f"{name_b!r} would both be {str(name_a)[:keep]!r}; rename the records or use another "
+                         "format (stockholm, fasta, json)")
 
 
 #: Protein letters the NEXUS protein symbols lack (Biopython's reader

@@ -91,7 +91,7 @@ def _as_data(name: str, X):
         except ValueError:
             return X
     X = np.asarray(X)
-    if X.dtype.kind not in "biufc":
+    if X.dtype.kind in "US":
         raise ValueError(f"fit: {name} must hold numbers, got an array of dtype {X.dtype} (encode sequences "
                          "first: hmmtie.neural.one_hot)")
     if X.ndim == 0:
