@@ -473,6 +473,24 @@ def test_striped_viterbi_equals_rows(kind):
             check_path(m, x, y, *got)
 
 
+def test_striped_viterbi_long_insertions():
+    """Insert-y runs of hundreds of columns: the carries of the lanes win
+    over many chunks of stripe rows (the chunks stop at the first where no
+    carry wins), on both sides of the run; the same path as the row
+    kernel."""
+    rng = np.random.default_rng(44)
+    m = three_state(delta=0.01, eps=0.95)
+    for gap in (150, 700):
+        y = rng.integers(0, A, 1000).astype(np.uint8)
+        x = np.concatenate([y[:300], y[300 + gap:]])
+        got = viterbi(*logs(m), x, y, -1)
+        ref = _rows_viterbi(m, x, y)
+        assert got[0] == ref[0] > -math.inf
+        assert np.array_equal(got[1], ref[1]) and np.array_equal(got[2], ref[2])
+        assert (got[2] == 2).sum() >= gap  # the run is in the path
+        check_path(m, x, y, *got)
+
+
 def test_striped_viterbi_no_path():
     """A residue no state can emit: no path, like the row kernel."""
     m = list(three_state())

@@ -812,14 +812,16 @@ def _rows_posterior(model, x, y):
 
 
 @pytest.mark.parametrize("name", ["3state", "5state", "5state_noLong"])
-@pytest.mark.parametrize("n, m", [(64, 64), (65, 64), (100, 77), (300, 95),
-                                  (130, 129), (257, 200)])
+@pytest.mark.parametrize("n, m", [(64, 64), (65, 64), (70, 65), (90, 66),
+                                  (100, 77), (300, 95), (130, 129),
+                                  (257, 200)])
 def test_striped_posterior_equals_row_kernels(name, n, m):
     """The posterior without a band on rows of >= STRIPE_MIN columns: the
     striped forward, then the striped forward of the reversed model over
     the reversed pair (its match values are backward values times the
     match odds).  Equal to the forward and backward row kernels and to the
-    log-space reference; row lengths around the lane boundaries; a match
+    log-space reference; row lengths around the lane boundaries (65 and 66
+    columns: 15 and 14 padding columns, whole lanes among them); a match
     table with exact zeros (no division by them)."""
     kind, etab, start, trans, end, match, ins = MODELS[name]()
     match = match.copy()
