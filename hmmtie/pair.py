@@ -97,7 +97,12 @@ def _seq_text(seq, what):
 
     if not isinstance(seq, (str, Seq, MutableSeq)):  # str(None) would read as the protein "NONE"
         raise TypeError(f"{what}: expected a str, Bio.Seq.Seq or SeqRecord, got {type(seq).__name__}")
-    return str(seq), rec_id
+    from Bio.Seq import UndefinedSequenceError
+
+    try:
+        return str(seq), rec_id
+    except UndefinedSequenceError:  # Seq(None, length): a length without letters
+        raise ValueError(f"{what}: the sequence's content is undefined (a Bio.Seq.Seq of a length only)") from None
 
 
 def ops_to_coordinates(ops: NDArray) -> NDArray:
@@ -126,6 +131,14 @@ def _check_residues(what, row, got, want, offset=0):
                          f"but the sequence has {wanted} there (an alignment of other sequences?)")
 
 
+def _gapped_pair(alignment) -> bool:
+    """Whether ``alignment`` is a pair of gapped sequences (str, Seq or MutableSeq)."""
+    from Bio.Seq import MutableSeq, Seq
+
+    return (isinstance(alignment, (tuple, list)) and len(alignment) == 2
+            and all(isinstance(s, (str, Seq, MutableSeq)) for s in alignment))
+
+
 def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment", local: bool = False,
                      x: str | None = None, y: str | None = None) -> NDArray:
     """Column ops from a ``Bio.Align.Alignment`` or a pair of gapped strings.
@@ -134,19 +147,21 @@ def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment", local: 
     local model's alignments do): the residues before and after it are added
     as unaligned columns (x first, then y).  Given the sequences ``x`` and
     ``y``, the alignment's residues must be theirs (case-insensitive; an
-    ``Alignment`` whose sequences have undefined content is not checked)."""
-    if isinstance(alignment, (tuple, list)) and len(alignment) == 2 and all(isinstance(s, str) for s in alignment):
-        gx, gy = alignment
+    ``Alignment`` whose sequences have undefined content is not checked).
+    Gapped strings (``str`` or ``Bio.Seq``) use ``-`` or ``.`` for gaps; a
+    column that is a gap in both (two rows of a multiple alignment) is
+    skipped, as an ``Alignment``'s coordinates skip it."""
+    if _gapped_pair(alignment):
+        gx, gy = (_seq_text(g, f"{what}: row {row}")[0] for row, g in enumerate(alignment, start=1))
         if len(gx) != len(gy):
             raise ValueError(f"{what}: gapped strings differ in length ({len(gx)} vs {len(gy)})")
         for row, (g, seq) in enumerate(((gx, x), (gy, y)), start=1):
             _check_residues(what, row, g.replace("-", "").replace(".", ""), seq)
         ops = []
-        for col, (a, b) in enumerate(zip(gx, gy)):
+        for a, b in zip(gx, gy):
             ga, gb = a in "-.", b in "-."
-            if ga and gb:
-                raise ValueError(f"{what}: column {col + 1} is a gap in both sequences")
-            ops.append(2 if ga else 1 if gb else 0)
+            if not (ga and gb):  # a column of two gaps (two rows of a multiple alignment) aligns nothing
+                ops.append(2 if ga else 1 if gb else 0)
         ops = np.array(ops, dtype=np.uint8)
     elif hasattr(alignment, "coordinates"):
         coords = np.asarray(alignment.coordinates)
@@ -189,7 +204,8 @@ def alignment_to_ops(alignment, n: int, m: int, what: str = "alignment", local: 
         elif coords[0, 0] != 0 or coords[1, 0] != 0:
             raise ValueError(f"{what}: the alignment must start at the first residue of both sequences (global)")
     else:
-        raise ValueError(f"{what}: expected a Bio.Align.Alignment or a pair of gapped strings")
+        raise ValueError(f"{what}: expected a Bio.Align.Alignment or a pair of gapped strings (str or Bio.Seq.Seq), "
+                         f"got {type(alignment).__name__}")
     ni = int(np.sum(ops != 2))
     nj = int(np.sum(ops != 1))
     if ni != n or nj != m:
@@ -1024,7 +1040,9 @@ class PairHMM:
         Pairs long enough to lose precision to the per-row scaling are
         computed twice (the second time in reverse) and must agree; one
         that disagrees under every tilt tried is computed in log space
-        (README, numerics).
+        (README, numerics).  A pair the model gives probability 0 gets
+        ``-inf`` (as from :meth:`score` and :meth:`score_pairs`; the
+        decoders and ``fit`` refuse it).
         """
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
@@ -1032,7 +1050,8 @@ class PairHMM:
 
     def score(self, a, b) -> float:
         """``log P(a, b)`` summed over all alignments (forward), natural log;
-        checked as :meth:`log_odds` is."""
+        checked as :meth:`log_odds` is; ``-inf`` for a pair of probability
+        0."""
         x, _, _ = self._encode(a, "sequence a")
         y, _, _ = self._encode(b, "sequence b")
         return self._forward(x, y) + self._bg(x, y)
@@ -1050,7 +1069,9 @@ class PairHMM:
         ----------
         alignment : Bio.Align.Alignment or (str, str)
             A global alignment of ``a`` and ``b``, or a pair of gapped
-            strings.  For a local model an ``Alignment`` may cover parts of
+            strings (``-`` or ``.`` for gaps; ``Bio.Seq`` objects too; a
+            column of two gaps, as two rows of a multiple alignment have, is
+            skipped).  For a local model an ``Alignment`` may cover parts of
             the sequences (as :meth:`align` returns them); it is first made
             global by adding the residues before it as unaligned columns,
             those of ``a`` then those of ``b``, and likewise after it.  The

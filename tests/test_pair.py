@@ -645,6 +645,10 @@ def test_inputs_seq_and_seqrecord_and_ambiguity():
         (lambda m: m.save(os.getcwd()), "is a folder"),
         (lambda m: m.fit([("ACGT", "ACG")], tol=True), "tol must be a finite number >= 0, got True"),
         (lambda m: m.fit([("ACGT", "ACG")], emission_pseudocount="1"), "emission_pseudocount must be a finite"),
+        # review 32: Biopython's own error came out of a Seq of a length only
+        (lambda m: m.score("ACGT", Seq(None, length=3)), "sequence b: the sequence's content is undefined"),
+        (lambda m: m.fit([("ACGT", "ACG"), ("ACGT", Seq(None, length=3))]), "content is undefined"),
+        (lambda m: m.score_alignment("ACG", "AC", ("AC-", 5)), "a pair of gapped strings (str or Bio.Seq.Seq), got tuple"),
     ],
 )
 def test_bad_input_one_line_errors(call, message):
@@ -664,6 +668,25 @@ def test_score_alignment_accepts_its_own_sequences_in_any_case():
     assert m.score_alignment(a, b, Alignment([Seq(a), Seq(b)], coords)) == s
     # sequences of undefined content (Bio.Seq) cannot be compared: accepted
     assert m.score_alignment(a, b, Alignment([Seq(None, 8), Seq(None, 9)], coords)) == s
+
+
+def test_score_alignment_two_rows_of_a_multiple_alignment():
+    """Review 32: columns that are gaps in both rows (two rows of a multiple
+    alignment) were skipped in an ``Alignment`` but refused in gapped
+    strings; both forms skip them now, and gapped ``Seq`` objects work."""
+    import io
+
+    from Bio import Align
+
+    m = PairHMM.preset("3state", alphabet="dna")
+    a, b = "ACGT", "ACAG"
+    s = m.score_alignment(a, b, ("AC-GT", "ACAG-"))
+    aln = Align.read(io.StringIO(">s1\nAC--GT-\n>s2\nAC-AG--\n"), "fasta")
+    assert m.score_alignment(a, b, aln) == s
+    assert m.score_alignment(a, b, ("AC--GT-", "AC-AG--")) == s
+    assert m.score_alignment(a, b, (Seq("AC--GT-"), Seq("AC-AG--"))) == s
+    assert m.score_alignment(a, b, ("AC..GT.", "AC.AG..")) == s
+    assert s != m.score_alignment(a, b, ("ACG-T", "ACAG-"))
 
 
 def test_n_iter_counts_the_m_steps():
