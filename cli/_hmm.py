@@ -34,6 +34,8 @@ Model spec (JSON) for 'hmm fit', an unfitted structure:
    "states": ["fair", "loaded"],        (or "n_states": 2)
    "symbols": ["1","2","3","4","5","6"],(or "n_symbols": 6; "ACGT" or "dna" also work)
    "tying": {"emission_groups": {...}, "transitions": {...}, "fixed": {...}},
+            (fixed emission cells [state, symbol, value] name the symbol as
+             "symbols" does, or give its 0-based code with "n_symbols")
    "settings": {"n_iter": 100, "tol": 1e-4, "random_state": 0}}
 A model file written by 'hmm fit' works too (fitting continues from it).
 
@@ -187,12 +189,15 @@ def decode(model_path, data, algorithm, posteriors, as_json, output, input_forma
     out = []
     for sid, x in zip(ids, X):
         item = {"id": sid}
-        if posteriors:
-            logprob, gamma = model.score_samples(x)
-            item.update(log_likelihood=logprob, posteriors=gamma)
-        else:
-            logprob, path = model.decode(x, algorithm=algorithm)
-            item.update(logprob=logprob, states=[states[s] for s in path])
+        try:
+            if posteriors:
+                logprob, gamma = model.score_samples(x)
+                item.update(log_likelihood=logprob, posteriors=gamma)
+            else:
+                logprob, path = model.decode(x, algorithm=algorithm)
+                item.update(logprob=logprob, states=[states[s] for s in path])
+        except ValueError as exc:  # the library numbers the one sequence it was given as 1
+            raise ValueError(f"{data}: sequence {sid!r}" + str(exc).removeprefix("sequence 1 (1-based)")) from None
         out.append(item)
     if as_json:
         for item in out:

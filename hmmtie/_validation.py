@@ -99,13 +99,32 @@ def _offsets_from_lengths(lengths, n_total):
     return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
 
+def _one_nested_sequence(X, ndim_item: int) -> bool:
+    """Whether a list is one sequence written as nested lists of numbers (see
+    :func:`split_input`); review 33: ``X.tolist()`` of a (50, 2) array was
+    fitted as 50 sequences of one feature."""
+    if any(isinstance(x, np.ndarray) for x in X):
+        return False
+    try:
+        a = np.asarray(X)
+    except ValueError:  # ragged
+        return False
+    return a.dtype.kind in "biuf" and a.ndim == 2 and (ndim_item == 2 or a.shape[1] == 1)
+
+
 def split_input(X, lengths, *, ndim_item: int, name: str = "X"):
     """Accept hmmlearn-style (concatenated X + lengths) or a list of sequences.
 
     Returns the concatenated array and int64 offsets of shape (n_seq + 1,).
     ``ndim_item`` is 1 for symbols (each sequence 1-D), 2 for feature frames.
+    A list (without ``lengths``) is a list of sequences, except a nested
+    list of numbers that makes a regular 2-D array (``X.tolist()`` of an
+    (n_samples, n_features) array; (n_samples, 1) for symbols): that is one
+    sequence, as hmmlearn reads it.  A list of numpy arrays is always a
+    list of sequences.
     """
-    if isinstance(X, (list, tuple)) and len(X) > 0 and not np.isscalar(X[0]) and lengths is None:
+    if (isinstance(X, (list, tuple)) and len(X) > 0 and not np.isscalar(X[0]) and lengths is None
+            and not _one_nested_sequence(X, ndim_item)):
         seqs = [np.asarray(x) for x in X]
         for i, s in enumerate(seqs):
             if s.size == 0:

@@ -368,8 +368,10 @@ class _BaseHMM:
     def fit(self, X, lengths=None, callback=None, client=None):
         """Estimate parameters by EM (Baum–Welch) under the tie spec.
 
-        The M-step is exact for every tie spec (:class:`hmmtie.tying.ProbBlock`),
-        so the objective never decreases.  ``history_`` records the
+        The M-step is exact for every tie spec (:class:`hmmtie.tying.ProbBlock`;
+        within about 1e-14 of the counts' total where they span more than
+        15 orders of magnitude, see the README), so the objective never
+        decreases.  ``history_`` records the
         objective at each iteration (the log-likelihood, plus the log-prior
         when Dirichlet priors or soft ties are used) evaluated at the
         parameters *before* that iteration's M-step; ``converged_`` is True

@@ -941,7 +941,9 @@ def load_hmm(path, *, allow_pair: bool = False):
          "tying": {...},                        # hmmtie.tying.compile_hmm_spec
          "settings": {"n_iter": 100, "tol": 1e-4, "random_state": 0}}
 
-    With ``allow_pair`` a pair-HMM model file is accepted too (for reports).
+    With ``"symbols"``, the fixed emission cells of ``"tying"`` name their
+    symbol (``["loaded", "6", 0.5]``); with ``"n_symbols"`` they give its
+    code (0-based).  With ``allow_pair`` a pair-HMM model file is accepted too (for reports).
 
     Returns
     -------
@@ -1003,14 +1005,64 @@ def load_hmm(path, *, allow_pair: bool = False):
                 n_symbols = len(symbols)
             if "n_features" in doc:
                 raise ValueError("\"n_features\" belongs to GaussianHMM specs")
+            if symbols is not None:
+                kwargs["tying"] = _named_emission_cells(kwargs["tying"], symbols)
             model = CategoricalHMM(n_states, n_symbols=n_symbols, **kwargs)
         else:
             if symbols is not None or "n_symbols" in doc:
                 raise ValueError("\"symbols\"/\"n_symbols\" belong to CategoricalHMM specs")
             model = GaussianHMM(n_states, n_features=doc.get("n_features"), **kwargs)
+        _check_spec_settings(model, settings)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{shown}: {str(exc).splitlines()[0]}") from None
     return model, symbols, False
+
+
+def _check_spec_settings(model, settings):
+    """The settings that fit would check only once it runs, checked where the
+    message can name the spec file (review 33); and a spec has no
+    parameters, so ``init_params`` must initialise them all."""
+    from ._validation import check_random_state
+    from .hmm import _check_prior
+
+    if "random_state" in settings:
+        check_random_state('"settings" random_state', settings["random_state"])
+    k = model.n_components
+    for name, shape in (("startprob_prior", (k,)), ("transmat_prior", (k, k))):
+        if name in settings:
+            _check_prior(f'"settings" {name}', settings[name], shape)
+    if "emissionprob_prior" in settings and getattr(model, "n_symbols", None) is not None:
+        _check_prior('"settings" emissionprob_prior', settings["emissionprob_prior"], (k, model.n_symbols))
+    ip = settings.get("init_params")
+    if isinstance(ip, str) and set(model._param_letters) - set(ip):
+        missing = "".join(c for c in model._param_letters if c not in ip)
+        raise ValueError(f'"settings" init_params {ip!r} leaves {missing!r} uninitialised, but a spec has no '
+                         f"parameters to keep (give {model._param_letters!r}, or fit from a model file)")
+
+
+def _named_emission_cells(tying, symbols):
+    """A spec's fixed emission cells ``[state, symbol, value]`` name their
+    symbol from the spec's ``"symbols"``; here they become the codes the
+    library takes.  An integer is refused (review 33: with symbols "1".."6",
+    the code 1 fixed the symbol "2" without a word)."""
+    fixed = tying.get("fixed") if isinstance(tying, dict) else None
+    cells = fixed.get("emissionprob") if isinstance(fixed, dict) else None
+    if not isinstance(cells, list):
+        return tying  # the library checks the spec's shape
+    code = {name: k for k, name in enumerate(symbols)}
+    named = []
+    for entry in cells:
+        if isinstance(entry, list) and len(entry) == 3:
+            sym = entry[1]
+            if not isinstance(sym, str):
+                raise ValueError(f"tying['fixed']['emissionprob']: symbol {sym!r} of state {entry[0]!r}: name it "
+                                 "as \"symbols\" does (integer codes are for specs with \"n_symbols\")")
+            if sym not in code:
+                raise ValueError(f"tying['fixed']['emissionprob']: symbol {sym!r} of state {entry[0]!r} is not "
+                                 f"one of \"symbols\" ({', '.join(symbols)})")
+            entry = [entry[0], code[sym], entry[2]]
+        named.append(entry)
+    return {**tying, "fixed": {**fixed, "emissionprob": named}}
 
 
 # --------------------------------------------------------------------------

@@ -387,6 +387,15 @@ class ProbBlock:
                 sol = _best_feasible(nc, comp.m, comp.c, [
                     sol, _solve_with_slack_rows(nc, comp.m, comp.c, old_c),
                     _dual_newton(tiny, comp.m, comp.c)])
+            if sol is None or (old_atoms is not None
+                               and not _improves(nc, comp.m, comp.c, sol, old_atoms[comp.atoms])):
+                # counts spanning many orders of magnitude (1e-76 beside 3)
+                # leave the dual's Newton system singular: the solves with
+                # every count raised to a floor (the best by the true
+                # counts' objective, which the floor moves by about its own
+                # size relative to the counts)
+                sol = _best_feasible(nc, comp.m, comp.c, [sol] + [
+                    _dual_newton(np.maximum(nc, f * total), comp.m, comp.c) for f in _COUNT_FLOORS])
             if sol is None:
                 warnings.warn(
                     f"{self.name}: M-step for tied rows "
@@ -421,6 +430,10 @@ class ProbBlock:
     def uniform_atoms(self) -> NDArray:
         """Atom values spreading each row's free mass evenly over its cells."""
         return self.mstep(np.where(self.tie == FIXED, 0.0, 1.0))
+
+
+# relative floors of the counts for an M-step whose exact solve failed
+_COUNT_FLOORS = (1e-14, 1e-12, 1e-10, 1e-8)
 
 
 def _solve_with_slack_rows(n: NDArray, m: NDArray, c: NDArray, old: NDArray | None):
@@ -477,7 +490,9 @@ def _best_feasible(n: NDArray, m: NDArray, c: NDArray, candidates) -> NDArray | 
         if p is None or not _feasible(m, c, p):
             continue
         q = _expected_loglik(n, p)
-        if best is None or q > best_q + 1e-12 * max(1.0, abs(best_q)):
+        # (a margin on a -inf best would be -inf + inf = NaN: review 33)
+        margin = 1e-12 * max(1.0, abs(best_q)) if np.isfinite(best_q) else 0.0
+        if best is None or q > best_q + margin:
             best, best_q = p, q
     return best
 

@@ -300,6 +300,26 @@ def test_bad_input_messages(call, message):
     assert "\n" not in str(exc.value)
 
 
+def test_nested_lists_read_as_hmmlearn_reads_them():
+    """Review 33: ``X.tolist()`` of an (n_samples, n_features) array was read
+    as a list of one-frame sequences (a Gaussian fit of (50, 2) data came
+    out with one feature).  A nested list of numbers forming such an array
+    is one sequence; lists of numpy arrays and ragged lists stay lists of
+    sequences."""
+    m = _true_tied_model()
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 3, size=(40, 1))
+    assert m.score(X.tolist()) == m.score(X)
+    assert m.score([list(X[:25, 0]), list(X[25:, 0])]) == m.score(X, [25, 15])
+    assert m.score([X[:20, 0], X[20:, 0]]) == m.score(X, [20, 20])
+    assert m.score([[0, 1, 2], [2, 1, 0]]) == m.score(np.array([0, 1, 2, 2, 1, 0]), [3, 3])
+    Xg = rng.normal(size=(50, 2))
+    g = GaussianHMM(2, random_state=0, n_iter=3).fit(Xg.tolist())
+    assert g.n_features == 2
+    assert g.score(Xg.tolist()) == g.score(Xg)
+    assert g.score([Xg[:30], Xg[30:]]) == g.score(Xg, [30, 20])
+
+
 def test_bad_parameters_are_not_renormalised():
     m = _true_tied_model()
     m.transmat_ = m.transmat_ * 1.1

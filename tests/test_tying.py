@@ -280,3 +280,50 @@ def test_expand_and_reduce_refuse_entries_outside_the_atoms():
         tying.expand(np.arange(3.0), np.array([0, -2, -1]))
     with pytest.raises(ValueError, match="tie map holds 2"):
         tying.reduce(np.ones(3), np.array([0, 1, 2]), 2)
+
+
+def _q(block, counts, atoms):
+    n = tying.reduce(np.asarray(counts, float), block.tie, block.n_atoms)
+    return tying._expected_loglik(n, atoms)
+
+
+def test_mstep_after_a_candidate_of_zero_likelihood():
+    """Review 33: the slack-row candidate came first with an expected
+    log-likelihood of -inf, and the next comparison read -inf + inf = NaN:
+    the optimal candidate behind it was never taken and the M-step kept
+    the old values (EM stalled with a warning each iteration)."""
+    blk = ProbBlock("transmat", [[0, 1, 0], [2, 2, 3], [0, 4, 2]], row_labels="abc", col_labels="abc")
+    counts = [[0.05, 1.1, 0.0], [0.9, 0.9, 0.0], [0.0, 0.0, 0.0]]
+    old = np.array([0.04, 0.92, 0.49, 0.02, 0.47])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new = blk.mstep(np.array(counts), old)
+    # the optimum (row b takes no counts of its own: p2 = 1/2, rows a and c
+    # split their mass 0.05 : 1.1 between p0 and p1, p4 = 1 - p0 - p2)
+    p0, p1 = 1.0 / 46.0, 22.0 / 23.0
+    assert abs(_q(blk, counts, new) - _q(blk, counts, np.array([p0, p1, 0.5, 0.0, 1 - p0 - 0.5]))) < 1e-9
+    assert _q(blk, counts, new) > _q(blk, counts, old) + 0.04
+
+
+def test_mstep_with_counts_spanning_many_orders_of_magnitude():
+    """Review 33: counts from 1e-76 to 3 left the dual's Newton system
+    singular and the M-step kept the old values ("no interior solution");
+    the solves with floored counts come within the floor of the optimum
+    (closed form here:
+    p2 = n2 / N, p3 = p4 = 1 - p2, p0 : p1 = n0 : n1)."""
+    blk = ProbBlock("transmat", [[0, 1, 2], [3, -1, 2], [4, -1, 2]], row_labels="abc", col_labels="abc")
+    counts = np.array([[2.5938929814379231e-76, 3.7982601644386861e-04, 9.9962017398355618e-01],
+                       [3.8097955952084521e-25, 0.0, 3.7982601644386850e-04],
+                       [3.6934182533183910e-20, 0.0, 1.9996201739835557e+00]])
+    old = np.array([6.5482995381163795e-59, 2.5321734429591239e-04, 9.9974678265570416e-01,
+                    2.5321734429586181e-04, 2.5321734429594605e-04])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new = blk.mstep(counts, old)
+    n = tying.reduce(counts, blk.tie, blk.n_atoms)
+    p2 = n[2] / n.sum()
+    best = np.array([n[0] / (n[0] + n[1]) * (1 - p2), n[1] / (n[0] + n[1]) * (1 - p2), p2, 1 - p2, 1 - p2])
+    # the floor (1e-14 of the total count, the lowest that solved) moves
+    # the objective by about that much
+    assert abs(_q(blk, counts, new) - _q(blk, counts, best)) <= 1e-13 * n.sum()
+    assert np.allclose(blk.expand(new).sum(axis=1), 1.0, atol=1e-12)
