@@ -169,8 +169,9 @@ text and json output; with other formats they go to stderr (stdout with -o).""")
 @local_option
 @click.option("--fit", "fit", type=click.Choice(("none", "transitions", "all")), default="none",
               help="Estimate parameters on the input pairs by EM before aligning. 'none' keeps the model's "
-                   "parameters: the presets were trained on many pairs, and one short pair cannot support "
-                   "a 400-cell match table (use 'transitions' with a few pairs, 'all' with many).")
+                   "parameters: the protein presets were trained on many pairs (the DNA ones are set from a "
+                   "substitution model), and one short pair cannot support a match table of 400 (protein) "
+                   "or 16 (DNA) cells (use 'transitions' with a few pairs, 'all' with many).")
 @click.option("--method", type=click.Choice(("mea", "viterbi")), default="mea",
               help="mea: maximum expected accuracy from match posteriors; viterbi: most probable path.")
 @band_option

@@ -34,7 +34,8 @@ DNA
     gap parameters are chosen for stated mean gap lengths (see DNA_* below).
 
 The script first copies the balifam files it uses into ``data/balifam/``
-(``in/`` of TRAIN families, ``ref/`` of TEST families, README, LICENSE);
+(``in/`` of TRAIN families, ``ref/`` of all families: TEST ones for the
+benchmark, TRAIN ones for validation; README, LICENSE);
 later runs read that copy, so the repository alone reproduces the files.
 """
 from __future__ import annotations

@@ -311,13 +311,14 @@ def main(argv=None):
     lines += [f"| {n} | {m:.4f} | {md:.4f} | {fm:.4f} | {c} | {s:.1f} | {w:.1f} | {fl} |"
               for n, m, md, fm, c, s, w, fl in rows]
     info = [
-        f"Pairs: {len(pairs)} from {len(fams)} TEST families of balifam100 (`data/balifam/split.tsv`), "
-        f"at most {args.cap} per family drawn with seed {args.seed}; {n_core} reference core residue pairs.",
+        f"Pairs: {len(pairs)} from {len(fams)} {args.side.upper()} families of balifam100 "
+        f"(`data/balifam/split.tsv`), at most {args.cap} per family drawn with seed {args.seed}; "
+        f"{n_core} reference core residue pairs.",
         "Q = fraction of the reference's core residue pairs (both residues upper case) reproduced.",
         f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); hmmtie single-threaded; "
-        f"CPU s includes ProbCons child processes (numba's worker threads may escape "
-        f"process_time, so read hmmtie's wall s too); wall s per method is elapsed time on a shared "
-        f"machine; whole run {wall:.0f} s.",
+        + ("CPU s includes ProbCons child processes (" if pc_version else "(")
+        + "numba's worker threads may escape process_time, so read hmmtie's wall s too); wall s per "
+        f"method is elapsed time on a shared machine; whole run {wall:.0f} s.",
     ]
     if pc_version:
         info.append(f"ProbCons: {pc_version} ({exe}).")
