@@ -648,7 +648,8 @@ def test_inputs_seq_and_seqrecord_and_ambiguity():
         # review 32: Biopython's own error came out of a Seq of a length only
         (lambda m: m.score("ACGT", Seq(None, length=3)), "sequence b: the sequence's content is undefined"),
         (lambda m: m.fit([("ACGT", "ACG"), ("ACGT", Seq(None, length=3))]), "content is undefined"),
-        (lambda m: m.score_alignment("ACG", "AC", ("AC-", 5)), "a pair of gapped strings (str or Bio.Seq.Seq), got tuple"),
+        (lambda m: m.score_alignment("ACG", "AC", ("AC-", 5)),
+         "a pair of gapped strings (str or Bio.Seq.Seq), got tuple"),
     ],
 )
 def test_bad_input_one_line_errors(call, message):
