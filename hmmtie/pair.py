@@ -93,12 +93,10 @@ def _seq_text(seq, what):
     if hasattr(seq, "seq") and hasattr(seq, "id"):  # SeqRecord
         rec_id = seq.id
         seq = seq.seq
-    from Bio.Seq import MutableSeq, Seq
+    from Bio.Seq import MutableSeq, Seq, UndefinedSequenceError
 
     if not isinstance(seq, (str, Seq, MutableSeq)):  # str(None) would read as the protein "NONE"
         raise TypeError(f"{what}: expected a str, Bio.Seq.Seq or SeqRecord, got {type(seq).__name__}")
-    from Bio.Seq import UndefinedSequenceError
-
     try:
         return str(seq), rec_id
     except UndefinedSequenceError:  # Seq(None, length): a length without letters

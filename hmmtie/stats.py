@@ -195,6 +195,17 @@ def _state_tie_violation(name, r_tie, f_tie, states) -> str | None:
     return None
 
 
+def _held_violation(name, letter, restricted, rv, fv) -> str | None:
+    """For a block the full model does not estimate (``letter`` not in its
+    params): the restricted model must hold it at the same values."""
+    held = f"the full model holds {name} at its values ({letter!r} not in params)"
+    if letter in restricted.params:
+        return f"{held}, the restricted model estimates it"
+    if not np.allclose(rv, fv, rtol=0, atol=1e-12):
+        return f"{held}, the restricted model at others"
+    return None
+
+
 def _nesting_violation(restricted, full) -> str | None:
     """Why the restricted model's parameter space is not inside the full
     model's (a constraint of the full model it does not keep, or a block
@@ -204,13 +215,8 @@ def _nesting_violation(restricted, full) -> str | None:
     letters = {"startprob_": "s", "transmat_": "t", "emissionprob_": "e"}
     for (name, rb, rv), (_, fb, fv) in zip(_blocks(restricted), _blocks(full)):
         letter = letters[name]
-        if letter not in full.params:
-            if letter in restricted.params:
-                return f"the full model holds {name} at its values ({letter!r} not in params), the restricted model estimates it"
-            if not np.allclose(rv, fv, rtol=0, atol=1e-12):
-                return f"the full model holds {name} at its values ({letter!r} not in params), the restricted model at others"
-            continue
-        why = _block_violation(name, rb, fb)
+        why = (_held_violation(name, letter, restricted, rv, fv) if letter not in full.params
+               else _block_violation(name, rb, fb))
         if why:
             return why
     states = ft.states
@@ -221,11 +227,8 @@ def _nesting_violation(restricted, full) -> str | None:
              getattr(full, "covars_", None))):
         if f_tie is None or r_tie is None:
             continue
-        if letter not in full.params:
-            if letter in restricted.params or not np.allclose(rv, fv, rtol=0, atol=1e-12):
-                return f"the full model holds {name} at its values ({letter!r} not in params), the restricted model does not"
-            continue
-        why = _state_tie_violation(name, np.asarray(r_tie), np.asarray(f_tie), states)
+        why = (_held_violation(name, letter, restricted, rv, fv) if letter not in full.params
+               else _state_tie_violation(name, np.asarray(r_tie), np.asarray(f_tie), states))
         if why:
             return why
     return None
